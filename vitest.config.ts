@@ -1,0 +1,27 @@
+import { defineConfig } from "vitest/config";
+
+// Three suites: unit (no I/O beyond mocks), integration (real HTTP to the Zoho sandbox),
+// e2e (the whole local stack). `npm test` runs them all; CI repeats unit+integration on Node 24.
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
+      {
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.test.ts"],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.test.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
