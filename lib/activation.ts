@@ -1,0 +1,181 @@
+import pRetry from "p-retry";
+import { ServiceError, toServiceError } from "./errors";
+import { assertZohoId } from "./ids";
+import type { ZohoSecret } from "./secret";
+import type { ZohoBooksClient } from "./zoho-client";
+
+export type Action = "activate" | "deactivate";
+export type Outcome = "activated" | "already_active" | "deactivated" | "already_inactive";
+
+export interface ActivationRequest {
+  /** the Books contact id; or name the contact by `email` */
+  contactId?: string;
+  /** the contact's email, resolved to exactly one Books contact (a CRM knows the email, not the id) */
+  email?: string;
+  /** defaults to the secret's `organization_id` */
+  organizationId?: string;
+  action: Action;
+}
+
+/** The answer of the contract: what was asked and what happened. */
+export interface ActivationOutcome {
+  contact_id: string;
+  organization_id: string;
+  action: Action;
+  outcome: Outcome;
+  message: string;
+}
+
+export interface ActivationDependencies {
+  books: ZohoBooksClient;
+  tokens: { getSecret(): Promise<ZohoSecret> };
+}
+
+export interface ActivationOptions {
+  /** quick retries inside this call for transient failures (see `retryInline` in the error table); default 2 */
+  retries?: number;
+  /** a wait longer than this (a per-minute block, the daily cap) is not waited here but returned; default 5 */
+  maxInlineWaitSeconds?: number;
+  /** first back-off, doubled each retry, with jitter; default 250 */
+  minTimeoutMs?: number;
+}
+
+const DEFAULTS: Required<ActivationOptions> = {
+  retries: 2,
+  maxInlineWaitSeconds: 5,
+  minTimeoutMs: 250,
+};
+
+const OUTCOMES: Record<Action, { changed: Outcome; unchanged: Outcome }> = {
+  activate: { changed: "activated", unchanged: "already_active" },
+  deactivate: { changed: "deactivated", unchanged: "already_inactive" },
+};
+
+/**
+ * Marks one contact active or inactive and says what happened. "Already in that state" is a
+ * success. Transient failures are retried a few times with exponential back-off and jitter
+ * (p-retry), honouring the wait a rate limit asks for; anything else is thrown as a
+ * ServiceError for the caller's error table.
+ *
+ * @example
+ * await changeContactStatus(deps, { contactId: "460000000026049", action: "activate" });
+ * // { contact_id: "460000000026049", organization_id: "123456789", action: "activate", outcome: "activated", … }
+ */
+export async function changeContactStatus(
+  deps: ActivationDependencies,
+  request: ActivationRequest,
+  options: ActivationOptions = {},
+): Promise<ActivationOutcome> {
+  const { organizationId, fromSecret } = await resolveOrganization(deps, request.organizationId);
+  const contactId =
+    request.contactId === undefined
+      ? await findContactIdByEmail(deps.books, request.email, organizationId)
+      : assertZohoId(request.contactId, "contact_id");
+
+  const result = await withRetries(options, () =>
+    request.action === "activate"
+      ? deps.books.markActive(contactId, organizationId)
+      : deps.books.markInactive(contactId, organizationId),
+  ).catch((error: unknown) => {
+    throw explainOrganization(toServiceError(error), organizationId, fromSecret);
+  });
+
+  const outcomes = OUTCOMES[request.action];
+  return {
+    contact_id: contactId,
+    organization_id: organizationId,
+    action: request.action,
+    outcome: result.changed ? outcomes.changed : outcomes.unchanged,
+    message: result.message,
+  };
+}
+
+/**
+ * The one Books contact whose email is `email` (trimmed, case-insensitive). Zoho's email filter
+ * may match loosely, so candidates are compared exactly; none or several is an error that
+ * names the candidates, never a guess.
+ */
+export async function findContactIdByEmail(
+  books: ZohoBooksClient,
+  email: string | undefined,
+  organizationId: string,
+): Promise<string> {
+  const wanted = normalizeEmail(email ?? "");
+  if (!wanted)
+    throw new ServiceError("INVALID_REQUEST", "Name the contact by contact_id or email.");
+  const matches: string[] = [];
+  for await (const page of books.listAllContacts({
+    organizationId,
+    email: wanted,
+    filterBy: "Status.All",
+  })) {
+    for (const contact of page.contacts) {
+      if (normalizeEmail(contact.email ?? "") === wanted) matches.push(contact.contact_id);
+    }
+  }
+  if (matches.length === 1) return matches[0] as string;
+  if (matches.length === 0) {
+    throw new ServiceError("CONTACT_NOT_FOUND", "No Books contact has this email.", {
+      details: { candidates: [] },
+    });
+  }
+  throw new ServiceError(
+    "CONTACT_AMBIGUOUS",
+    `${matches.length} Books contacts have this email; name one by contact_id.`,
+    {
+      details: { candidates: matches },
+    },
+  );
+}
+
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+async function resolveOrganization(
+  deps: ActivationDependencies,
+  requested: string | undefined,
+): Promise<{ organizationId: string; fromSecret: boolean }> {
+  if (requested !== undefined)
+    return { organizationId: assertZohoId(requested, "organization_id"), fromSecret: false };
+  const fallback = (await deps.tokens.getSecret()).organization_id;
+  if (fallback === undefined) {
+    throw new ServiceError(
+      "INVALID_REQUEST",
+      "No organization_id: name it in the request, or set a default organization_id in the secret.",
+    );
+  }
+  return { organizationId: fallback, fromSecret: true };
+}
+
+/** An organization the caller named is their mistake (400); the secret's default is ours (500). */
+function explainOrganization(
+  error: ServiceError,
+  organizationId: string,
+  fromSecret: boolean,
+): ServiceError {
+  if (error.code !== "INVALID_ORGANIZATION" || !fromSecret) return error;
+  return new ServiceError(
+    "INVALID_ORGANIZATION",
+    `The secret's default organization_id ${organizationId} is not valid for this Zoho user: fix organization_id in the secret.`,
+    { httpStatus: 500, zohoCode: error.zohoCode, cause: error },
+  );
+}
+
+function withRetries<T>(options: ActivationOptions, attempt: () => Promise<T>): Promise<T> {
+  const { retries, maxInlineWaitSeconds, minTimeoutMs } = { ...DEFAULTS, ...options };
+  return pRetry(attempt, {
+    retries,
+    minTimeout: minTimeoutMs,
+    factor: 2,
+    randomize: true,
+    onFailedAttempt: async ({ error, retriesLeft }) => {
+      const failure = toServiceError(error);
+      const wait = failure.retryAfterSeconds ?? 0;
+      // Throwing here ends the retries with this error.
+      if (!failure.retryInline || wait > maxInlineWaitSeconds) throw failure;
+      if (retriesLeft > 0 && wait > 0)
+        await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+    },
+  });
+}

@@ -1,0 +1,225 @@
+/**
+ * The error table of the service: every failure ends as one of these stable codes, and this
+ * file is the only place that decides what a code means for an HTTP caller and for the
+ * queue worker. The HTTP middleware and the SQS worker both read {@link ERROR_TABLE}.
+ */
+
+/** What the SQS worker does with a job that failed with this code. */
+export type WorkerDecision =
+  /** leave the message on the queue; SQS redelivers it, and redrives it to the DLQ in the end */
+  | "retry"
+  /** keep the message invisible until the wait the error carries, and stop the batch */
+  | "wait"
+  /** send it to the DLQ at once, with the reason: no retry can make it succeed */
+  | "park";
+
+interface ErrorRule {
+  /** HTTP status the API answers with */
+  httpStatus: number;
+  worker: WorkerDecision;
+  /** worth a quick retry inside the same invocation (transient, and any wait is short) */
+  retryInline?: true;
+}
+
+export const ERROR_TABLE = {
+  INVALID_REQUEST: { httpStatus: 400, worker: "park" },
+  CONTACT_NOT_FOUND: { httpStatus: 404, worker: "park" },
+  CONTACT_AMBIGUOUS: { httpStatus: 409, worker: "park" },
+  /** 400 when the caller named the organization; 500 when it came from the secret */
+  INVALID_ORGANIZATION: { httpStatus: 400, worker: "park" },
+  ZOHO_UNAUTHORIZED: { httpStatus: 502, worker: "retry" },
+  ZOHO_METHOD_NOT_ALLOWED: { httpStatus: 500, worker: "retry" },
+  ZOHO_RATE_LIMITED: { httpStatus: 429, worker: "wait", retryInline: true },
+  ZOHO_DAILY_LIMIT: { httpStatus: 429, worker: "wait" },
+  /** 504 when Zoho did not answer in time */
+  ZOHO_UNAVAILABLE: { httpStatus: 502, worker: "retry", retryInline: true },
+  /** an answer no row of the table explains (a new Zoho error code): retried, then redriven */
+  ZOHO_UNEXPECTED_ANSWER: { httpStatus: 502, worker: "retry" },
+  ZOHO_AUTH_FAILED: { httpStatus: 502, worker: "retry" },
+  CONFIGURATION_ERROR: { httpStatus: 500, worker: "retry" },
+} as const satisfies Record<string, ErrorRule>;
+
+export type ErrorCode = keyof typeof ERROR_TABLE;
+
+export interface ServiceErrorOptions {
+  /** Zoho's numeric `code`, when Zoho gave one */
+  zohoCode?: number;
+  /** seconds to wait before trying again (rate limits) */
+  retryAfterSeconds?: number;
+  /** overrides the table's HTTP status for this one error (504 on timeout, 500 for a default org) */
+  httpStatus?: number;
+  /** safe, structured facts for the caller (candidate contact ids, …); never secrets */
+  details?: Record<string, unknown>;
+  cause?: unknown;
+}
+
+/**
+ * A failure with a stable `code`. Its message is written for the person who has to fix it
+ * and never contains a token or a client secret.
+ */
+export class ServiceError extends Error {
+  override readonly name = "ServiceError";
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  readonly worker: WorkerDecision;
+  readonly retryInline: boolean;
+  readonly zohoCode: number | undefined;
+  readonly retryAfterSeconds: number | undefined;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: ServiceErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    const rule: ErrorRule = ERROR_TABLE[code];
+    this.code = code;
+    this.statusCode = options.httpStatus ?? rule.httpStatus;
+    this.worker = rule.worker;
+    this.retryInline = rule.retryInline ?? false;
+    this.zohoCode = options.zohoCode;
+    this.retryAfterSeconds = options.retryAfterSeconds;
+    this.details = options.details;
+  }
+
+  /** Worth trying again at all: everything the worker does not park. */
+  get retryable(): boolean {
+    return this.worker !== "park";
+  }
+}
+
+export function isServiceError(error: unknown): error is ServiceError {
+  return error instanceof ServiceError;
+}
+
+/** Wraps anything thrown into a ServiceError; unknown errors are configuration/bug class. */
+export function toServiceError(error: unknown): ServiceError {
+  if (isServiceError(error)) return error;
+  return new ServiceError("CONFIGURATION_ERROR", "Unexpected internal error.", { cause: error });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Zoho answers → outcome or error
+// ---------------------------------------------------------------------------------------------
+
+/** Zoho Books `code`s that are successes for an action endpoint. */
+export const ZOHO_SUCCESS = 0;
+export const ZOHO_ALREADY_ACTIVE = 3031;
+export const ZOHO_ALREADY_INACTIVE = 3032;
+
+/** Short back-off after code 1070 (too many requests in progress); Zoho calls it a soft limit. */
+export const CONCURRENCY_BACKOFF_SECONDS = 2;
+
+export interface ZohoAnswer {
+  /** HTTP status */
+  status: number;
+  /** parsed JSON body, or undefined when the body was not JSON (an outage page, an empty body) */
+  body: { code?: unknown; message?: unknown } | undefined;
+  /** the `Retry-After` header, if Zoho ever sends one */
+  retryAfter?: string | null;
+}
+
+/**
+ * Turns a Books API answer that is not a success into a typed error. Maps by Zoho's `code`
+ * first and by HTTP status second, since the same code comes with different statuses.
+ */
+export function zohoAnswerToError(answer: ZohoAnswer, now: Date = new Date()): ServiceError {
+  const zohoCode = typeof answer.body?.code === "number" ? answer.body.code : undefined;
+  const zohoMessage = typeof answer.body?.message === "string" ? answer.body.message : undefined;
+  const said = `Zoho answered HTTP ${answer.status}${zohoCode === undefined ? "" : ` code ${zohoCode}`}${zohoMessage ? `: ${zohoMessage}` : ""}`;
+  const options = { zohoCode };
+  // Other clients saw 2, 14, 4001 or 6041 with this message for an organization id Zoho refuses.
+  const aboutOrganization = /organization/i.test(zohoMessage ?? "");
+
+  if (
+    zohoCode === 6024 ||
+    ((zohoCode === 2 || zohoCode === 14 || zohoCode === 4001 || zohoCode === 6041) &&
+      aboutOrganization)
+  ) {
+    return new ServiceError(
+      "INVALID_ORGANIZATION",
+      `The organization is not valid for this Zoho user (${said}).`,
+      options,
+    );
+  }
+  if (zohoCode === 2 || zohoCode === 1002) {
+    return new ServiceError(
+      "CONTACT_NOT_FOUND",
+      `No such contact in this organization (${said}).`,
+      options,
+    );
+  }
+  if (zohoCode === 44 || zohoCode === 1070 || zohoCode === 45 || answer.status === 429) {
+    return rateLimitError(zohoCode, answer.retryAfter, said, now);
+  }
+  if (zohoCode === 57 || zohoCode === 14 || answer.status === 401) {
+    return new ServiceError(
+      "ZOHO_UNAUTHORIZED",
+      `Zoho refused the access token (${said}). The grant may lack the ZohoBooks.contacts.CREATE/UPDATE/READ scopes, be revoked, or belong to another data center.`,
+      options,
+    );
+  }
+  if (zohoCode === 5 || zohoCode === 1000 || answer.status >= 500) {
+    return new ServiceError("ZOHO_UNAVAILABLE", `Zoho Books is unavailable (${said}).`, options);
+  }
+  if (answer.status === 404) {
+    return new ServiceError(
+      "CONTACT_NOT_FOUND",
+      `No such contact in this organization (${said}).`,
+      options,
+    );
+  }
+  if (answer.status === 405) {
+    return new ServiceError(
+      "ZOHO_METHOD_NOT_ALLOWED",
+      `Zoho refused the HTTP method; this is a bug in the service (${said}).`,
+      options,
+    );
+  }
+  return new ServiceError(
+    "ZOHO_UNEXPECTED_ANSWER",
+    `Zoho gave an answer the service does not know (${said}).`,
+    options,
+  );
+}
+
+function rateLimitError(
+  zohoCode: number | undefined,
+  retryAfterHeader: string | null | undefined,
+  said: string,
+  now: Date,
+): ServiceError {
+  const daily = zohoCode === 45;
+  const retryAfterSeconds =
+    parseRetryAfter(retryAfterHeader, now) ??
+    (daily
+      ? secondsToNextUtcDay(now)
+      : zohoCode === 1070
+        ? CONCURRENCY_BACKOFF_SECONDS
+        : secondsToNextMinute(now));
+  return daily
+    ? new ServiceError(
+        "ZOHO_DAILY_LIMIT",
+        `The organization's daily Zoho Books API quota is used up (${said}).`,
+        { zohoCode, retryAfterSeconds },
+      )
+    : new ServiceError("ZOHO_RATE_LIMITED", `Zoho Books rate limit reached (${said}).`, {
+        zohoCode,
+        retryAfterSeconds,
+      });
+}
+
+/** `Retry-After` as delta-seconds or an HTTP date; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null | undefined, now: Date): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now.getTime()) / 1000));
+}
+
+/** Zoho's per-minute block lasts until the minute ends. */
+export function secondsToNextMinute(now: Date): number {
+  return 60 - now.getUTCSeconds();
+}
+
+function secondsToNextUtcDay(now: Date): number {
+  const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
+  return Math.ceil((next - now.getTime()) / 1000);
+}

@@ -1,0 +1,107 @@
+import { ServiceError } from "./errors";
+import { accountsUrl, defaultApiDomain, type ZohoSecret } from "./secret";
+
+/** Zoho's access tokens live one hour; some token answers have left `expires_in` out. */
+const DEFAULT_EXPIRES_IN_SECONDS = 3600;
+
+export interface GrantedToken {
+  accessToken: string;
+  apiDomain: string;
+  /** epoch milliseconds */
+  expiresAt: number;
+}
+
+export interface GrantOptions {
+  timeoutMs: number;
+  now: () => number;
+  fetch?: typeof fetch;
+}
+
+/** What to do about each refusal Zoho's token endpoint is known to give. */
+const GRANT_REFUSALS: Record<string, string> = {
+  invalid_code:
+    "the refresh token is revoked or wrong: generate a new one (scopes ZohoBooks.contacts.CREATE,ZohoBooks.contacts.UPDATE,ZohoBooks.contacts.READ) and store it as refresh_token in the secret",
+  invalid_client:
+    "client_id or client_secret is wrong, or the secret's data_center/accounts_url is not the data center the client was registered in",
+  "Access Denied":
+    "too many token grants for this refresh token (Zoho allows about ten in ten minutes and then blocks grants for ten minutes)",
+};
+
+/**
+ * Exchanges the secret's refresh token for an access token (`grant_type=refresh_token`, form
+ * body). Any `error` field is a refusal even with HTTP 200. Errors name what to fix and never
+ * carry the client secret or a token.
+ */
+export async function grantAccessToken(
+  secret: ZohoSecret,
+  options: GrantOptions,
+): Promise<GrantedToken> {
+  const url = new URL("/oauth/v2/token", accountsUrl(secret));
+  const form = new URLSearchParams({
+    refresh_token: secret.refresh_token,
+    client_id: secret.client_id,
+    client_secret: secret.client_secret,
+    grant_type: "refresh_token",
+  });
+  let response: Response;
+  let text: string;
+  try {
+    response = await (options.fetch ?? fetch)(url, {
+      method: "POST",
+      body: form,
+      signal: AbortSignal.timeout(options.timeoutMs),
+    });
+    text = await response.text();
+  } catch (error) {
+    const timedOut = (error as Error)?.name === "TimeoutError";
+    throw new ServiceError(
+      "ZOHO_UNAVAILABLE",
+      timedOut
+        ? `Zoho accounts server ${url.origin} did not answer within ${options.timeoutMs} ms.`
+        : `Could not reach the Zoho accounts server ${url.origin}.`,
+      timedOut ? { httpStatus: 504 } : {},
+    );
+  }
+
+  const body = parseJsonObject(text);
+  if (body && typeof body.error === "string") {
+    const hint = GRANT_REFUSALS[body.error] ?? "see Zoho's answer";
+    throw new ServiceError(
+      "ZOHO_AUTH_FAILED",
+      `Zoho refused the token grant (${body.error}): ${hint}.`,
+    );
+  }
+  if (response.status >= 500) {
+    throw new ServiceError(
+      "ZOHO_UNAVAILABLE",
+      `Zoho accounts server answered HTTP ${response.status}.`,
+    );
+  }
+  if (!response.ok || !body || typeof body.access_token !== "string" || body.access_token === "") {
+    throw new ServiceError(
+      "ZOHO_AUTH_FAILED",
+      `Zoho's token endpoint answered HTTP ${response.status} without an access token.`,
+    );
+  }
+  const expiresIn =
+    typeof body.expires_in === "number" ? body.expires_in : DEFAULT_EXPIRES_IN_SECONDS;
+  return {
+    accessToken: body.access_token,
+    apiDomain:
+      typeof body.api_domain === "string"
+        ? body.api_domain
+        : (secret.api_domain ?? defaultApiDomain(secret)),
+    expiresAt: options.now() + expiresIn * 1000,
+  };
+}
+
+export function parseJsonObject(text: string): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === "object" && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,212 @@
+import {
+  ServiceError,
+  ZOHO_ALREADY_ACTIVE,
+  ZOHO_ALREADY_INACTIVE,
+  ZOHO_SUCCESS,
+  zohoAnswerToError,
+} from "./errors";
+import { assertZohoId } from "./ids";
+import type { AccessToken } from "./token-store";
+import { parseJsonObject } from "./zoho-accounts";
+
+/** The part of the token store the client needs. */
+export interface AccessTokenSource {
+  getAccessToken(): Promise<AccessToken>;
+  replaceRejectedToken(rejected: string): Promise<AccessToken>;
+}
+
+export interface ZohoBooksClientOptions {
+  tokens: AccessTokenSource;
+  /** per-request timeout (`ZOHO_HTTP_TIMEOUT_MS`); default 10000 */
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+  now?: () => Date;
+}
+
+export type ContactStatus = "active" | "inactive";
+export type StatusFilter = "Status.All" | "Status.Active" | "Status.Inactive";
+
+export interface BooksContact {
+  contact_id: string;
+  contact_name?: string;
+  company_name?: string;
+  contact_type?: string;
+  status: ContactStatus;
+  email?: string;
+  last_modified_time?: string;
+}
+
+export interface ListContactsQuery {
+  organizationId: string;
+  filterBy?: StatusFilter;
+  /** Zoho's own email filter, which may match loosely: callers compare exactly themselves */
+  email?: string;
+  /** from 1 */
+  page?: number;
+  /** at most 200 */
+  perPage?: number;
+}
+
+export interface ContactsPage {
+  contacts: BooksContact[];
+  page: number;
+  hasMorePage: boolean;
+}
+
+export interface ActionResult {
+  /** false when Zoho said the contact was already in that state (3031/3032) */
+  changed: boolean;
+  message: string;
+}
+
+export const MAX_PER_PAGE = 200;
+
+type Json = Record<string, unknown>;
+
+/**
+ * Zoho Books API v3 client for contacts: the Mark as Active / Mark as Inactive actions, one
+ * contact, and the contact list. Ids are checked before any URL is built; answers are mapped
+ * by the error table; a refused token is replaced once (reload, refresh if still stale) and
+ * the call tried again once.
+ *
+ * @example
+ * const books = new ZohoBooksClient({ tokens });
+ * await books.markActive("460000000026049", "123456789"); // { changed: true, message: "…" }
+ */
+export class ZohoBooksClient {
+  readonly #tokens: AccessTokenSource;
+  readonly #timeoutMs: number;
+  readonly #fetch: typeof fetch;
+  readonly #now: () => Date;
+  /** Zoho calls made through this client (each counts against the organization's quota) */
+  calls = 0;
+
+  constructor(options: ZohoBooksClientOptions) {
+    this.#tokens = options.tokens;
+    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#fetch = options.fetch ?? fetch;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  /** Mark as Active: `POST /contacts/{id}/active` with an empty body. */
+  markActive(contactId: string, organizationId: string): Promise<ActionResult> {
+    return this.#action(contactId, organizationId, "active", ZOHO_ALREADY_ACTIVE);
+  }
+
+  /** Mark as Inactive: `POST /contacts/{id}/inactive` with an empty body. */
+  markInactive(contactId: string, organizationId: string): Promise<ActionResult> {
+    return this.#action(contactId, organizationId, "inactive", ZOHO_ALREADY_INACTIVE);
+  }
+
+  async getContact(contactId: string, organizationId: string): Promise<BooksContact> {
+    const id = assertZohoId(contactId, "contact_id");
+    const body = await this.#call("GET", ["contacts", id], { organization_id: organizationId });
+    return body.contact as BooksContact;
+  }
+
+  /** One page of contacts. */
+  async listContacts(query: ListContactsQuery): Promise<ContactsPage> {
+    const page = query.page ?? 1;
+    const perPage = Math.min(query.perPage ?? MAX_PER_PAGE, MAX_PER_PAGE);
+    const body = await this.#call("GET", ["contacts"], {
+      organization_id: query.organizationId,
+      filter_by: query.filterBy ?? "Status.All",
+      page: String(page),
+      per_page: String(perPage),
+      ...(query.email === undefined ? {} : { email: query.email }),
+    });
+    const context = (body.page_context ?? {}) as Json;
+    return {
+      contacts: Array.isArray(body.contacts) ? (body.contacts as BooksContact[]) : [],
+      page,
+      hasMorePage: context.has_more_page === true,
+    };
+  }
+
+  /** Every page of contacts, one request at a time, until Zoho says there is no more. */
+  async *listAllContacts(query: Omit<ListContactsQuery, "page">): AsyncGenerator<ContactsPage> {
+    for (let page = 1; ; page++) {
+      const result = await this.listContacts({ ...query, page });
+      yield result;
+      if (!result.hasMorePage) return;
+    }
+  }
+
+  async #action(
+    contactId: string,
+    organizationId: string,
+    verb: "active" | "inactive",
+    alreadyCode: number,
+  ): Promise<ActionResult> {
+    const id = assertZohoId(contactId, "contact_id");
+    const body = await this.#call(
+      "POST",
+      ["contacts", id, verb],
+      { organization_id: organizationId },
+      alreadyCode,
+    );
+    return { changed: body.code === ZOHO_SUCCESS, message: String(body.message ?? "") };
+  }
+
+  /** One API call, with one token replacement on 401/57/14. Resolves only with a success body. */
+  async #call(
+    method: "GET" | "POST",
+    path: string[],
+    query: Record<string, string>,
+    alreadyCode?: number,
+  ): Promise<Json> {
+    assertZohoId(query.organization_id, "organization_id");
+    let token = await this.#tokens.getAccessToken();
+    for (let attempt = 1; ; attempt++) {
+      const answer = await this.#send(method, token, path, query);
+      const code = answer.body?.code;
+      if (
+        (answer.status < 300 && code === ZOHO_SUCCESS) ||
+        (alreadyCode !== undefined && code === alreadyCode)
+      ) {
+        return answer.body as Json;
+      }
+      const error = zohoAnswerToError(answer, this.#now());
+      if (error.code !== "ZOHO_UNAUTHORIZED" || attempt > 1) throw error;
+      token = await this.#tokens.replaceRejectedToken(token.accessToken);
+    }
+  }
+
+  async #send(
+    method: string,
+    token: AccessToken,
+    path: string[],
+    query: Record<string, string>,
+  ): Promise<{ status: number; body: Json | undefined; retryAfter: string | null }> {
+    const url = new URL(token.apiDomain);
+    url.pathname = ["/books/v3", ...path.map(encodeURIComponent)].join("/");
+    for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
+    this.calls++;
+    try {
+      const response = await this.#fetch(url, {
+        method,
+        headers: {
+          Authorization: `Zoho-oauthtoken ${token.accessToken}`,
+          Accept: "application/json",
+        },
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+      // An outage can answer an HTML page or nothing: that is no body, not a crash.
+      const body = parseJsonObject(await response.text());
+      return { status: response.status, body, retryAfter: response.headers.get("retry-after") };
+    } catch (error) {
+      if ((error as Error)?.name === "TimeoutError") {
+        throw new ServiceError(
+          "ZOHO_UNAVAILABLE",
+          `Zoho Books did not answer within ${this.#timeoutMs} ms.`,
+          {
+            httpStatus: 504,
+          },
+        );
+      }
+      throw new ServiceError("ZOHO_UNAVAILABLE", `Could not reach Zoho Books at ${url.origin}.`, {
+        cause: error,
+      });
+    }
+  }
+}
