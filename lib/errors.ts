@@ -37,6 +37,8 @@ export const ERROR_TABLE = {
   ZOHO_UNEXPECTED_ANSWER: { httpStatus: 502, worker: "retry" },
   ZOHO_AUTH_FAILED: { httpStatus: 502, worker: "retry" },
   CONFIGURATION_ERROR: { httpStatus: 500, worker: "retry" },
+  /** a bug of ours: logged with its stack, answered without it */
+  INTERNAL_ERROR: { httpStatus: 500, worker: "retry" },
 } as const satisfies Record<string, ErrorRule>;
 
 export type ErrorCode = keyof typeof ERROR_TABLE;
@@ -89,10 +91,43 @@ export function isServiceError(error: unknown): error is ServiceError {
   return error instanceof ServiceError;
 }
 
-/** Wraps anything thrown into a ServiceError; unknown errors are configuration/bug class. */
+/** Wraps anything thrown into a ServiceError; what the table does not know is a bug of ours. */
 export function toServiceError(error: unknown): ServiceError {
   if (isServiceError(error)) return error;
-  return new ServiceError("CONFIGURATION_ERROR", "Unexpected internal error.", { cause: error });
+  return new ServiceError("INTERNAL_ERROR", "Unexpected internal error.", { cause: error });
+}
+
+/** SQS keeps a message invisible for at most 12 hours. */
+export const MAX_VISIBILITY_SECONDS = 43_200;
+
+/** What the SQS worker does with a failed job: park it now, or let it come back after a delay. */
+export type JobDecision =
+  | { action: "park" }
+  | {
+      action: "retry";
+      /** how long the message stays invisible before its next try */
+      delaySeconds: number;
+      /** a rate limit: send none of the batch's remaining records to Zoho */
+      stopBatch: boolean;
+    };
+
+/**
+ * The worker's reading of the error table. A rate limit waits as long as Zoho asks (capped by
+ * SQS's 12 hours) and stops the batch; other retries back off with the receive count
+ * (15 s, 1 min, 4 min, 15 min) instead of the queue's long visibility timeout.
+ */
+export function workerDecision(error: ServiceError, receiveCount: number): JobDecision {
+  if (error.worker === "park") return { action: "park" };
+  if (error.worker === "wait") {
+    const wait = error.retryAfterSeconds ?? 60;
+    return {
+      action: "retry",
+      delaySeconds: Math.min(Math.max(wait, 1), MAX_VISIBILITY_SECONDS),
+      stopBatch: true,
+    };
+  }
+  const backoff = 15 * 4 ** Math.max(0, receiveCount - 1);
+  return { action: "retry", delaySeconds: Math.min(backoff, 900), stopBatch: false };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import {
   type SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
 import { ServiceError } from "./errors";
-import { logger } from "./logger";
+import { logger } from "./observability";
 import { parseSecret, type ZohoSecret } from "./secret";
 import { type GrantedToken, grantAccessToken } from "./zoho-accounts";
 

@@ -15,8 +15,15 @@ export interface AccessTokenSource {
   replaceRejectedToken(rejected: string): Promise<AccessToken>;
 }
 
+/** Something that decides when a call to an organization may go out (see RateLimiter). */
+export interface CallLimiter {
+  run<T>(organizationId: string, call: () => Promise<T>): Promise<T>;
+}
+
 export interface ZohoBooksClientOptions {
   tokens: AccessTokenSource;
+  /** every Books call passes through it; default: none */
+  limiter?: CallLimiter;
   /** per-request timeout (`ZOHO_HTTP_TIMEOUT_MS`); default 10000 */
   timeoutMs?: number;
   fetch?: typeof fetch;
@@ -78,6 +85,7 @@ export class ZohoBooksClient {
   readonly #timeoutMs: number;
   readonly #fetch: typeof fetch;
   readonly #now: () => Date;
+  readonly #limiter: CallLimiter | undefined;
   /** Zoho calls made through this client (each counts against the organization's quota) */
   calls = 0;
 
@@ -86,6 +94,7 @@ export class ZohoBooksClient {
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#fetch = options.fetch ?? fetch;
     this.#now = options.now ?? (() => new Date());
+    this.#limiter = options.limiter;
   }
 
   /** Mark as Active: `POST /contacts/{id}/active` with an empty body. */
@@ -158,7 +167,10 @@ export class ZohoBooksClient {
     assertZohoId(query.organization_id, "organization_id");
     let token = await this.#tokens.getAccessToken();
     for (let attempt = 1; ; attempt++) {
-      const answer = await this.#send(method, token, path, query);
+      const send = () => this.#send(method, token, path, query);
+      const answer = await (this.#limiter
+        ? this.#limiter.run(query.organization_id as string, send)
+        : send());
       const code = answer.body?.code;
       if (
         (answer.status < 300 && code === ZOHO_SUCCESS) ||

@@ -31,8 +31,13 @@ describe("ZohoBooksClient input checks", () => {
     await fc.assert(
       fc.asyncProperty(notAnId, anId, async (contactId, organizationId) => {
         const { books, fetch } = client();
-        for (const call of [books.markActive, books.markInactive, books.getContact]) {
-          const error = await call.call(books, contactId, organizationId).catch((e: unknown) => e);
+        const calls: Array<() => Promise<unknown>> = [
+          () => books.markActive(contactId, organizationId),
+          () => books.markInactive(contactId, organizationId),
+          () => books.getContact(contactId, organizationId),
+        ];
+        for (const call of calls) {
+          const error = await call().catch((e: unknown) => e);
           expect(error).toBeInstanceOf(ServiceError);
           expect((error as ServiceError).code).toBe("INVALID_REQUEST");
         }

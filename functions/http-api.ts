@@ -1,0 +1,102 @@
+import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import middy from "@middy/core";
+import httpRouterHandler from "@middy/http-router";
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import * as z from "zod/mini";
+import { type Action, changeContactStatus } from "../lib/activation";
+import { required } from "../lib/config";
+import { createDependencies, lazy } from "../lib/dependencies";
+import { ServiceError, toServiceError } from "../lib/errors";
+import { json, readJsonBody } from "../lib/http";
+import { type ActivationJob, describeIssues, parseJob } from "../lib/jobs";
+import { httpErrorResponse } from "../lib/middleware/http-error-response";
+import { logger, metrics, recordOutcome } from "../lib/observability";
+import { enqueueJobs } from "../lib/queue";
+
+/** At most this many items per `POST /activations`. */
+export const MAX_ITEMS = 500;
+
+const dependencies = lazy(() => createDependencies());
+
+type Event = APIGatewayProxyEventV2;
+
+/** `POST /contacts/{contact_id}/active|inactive`: one contact, synchronously. */
+const changeOne = (action: Action) => async (event: Event) => {
+  const outcome = await changeContactStatus(
+    dependencies(),
+    {
+      contactId: event.pathParameters?.contact_id ?? "",
+      ...(event.queryStringParameters?.organization_id === undefined
+        ? {}
+        : { organizationId: event.queryStringParameters.organization_id }),
+      action,
+    },
+    // API Gateway gives up after 30 s: one quick retry at most.
+    { retries: 1 },
+  );
+  recordOutcome(outcome.outcome);
+  logger.info("Contact status changed", { ...outcome });
+  return json(200, outcome);
+};
+
+const ActivationsBody = z.object(
+  {
+    items: z
+      .array(z.unknown(), { error: "items must be an array" })
+      .check(
+        z.minLength(1, "items must not be empty"),
+        z.maxLength(MAX_ITEMS, `items holds at most ${MAX_ITEMS} jobs`),
+      ),
+  },
+  { error: 'the body must be {"items": [...]}' },
+);
+
+/** `POST /activations`: validate every item, queue the valid ones, say which were refused. */
+async function acceptActivations(event: Event) {
+  const body = ActivationsBody.safeParse(readJsonBody(event));
+  if (!body.success) throw new ServiceError("INVALID_REQUEST", describeIssues(body.error.issues));
+
+  const requestedAt = new Date().toISOString();
+  const valid: Array<{ index: number; job: ActivationJob }> = [];
+  const rejected: Array<{ index: number; error: ServiceError }> = [];
+  body.data.items.forEach((item, index) => {
+    try {
+      valid.push({ index, job: { source: "api", requested_at: requestedAt, ...parseJob(item) } });
+    } catch (error) {
+      rejected.push({ index, error: toServiceError(error) });
+    }
+  });
+
+  const { sqs, config } = dependencies();
+  const { queued, failed } = await enqueueJobs(
+    sqs,
+    required(config, "ACTIVATION_QUEUE_URL"),
+    valid,
+  );
+  rejected.push(...failed);
+  logger.info("Activations accepted", { accepted: queued.length, rejected: rejected.length });
+  return json(202, {
+    accepted: queued.length,
+    message_ids: queued.sort((a, b) => a.index - b.index).map((job) => job.messageId),
+    rejected: rejected
+      .sort((a, b) => a.index - b.index)
+      .map(({ index, error }) => ({ index, error: { code: error.code, message: error.message } })),
+  });
+}
+
+const routes = [
+  { method: "POST", path: "/contacts/{contact_id}/active", handler: changeOne("activate") },
+  { method: "POST", path: "/contacts/{contact_id}/inactive", handler: changeOne("deactivate") },
+  { method: "POST", path: "/activations", handler: acceptActivations },
+  { method: "GET", path: "/health", handler: async () => json(200, { status: "ok" }) },
+] as const;
+
+export const handler = middy<Event, APIGatewayProxyStructuredResultV2>()
+  .use(injectLambdaContext(logger, { resetKeys: true }))
+  .use(logMetrics(metrics, { captureColdStartMetric: true }))
+  .before(async (request) => {
+    logger.setCorrelationId(request.event.requestContext?.requestId);
+  })
+  .use(httpErrorResponse())
+  .handler(httpRouterHandler([...routes]));

@@ -1,0 +1,52 @@
+import * as z from "zod/mini";
+import { ServiceError } from "./errors";
+
+const positiveInt = (fallback: number) =>
+  z._default(
+    z.coerce.number({ error: "must be a number" }).check(z.int(), z.positive("must be positive")),
+    fallback,
+  );
+const queueUrl = () => z.optional(z.url({ error: "must be a queue URL" }));
+
+/**
+ * The environment every function reads once at cold start. Defaults are written here and
+ * nowhere else; `README.md` lists them.
+ */
+const EnvSchema = z.object({
+  ZOHO_SECRET_ID: z
+    .string({ error: "is required: the Secrets Manager secret with the Zoho credentials" })
+    .check(z.minLength(1, "is required: the Secrets Manager secret with the Zoho credentials")),
+  ACTIVATION_QUEUE_URL: queueUrl(),
+  ACTIVATION_DLQ_URL: queueUrl(),
+  ZOHO_HTTP_TIMEOUT_MS: positiveInt(10_000),
+  SECRET_CACHE_TTL_SECONDS: z._default(
+    z.coerce
+      .number({ error: "must be a number" })
+      .check(z.int(), z.nonnegative("must be 0 or more")),
+    300,
+  ),
+  /** the scheduled refresher renews a token with less than this left */
+  TOKEN_REFRESH_MARGIN_MINUTES: positiveInt(15),
+  /** Zoho calls per organization per minute one worker container allows itself */
+  ZOHO_RATE_LIMIT_PER_MINUTE: positiveInt(50),
+  /** Zoho calls one worker container keeps in progress at once */
+  WORKER_CONCURRENCY: positiveInt(5),
+});
+
+export type Config = z.infer<typeof EnvSchema>;
+
+/** Reads and checks the environment; the error names the variable at fault. */
+export function readConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => `${issue.path.join(".")} ${issue.message}`);
+  throw new ServiceError("CONFIGURATION_ERROR", `Environment: ${problems.join("; ")}.`);
+}
+
+/** The variable a function cannot work without, checked where it is used. */
+export function required<K extends keyof Config>(config: Config, name: K): NonNullable<Config[K]> {
+  const value = config[name];
+  if (value === undefined)
+    throw new ServiceError("CONFIGURATION_ERROR", `Environment: ${name} is required.`);
+  return value as NonNullable<Config[K]>;
+}

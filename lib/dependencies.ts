@@ -1,0 +1,55 @@
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import { type Config, readConfig } from "./config";
+import { RateLimiter } from "./rate-limiter";
+import { TokenStore } from "./token-store";
+import { ZohoBooksClient } from "./zoho-client";
+
+export interface Dependencies {
+  config: Config;
+  sqs: SQSClient;
+  tokens: TokenStore;
+  books: ZohoBooksClient;
+}
+
+/**
+ * Builds what a handler needs from the environment. The AWS SDK clients read their own
+ * variables (`AWS_REGION`, `AWS_ENDPOINT_URL…`), which is how the service runs against local
+ * endpoints unchanged.
+ */
+export function createDependencies(
+  config: Config = readConfig(),
+  options: { rateLimited?: boolean } = {},
+): Dependencies {
+  const tokens = new TokenStore({
+    secretId: config.ZOHO_SECRET_ID,
+    secretsManager: new SecretsManagerClient({}),
+    cacheTtlSeconds: config.SECRET_CACHE_TTL_SECONDS,
+    timeoutMs: config.ZOHO_HTTP_TIMEOUT_MS,
+  });
+  const limiter = options.rateLimited
+    ? new RateLimiter({
+        perMinute: config.ZOHO_RATE_LIMIT_PER_MINUTE,
+        concurrency: config.WORKER_CONCURRENCY,
+      })
+    : undefined;
+  return {
+    config,
+    sqs: new SQSClient({}),
+    tokens,
+    books: new ZohoBooksClient({
+      tokens,
+      timeoutMs: config.ZOHO_HTTP_TIMEOUT_MS,
+      ...(limiter ? { limiter } : {}),
+    }),
+  };
+}
+
+/** Created on first use, then kept for the container's life; a bad environment fails each call clearly. */
+export function lazy<T>(create: () => T): () => T {
+  let value: T | undefined;
+  return () => {
+    value ??= create();
+    return value;
+  };
+}

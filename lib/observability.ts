@@ -1,0 +1,53 @@
+import { Logger } from "@aws-lambda-powertools/logger";
+import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
+import type { Outcome } from "./activation";
+import type { ServiceError } from "./errors";
+
+const serviceName = "zoho-contact-status";
+
+/**
+ * The one structured logger of the service (Powertools: JSON lines, level from `LOG_LEVEL`,
+ * cold-start flag and request ids once a handler injects the Lambda context). Nothing logged
+ * through it ever carries a token or a client secret: log ids, codes and times only.
+ */
+export const logger = new Logger({ serviceName });
+
+/** CloudWatch metrics in EMF, flushed by each handler's `logMetrics` middleware. */
+export const metrics = new Metrics({
+  serviceName,
+  namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? "ZohoContactStatus",
+});
+
+const OUTCOME_METRICS: Record<Outcome, string> = {
+  activated: "Activated",
+  already_active: "AlreadyActive",
+  deactivated: "Deactivated",
+  already_inactive: "AlreadyInactive",
+};
+
+export function recordOutcome(outcome: Outcome): void {
+  metrics.addMetric(OUTCOME_METRICS[outcome], MetricUnit.Count, 1);
+}
+
+/** A failure, counted by its code; rate limits are also counted as Throttled. */
+export function recordFailure(error: ServiceError): void {
+  metrics.addMetric("Failed", MetricUnit.Count, 1);
+  metrics.addMetric(`Failed.${error.code}`, MetricUnit.Count, 1);
+  if (error.worker === "wait") metrics.addMetric("Throttled", MetricUnit.Count, 1);
+}
+
+export function recordParked(): void {
+  metrics.addMetric("Parked", MetricUnit.Count, 1);
+}
+
+/** What may be logged of an error: code, message, Zoho's code, and the stack for our own bugs. */
+export function errorForLog(error: ServiceError): Record<string, unknown> {
+  return {
+    code: error.code,
+    message: error.message,
+    zohoCode: error.zohoCode,
+    ...(error.code === "INTERNAL_ERROR" && error.cause instanceof Error
+      ? { stack: error.cause.stack }
+      : {}),
+  };
+}

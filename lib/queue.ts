@@ -1,0 +1,129 @@
+import {
+  ChangeMessageVisibilityCommand,
+  type MessageAttributeValue,
+  SendMessageBatchCommand,
+  type SendMessageBatchRequestEntry,
+  SendMessageCommand,
+  type SQSClient,
+} from "@aws-sdk/client-sqs";
+import { ServiceError } from "./errors";
+import type { ActivationJob } from "./jobs";
+
+/** SQS takes at most 10 entries per SendMessageBatch. */
+const BATCH_SIZE = 10;
+/** Entries SQS reports failed are sent again this many times before the caller hears of it. */
+const RESEND_ATTEMPTS = 3;
+
+export interface QueuedJob {
+  /** position of the job in the caller's list */
+  index: number;
+  messageId: string;
+}
+
+export interface UnqueuedJob {
+  index: number;
+  error: ServiceError;
+}
+
+/**
+ * Sends jobs to the activation queue, 10 per SendMessageBatch, sending again the entries a
+ * batch reports failed. Says which jobs were queued and which could not be.
+ */
+export async function enqueueJobs(
+  sqs: SQSClient,
+  queueUrl: string,
+  jobs: ReadonlyArray<{ index: number; job: ActivationJob }>,
+): Promise<{ queued: QueuedJob[]; failed: UnqueuedJob[] }> {
+  const queued: QueuedJob[] = [];
+  const failed: UnqueuedJob[] = [];
+  for (let start = 0; start < jobs.length; start += BATCH_SIZE) {
+    let pending: SendMessageBatchRequestEntry[] = jobs
+      .slice(start, start + BATCH_SIZE)
+      .map(({ index, job }) => ({
+        Id: String(index),
+        MessageBody: JSON.stringify(job),
+      }));
+    let lastError = "";
+    for (let attempt = 1; pending.length > 0 && attempt <= RESEND_ATTEMPTS; attempt++) {
+      try {
+        const output = await sqs.send(
+          new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }),
+        );
+        for (const ok of output.Successful ?? [])
+          queued.push({ index: Number(ok.Id), messageId: ok.MessageId ?? "" });
+        const failedIds = new Set((output.Failed ?? []).map((entry) => entry.Id));
+        lastError = (output.Failed ?? []).map((entry) => entry.Code).join(", ");
+        pending = pending.filter((entry) => failedIds.has(entry.Id));
+      } catch (error) {
+        lastError = (error as Error).name;
+      }
+    }
+    for (const entry of pending) {
+      failed.push({
+        index: Number(entry.Id),
+        error: new ServiceError(
+          "CONFIGURATION_ERROR",
+          `Could not queue the job (${lastError}); send it again.`,
+        ),
+      });
+    }
+  }
+  return { queued, failed };
+}
+
+/**
+ * Parks a job in the dead-letter queue with the reason as message attributes, keeping the
+ * original body so it can be redriven unchanged once the cause is fixed.
+ */
+export async function parkJob(
+  sqs: SQSClient,
+  dlqUrl: string,
+  message: { body: string; messageId: string },
+  error: ServiceError,
+): Promise<void> {
+  const attributes: Record<string, MessageAttributeValue> = {
+    error_code: { DataType: "String", StringValue: error.code },
+    error_message: { DataType: "String", StringValue: error.message.slice(0, 1024) },
+    source_message_id: { DataType: "String", StringValue: message.messageId },
+    parked_at: { DataType: "String", StringValue: new Date().toISOString() },
+  };
+  if (error.zohoCode !== undefined) {
+    attributes.zoho_code = { DataType: "Number", StringValue: String(error.zohoCode) };
+  }
+  if (error.details !== undefined) {
+    attributes.error_details = {
+      DataType: "String",
+      StringValue: JSON.stringify(error.details).slice(0, 4096),
+    };
+  }
+  await sqs.send(
+    new SendMessageCommand({
+      QueueUrl: dlqUrl,
+      MessageBody: message.body,
+      MessageAttributes: attributes,
+    }),
+  );
+}
+
+/** Keeps a received message invisible for `seconds` before SQS delivers it again. */
+export async function delayMessage(
+  sqs: SQSClient,
+  queueUrl: string,
+  receiptHandle: string,
+  seconds: number,
+): Promise<void> {
+  await sqs.send(
+    new ChangeMessageVisibilityCommand({
+      QueueUrl: queueUrl,
+      ReceiptHandle: receiptHandle,
+      VisibilityTimeout: seconds,
+    }),
+  );
+}
+
+/** `arn:aws:sqs:region:account:name` → the queue's URL (what the SQS API takes). */
+export function queueUrlFromArn(arn: string, endpoint?: string): string {
+  const [, , , region, account, name] = arn.split(":");
+  const base = endpoint ?? `https://sqs.${region}.amazonaws.com`;
+  return `${base.replace(/\/$/, "")}/${account}/${name}`;
+}
