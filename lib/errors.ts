@@ -37,6 +37,10 @@ export const ERROR_TABLE = {
   ZOHO_UNEXPECTED_ANSWER: { httpStatus: 502, worker: "retry" },
   ZOHO_AUTH_FAILED: { httpStatus: 502, worker: "retry" },
   CONFIGURATION_ERROR: { httpStatus: 500, worker: "retry" },
+  /** the scheduled sync's desired-state source failed (5xx, timeout, not JSON, invalid): nothing queued */
+  SYNC_SOURCE_FAILED: { httpStatus: 502, worker: "retry" },
+  /** a sync run would make more than `max_changes` changes: nothing queued */
+  SYNC_LIMIT_EXCEEDED: { httpStatus: 409, worker: "park" },
   /** a bug of ours: logged with its stack, answered without it */
   INTERNAL_ERROR: { httpStatus: 500, worker: "retry" },
 } as const satisfies Record<string, ErrorRule>;

@@ -145,6 +145,7 @@ describe("the error table", () => {
       "CONTACT_NOT_FOUND",
       "INVALID_ORGANIZATION",
       "INVALID_REQUEST",
+      "SYNC_LIMIT_EXCEEDED",
     ]);
   });
 });
