@@ -50,7 +50,8 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
         delays.set(record.messageId, { action: "retry", delaySeconds: stop, stopBatch: true });
         throw new NotDone("held back by a rate limit earlier in the batch");
       }
-      const outcome = await changeContactStatus(dependencies(), jobToRequest(job));
+      // A rate limit is never waited out here: the message waits, invisible, instead.
+      const outcome = await changeContactStatus(dependencies(), jobToRequest(job), { maxInlineWaitSeconds: 0 });
       recordOutcome(outcome.outcome);
       logger.info("Job done", { message_id: record.messageId, ...outcome, source: job.source });
     } catch (thrown) {
