@@ -44,14 +44,20 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
     let organization = "default";
     try {
       const job = parseJobMessage(record.body);
-      organization = job.organization_id ?? "default";
+      // Keyed by the organization Zoho sees, so a job naming the default one is held back too.
+      organization =
+        job.organization_id ??
+        (await dependencies().tokens.getSecret()).organization_id ??
+        "default";
       const stop = stopped.get(organization);
       if (stop !== undefined) {
         delays.set(record.messageId, { action: "retry", delaySeconds: stop, stopBatch: true });
         throw new NotDone("held back by a rate limit earlier in the batch");
       }
       // A rate limit is never waited out here: the message waits, invisible, instead.
-      const outcome = await changeContactStatus(dependencies(), jobToRequest(job), { maxInlineWaitSeconds: 0 });
+      const outcome = await changeContactStatus(dependencies(), jobToRequest(job), {
+        maxInlineWaitSeconds: 0,
+      });
       recordOutcome(outcome.outcome);
       logger.info("Job done", { message_id: record.messageId, ...outcome, source: job.source });
     } catch (thrown) {

@@ -1,0 +1,346 @@
+import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
+import type { APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import { mockClient } from "aws-sdk-client-mock";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { handler } from "../../functions/http-api";
+import {
+  FOREIGN_ORGANIZATION_ID,
+  SANDBOX_CREDENTIALS,
+  type Sandbox,
+  SEED,
+  startSandbox,
+} from "../sandbox";
+import { type HttpEventInput, httpEvent, lambdaContext } from "../support/events";
+import { mockSecretStore, sandboxSecret } from "../support/secret-store";
+
+const QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/activation-queue";
+let sandbox: Sandbox;
+let secret: ReturnType<typeof mockSecretStore>;
+const sqs = mockClient(SQSClient);
+
+beforeAll(async () => {
+  sandbox = await startSandbox();
+  vi.stubEnv("ZOHO_SECRET_ID", "zoho/books");
+  vi.stubEnv("ACTIVATION_QUEUE_URL", QUEUE_URL);
+  vi.stubEnv("SECRET_CACHE_TTL_SECONDS", "0"); // each test rewrites the secret
+  vi.stubEnv("ZOHO_HTTP_TIMEOUT_MS", "500");
+  secret = mockSecretStore({});
+});
+afterAll(async () => {
+  await sandbox.close();
+  vi.unstubAllEnvs();
+});
+beforeEach(() => {
+  sandbox.reset();
+  secret.set(sandboxSecret(sandbox, { fresh: true }));
+  secret.sm.resetHistory();
+  sqs.reset();
+  sqs.on(SendMessageBatchCommand).callsFake((input: { Entries: { Id: string }[] }) => ({
+    Successful: input.Entries.map((e) => ({
+      Id: e.Id,
+      MessageId: `m-${e.Id}`,
+      MD5OfMessageBody: "x",
+    })),
+    Failed: [],
+  }));
+});
+
+async function call(input: HttpEventInput) {
+  const response = (await handler(
+    httpEvent(input),
+    lambdaContext("http-api"),
+  )) as APIGatewayProxyStructuredResultV2;
+  const body = JSON.parse(String(response.body));
+  // No answer ever carries a stack trace or a secret.
+  expect(response.body).not.toMatch(/\n\s+at |Error:/);
+  expect(response.body).not.toContain(SANDBOX_CREDENTIALS.client_secret);
+  expect(response.body).not.toContain(SANDBOX_CREDENTIALS.refresh_token);
+  return { status: response.statusCode, headers: response.headers ?? {}, body };
+}
+
+const activate = (id: string, query?: Record<string, string>) =>
+  call({
+    method: "POST",
+    path: `/contacts/${id}/active`,
+    pathParameters: { contact_id: id },
+    ...(query ? { query } : {}),
+  });
+const deactivate = (id: string) =>
+  call({ method: "POST", path: `/contacts/${id}/inactive`, pathParameters: { contact_id: id } });
+
+const booksCalls = () => sandbox.requests().filter((r) => r.endpoint.startsWith("contact"));
+
+describe("POST /contacts/{contact_id}/active and /inactive", () => {
+  it("activates an inactive contact and answers the outcome", async () => {
+    const { status, body } = await activate(SEED.inactiveId);
+    expect(status).toBe(200);
+    expect(body).toEqual({
+      contact_id: SEED.inactiveId,
+      organization_id: SANDBOX_CREDENTIALS.organization_id,
+      action: "activate",
+      outcome: "activated",
+      message: "The contact has been marked as active.",
+    });
+    expect(sandbox.contact(SEED.inactiveId)?.status).toBe("active");
+  });
+
+  it("answers already_active for an active contact (Zoho's 3031)", async () => {
+    const { status, body } = await activate(SEED.activeId);
+    expect(status).toBe(200);
+    expect(body.outcome).toBe("already_active");
+  });
+
+  it("deactivates an active contact, and answers already_inactive the second time", async () => {
+    expect((await deactivate(SEED.activeId)).body.outcome).toBe("deactivated");
+    expect(sandbox.contact(SEED.activeId)?.status).toBe("inactive");
+    expect((await deactivate(SEED.activeId)).body.outcome).toBe("already_inactive");
+  });
+
+  it("routes by path when API Gateway sent no pathParameters", async () => {
+    const { status, body } = await call({
+      method: "POST",
+      path: `/contacts/${SEED.inactiveId}/active`,
+    });
+    expect(status).toBe(200);
+    expect(body.contact_id).toBe(SEED.inactiveId);
+  });
+
+  it("uses the organization named in the query string", async () => {
+    const { body } = await activate(SEED.inactiveId, {
+      organization_id: SANDBOX_CREDENTIALS.organization_id,
+    });
+    expect(body.organization_id).toBe(SANDBOX_CREDENTIALS.organization_id);
+  });
+
+  it("answers 404 CONTACT_NOT_FOUND with Zoho's code and the request id", async () => {
+    const { status, body } = await activate(SEED.unknownId);
+    expect(status).toBe(404);
+    expect(body.error).toMatchObject({
+      code: "CONTACT_NOT_FOUND",
+      zoho_code: 2,
+      request_id: "req-Abc123=",
+    });
+  });
+
+  it.each(["abc", "12a", "1".repeat(26), "%2e%2e", "1 2"])(
+    "refuses contact id %j with 400 before any call to Zoho",
+    async (id) => {
+      const { status, body } = await activate(id);
+      expect(status).toBe(400);
+      expect(body.error.code).toBe("INVALID_REQUEST");
+      expect(booksCalls()).toEqual([]);
+    },
+  );
+
+  it("refuses a malformed organization_id with 400 before any call to Zoho", async () => {
+    const { status, body } = await activate(SEED.inactiveId, { organization_id: "org-1" });
+    expect(status).toBe(400);
+    expect(body.error.code).toBe("INVALID_REQUEST");
+    expect(booksCalls()).toEqual([]);
+  });
+
+  it("answers 400 INVALID_ORGANIZATION for an organization the caller named that Zoho refuses", async () => {
+    const { status, body } = await activate(SEED.inactiveId, {
+      organization_id: FOREIGN_ORGANIZATION_ID,
+    });
+    expect(status).toBe(400);
+    expect(body.error).toMatchObject({ code: "INVALID_ORGANIZATION", zoho_code: 6024 });
+  });
+
+  it("answers 500 INVALID_ORGANIZATION when the secret's default organization is refused", async () => {
+    secret.set({ ...secret.current(), organization_id: FOREIGN_ORGANIZATION_ID });
+    const { status, body } = await activate(SEED.inactiveId);
+    expect(status).toBe(500);
+    expect(body.error.code).toBe("INVALID_ORGANIZATION");
+    expect(body.error.message).toContain("fix organization_id in the secret");
+  });
+
+  it("answers 429 with Retry-After to the next minute once past the per-minute limit (44)", async () => {
+    sandbox.settings.rateLimitPerMinute = 1;
+    await activate(SEED.inactiveId);
+    const { status, headers, body } = await activate(SEED.activeId);
+    expect(status).toBe(429);
+    expect(body.error).toMatchObject({ code: "ZOHO_RATE_LIMITED", zoho_code: 44 });
+    expect(Number(headers["retry-after"])).toBeGreaterThan(0);
+    expect(Number(headers["retry-after"])).toBeLessThanOrEqual(60);
+  });
+
+  it("answers 429 ZOHO_DAILY_LIMIT with Retry-After to the next day past the daily cap (45)", async () => {
+    sandbox.settings.dailyLimit = 0;
+    const { status, headers, body } = await activate(SEED.inactiveId);
+    expect(status).toBe(429);
+    expect(body.error).toMatchObject({ code: "ZOHO_DAILY_LIMIT", zoho_code: 45 });
+    expect(Number(headers["retry-after"])).toBeGreaterThan(60);
+  });
+
+  it("retries a 5xx once and succeeds", async () => {
+    sandbox.settings.failNext = 1;
+    const { status, body } = await activate(SEED.inactiveId);
+    expect(status).toBe(200);
+    expect(body.outcome).toBe("activated");
+  });
+
+  it("answers 502 ZOHO_UNAVAILABLE when Zoho keeps answering an HTML outage page", async () => {
+    sandbox.settings.failureStyle = "html";
+    sandbox.settings.failNext = 5;
+    const { status, body } = await activate(SEED.inactiveId);
+    expect(status).toBe(502);
+    expect(body.error.code).toBe("ZOHO_UNAVAILABLE");
+  });
+
+  it("answers 504 ZOHO_UNAVAILABLE when Zoho hangs past ZOHO_HTTP_TIMEOUT_MS", async () => {
+    sandbox.settings.hangNext = 5;
+    const { status, body } = await activate(SEED.inactiveId);
+    expect(status).toBe(504);
+    expect(body.error.code).toBe("ZOHO_UNAVAILABLE");
+  });
+
+  it("recovers from an expired stored token with one grant, and stores the new token", async () => {
+    sandbox.revokeAccessTokens();
+    const { status } = await activate(SEED.inactiveId);
+    expect(status).toBe(200);
+    expect(sandbox.stats().grants).toBe(1);
+    expect(secret.current().access_token).not.toBe(undefined);
+  });
+
+  it("answers 502 ZOHO_UNAUTHORIZED when the token lacks the scope even after a refresh", async () => {
+    sandbox.settings.grantedScopes = ["ZohoBooks.contacts.READ"];
+    const { status, body } = await activate(SEED.inactiveId);
+    expect(status).toBe(502);
+    expect(body.error).toMatchObject({ code: "ZOHO_UNAUTHORIZED", zoho_code: 57 });
+    expect(sandbox.stats().grants).toBe(1);
+  });
+
+  it("answers 502 ZOHO_AUTH_FAILED when the refresh token is revoked", async () => {
+    sandbox.revokeAccessTokens();
+    sandbox.settings.refreshTokenRevoked = true;
+    const { status, body } = await activate(SEED.inactiveId);
+    expect(status).toBe(502);
+    expect(body.error.code).toBe("ZOHO_AUTH_FAILED");
+    expect(body.error.message).toContain("invalid_code");
+  });
+
+  it("answers 500 CONFIGURATION_ERROR when the secret is malformed, naming the field", async () => {
+    secret.set({ client_id: "x" });
+    const { status, body } = await activate(SEED.inactiveId);
+    expect(status).toBe(500);
+    expect(body.error.code).toBe("CONFIGURATION_ERROR");
+    expect(body.error.message).toContain("client_secret");
+  });
+});
+
+describe("POST /activations", () => {
+  const post = (body: string, extra: Partial<HttpEventInput> = {}) =>
+    call({ method: "POST", path: "/activations", body, ...extra });
+
+  it("queues valid items 10 per SendMessageBatch and rejects the invalid ones by index", async () => {
+    const items = Array.from({ length: 50 }, (_, i) =>
+      i % 10 === 3
+        ? { contact_id: `bad-${i}` }
+        : { contact_id: String(460000000000000 + i), action: "activate" },
+    );
+    const { status, body } = await post(JSON.stringify({ items }));
+    expect(status).toBe(202);
+    expect(body.accepted).toBe(45);
+    expect(body.message_ids).toHaveLength(45);
+    expect(body.rejected.map((r: { index: number }) => r.index)).toEqual([3, 13, 23, 33, 43]);
+    expect(body.rejected[0].error.code).toBe("INVALID_REQUEST");
+    const batches = sqs.commandCalls(SendMessageBatchCommand);
+    expect(batches.map((c) => c.args[0].input.Entries?.length)).toEqual([10, 10, 10, 10, 5]);
+    const first = JSON.parse(batches[0]?.args[0].input.Entries?.[0]?.MessageBody ?? "{}");
+    expect(first).toEqual({
+      contact_id: "460000000000000",
+      action: "activate",
+      source: "api",
+      requested_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
+    expect(booksCalls()).toEqual([]); // queued, not called
+  });
+
+  it("sends again the entries SQS reports failed", async () => {
+    sqs
+      .on(SendMessageBatchCommand)
+      .resolvesOnce({
+        Successful: [{ Id: "0", MessageId: "m-0", MD5OfMessageBody: "x" }],
+        Failed: [{ Id: "1", Code: "InternalError", SenderFault: false }],
+      })
+      .resolves({ Successful: [{ Id: "1", MessageId: "m-1", MD5OfMessageBody: "x" }], Failed: [] });
+    const { body } = await post(
+      JSON.stringify({ items: [{ contact_id: "1" }, { contact_id: "2" }] }),
+    );
+    expect(body).toEqual({ accepted: 2, message_ids: ["m-0", "m-1"], rejected: [] });
+    expect(
+      sqs.commandCalls(SendMessageBatchCommand)[1]?.args[0].input.Entries?.map((e) => e.Id),
+    ).toEqual(["1"]);
+  });
+
+  it("reports as rejected, never as accepted, an item SQS would not take", async () => {
+    sqs.on(SendMessageBatchCommand).resolves({
+      Successful: [],
+      Failed: [{ Id: "0", Code: "InternalError", SenderFault: false }],
+    });
+    const { status, body } = await post(JSON.stringify({ items: [{ contact_id: "1" }] }));
+    expect(status).toBe(202);
+    expect(body.accepted).toBe(0);
+    expect(body.rejected[0].error.message).toContain("send it again");
+  });
+
+  it("accepts items named by email, and a base64-encoded body with mixed-case headers", async () => {
+    const raw = JSON.stringify({
+      items: [{ email: " Someone@Example.com ", action: "deactivate" }],
+    });
+    const { status, body } = await post(Buffer.from(raw).toString("base64"), {
+      isBase64Encoded: true,
+      headers: { "CONTENT-TYPE": "application/json" },
+    });
+    expect(status).toBe(202);
+    expect(body.accepted).toBe(1);
+    const sent = JSON.parse(
+      sqs.commandCalls(SendMessageBatchCommand)[0]?.args[0].input.Entries?.[0]?.MessageBody ?? "",
+    );
+    expect(sent).toMatchObject({ email: "Someone@Example.com", action: "deactivate" });
+  });
+
+  it.each([
+    ["not JSON", "{items:", "not valid JSON"],
+    ["no items", "{}", "items must be an array"],
+    ["empty items", '{"items":[]}', "items must not be empty"],
+    [
+      "too many items",
+      JSON.stringify({ items: Array.from({ length: 501 }, () => ({ contact_id: "1" })) }),
+      "at most 500",
+    ],
+    [
+      "a huge body",
+      JSON.stringify({ items: [{ contact_id: "1", pad: "x".repeat(300_000) }] }),
+      "larger than",
+    ],
+    ["no body", undefined, "needs a JSON body"],
+  ])("refuses %s with 400 INVALID_REQUEST", async (_what, body, message) => {
+    const response = await call({
+      method: "POST",
+      path: "/activations",
+      ...(body === undefined ? {} : { body }),
+    });
+    expect(response.status).toBe(400);
+    expect(response.body.error.code).toBe("INVALID_REQUEST");
+    expect(response.body.error.message).toContain(message);
+    expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+  });
+});
+
+describe("GET /health and unknown routes", () => {
+  it("answers 200 without calling Zoho or AWS", async () => {
+    const { status, body } = await call({ method: "GET", path: "/health" });
+    expect(status).toBe(200);
+    expect(body).toEqual({ status: "ok" });
+    expect(sandbox.requests()).toEqual([]);
+    expect(secret.sm.calls()).toHaveLength(0);
+  });
+
+  it("answers 404 for a route that does not exist", async () => {
+    const { status, body } = await call({ method: "GET", path: "/contacts" });
+    expect(status).toBe(404);
+    expect(body.error.code).toBe("INVALID_REQUEST");
+  });
+});

@@ -1,0 +1,66 @@
+import {
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  ResourceExistsException,
+  SecretsManagerClient,
+} from "@aws-sdk/client-secrets-manager";
+import { mockClient } from "aws-sdk-client-mock";
+import { SANDBOX_CREDENTIALS, type Sandbox } from "../sandbox";
+
+/**
+ * Secrets Manager as aws-sdk-client-mock: one secret that GetSecretValue reads and
+ * PutSecretValue replaces, with ClientRequestToken idempotency as AWS has it (the same token
+ * with other content is refused), so the token store runs its real code paths.
+ */
+export function mockSecretStore(initial: Record<string, unknown>) {
+  const sm = mockClient(SecretsManagerClient);
+  let value = JSON.stringify(initial);
+  let version = 1;
+  const tokens = new Map<string, string>();
+  sm.on(GetSecretValueCommand).callsFake(() => ({ SecretString: value, VersionId: `v${version}` }));
+  sm.on(PutSecretValueCommand).callsFake(
+    (input: { SecretString?: string; ClientRequestToken?: string }) => {
+      const token = input.ClientRequestToken;
+      if (token && tokens.has(token) && tokens.get(token) !== input.SecretString) {
+        throw new ResourceExistsException({
+          message: "You can't modify an existing version.",
+          $metadata: {},
+        });
+      }
+      if (token) tokens.set(token, input.SecretString ?? "");
+      value = input.SecretString ?? "";
+      version++;
+      return { VersionId: `v${version}` };
+    },
+  );
+  return {
+    sm,
+    current: () => JSON.parse(value) as Record<string, unknown>,
+    set(next: Record<string, unknown>) {
+      value = JSON.stringify(next);
+      version++;
+    },
+  };
+}
+
+/** The secret a deployment against the sandbox holds; `fresh` adds a live access token. */
+export function sandboxSecret(
+  sandbox: Sandbox,
+  options: { fresh?: boolean } = {},
+): Record<string, unknown> {
+  const base = {
+    client_id: SANDBOX_CREDENTIALS.client_id,
+    client_secret: SANDBOX_CREDENTIALS.client_secret,
+    refresh_token: SANDBOX_CREDENTIALS.refresh_token,
+    accounts_url: sandbox.url,
+    organization_id: SANDBOX_CREDENTIALS.organization_id,
+  };
+  if (!options.fresh) return base;
+  const token = sandbox.issueToken();
+  return {
+    ...base,
+    access_token: token.access_token,
+    api_domain: sandbox.url,
+    access_token_expires_at: new Date(Date.now() + token.expires_in * 1000).toISOString(),
+  };
+}
