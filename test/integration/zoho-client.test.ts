@@ -1,0 +1,221 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { changeContactStatus } from "../../lib/activation";
+import type { ServiceError } from "../../lib/errors";
+import { RateLimiter } from "../../lib/rate-limiter";
+import { TokenStore } from "../../lib/token-store";
+import { ZohoBooksClient } from "../../lib/zoho-client";
+import { ORGANIZATION_ID, type Sandbox, SEED, startSandbox } from "../sandbox";
+import { mockSecretStore, sandboxSecret } from "../support/secret-store";
+
+let sandbox: Sandbox;
+let secret: ReturnType<typeof mockSecretStore>;
+
+beforeAll(async () => {
+  sandbox = await startSandbox({ contacts: 450 });
+  secret = mockSecretStore({});
+});
+afterAll(() => sandbox.close());
+beforeEach(() => {
+  sandbox.reset();
+  secret.set(sandboxSecret(sandbox, { fresh: true }));
+});
+
+function client(options: { timeoutMs?: number; limiter?: RateLimiter } = {}) {
+  const tokens = new TokenStore({
+    secretId: "zoho/books",
+    secretsManager: secret.sm as never,
+    cacheTtlSeconds: 300,
+  });
+  // aws-sdk-client-mock patches every SecretsManagerClient; the instance itself is not used.
+  const books = new ZohoBooksClient({
+    tokens,
+    timeoutMs: options.timeoutMs ?? 2000,
+    ...(options.limiter ? { limiter: options.limiter } : {}),
+  });
+  return { tokens, books, deps: { tokens, books } };
+}
+
+const failure = (promise: Promise<unknown>) =>
+  promise.then(
+    () => undefined,
+    (e: unknown) => e as ServiceError,
+  );
+
+describe("ZohoBooksClient against the sandbox", () => {
+  it("marks an inactive contact active, then reports it already active", async () => {
+    const { books } = client();
+    expect(await books.markActive(SEED.inactiveId, ORGANIZATION_ID)).toEqual({
+      changed: true,
+      message: "The contact has been marked as active.",
+    });
+    expect(await books.markActive(SEED.inactiveId, ORGANIZATION_ID)).toMatchObject({
+      changed: false,
+    });
+    const calls = sandbox.requests().filter((r) => r.endpoint === "contact.active");
+    expect(calls.map((r) => `${r.method} ${r.url}`)).toEqual([
+      `POST /books/v3/contacts/${SEED.inactiveId}/active?organization_id=${ORGANIZATION_ID}`,
+      `POST /books/v3/contacts/${SEED.inactiveId}/active?organization_id=${ORGANIZATION_ID}`,
+    ]);
+  });
+
+  it("reads 'already in that state' as success when the account answers code 0", async () => {
+    sandbox.settings.alreadyInStateAnswer = "success";
+    const outcome = await changeContactStatus(client().deps, {
+      contactId: SEED.activeId,
+      action: "activate",
+    });
+    expect(outcome.outcome).toBe("activated"); // indistinguishable from a change: Zoho said 0
+  });
+
+  it("marks a contact inactive and reads it back", async () => {
+    const { books } = client();
+    await books.markInactive(SEED.activeId, ORGANIZATION_ID);
+    expect((await books.getContact(SEED.activeId, ORGANIZATION_ID)).status).toBe("inactive");
+  });
+
+  it.each([
+    [2, 404],
+    [2, 400],
+    [1002, 404],
+    [1002, 400],
+  ] as const)(
+    "maps an unknown contact (code %i, HTTP %i) to CONTACT_NOT_FOUND",
+    async (code, status) => {
+      sandbox.settings.notFoundCode = code;
+      sandbox.settings.notFoundStatus = status;
+      const error = await failure(client().books.markActive(SEED.unknownId, ORGANIZATION_ID));
+      expect(error).toMatchObject({ code: "CONTACT_NOT_FOUND", zohoCode: code });
+    },
+  );
+
+  it.each([6024, 2, 14, 4001, 6041] as const)(
+    "maps organization refusal code %i to INVALID_ORGANIZATION",
+    async (code) => {
+      sandbox.settings.invalidOrganizationCode = code;
+      const error = await failure(client().books.markActive(SEED.inactiveId, "99999"));
+      expect(error).toMatchObject({ code: "INVALID_ORGANIZATION", zohoCode: code });
+    },
+  );
+
+  it("lists every contact over several pages of at most 200", async () => {
+    const { books } = client();
+    const pages = [];
+    for await (const page of books.listAllContacts({
+      organizationId: ORGANIZATION_ID,
+      filterBy: "Status.All",
+    })) {
+      pages.push(page);
+    }
+    expect(pages.map((p) => p.contacts.length)).toEqual([200, 200, 50]);
+    expect(pages.map((p) => p.hasMorePage)).toEqual([true, true, false]);
+    const urls = sandbox.requests().map((r) => r.url);
+    expect(
+      urls.every((u) => u.includes("per_page=200") && u.includes("filter_by=Status.All")),
+    ).toBe(true);
+    expect(new Set(pages.flatMap((p) => p.contacts.map((c) => c.contact_id))).size).toBe(450);
+  });
+
+  it("lists only inactive contacts with Status.Inactive", async () => {
+    const page = await client().books.listContacts({
+      organizationId: ORGANIZATION_ID,
+      filterBy: "Status.Inactive",
+    });
+    expect(page.contacts.length).toBeGreaterThan(0);
+    expect(page.contacts.every((c) => c.status === "inactive")).toBe(true);
+  });
+
+  it("replaces a token that expired mid-run with one grant and carries on", async () => {
+    const { books } = client();
+    await books.markActive(SEED.inactiveIds[0] as string, ORGANIZATION_ID);
+    sandbox.advanceClock(3600); // the stored token has now expired at Zoho
+    await books.markActive(SEED.inactiveIds[1] as string, ORGANIZATION_ID);
+    await books.markActive(SEED.inactiveIds[2] as string, ORGANIZATION_ID);
+    expect(sandbox.stats().grants).toBe(1);
+    expect(sandbox.stats().byCode["57"]).toBe(1);
+  });
+
+  it("uses a token another container stored instead of granting its own", async () => {
+    const { books } = client();
+    await books.markActive(SEED.inactiveIds[0] as string, ORGANIZATION_ID); // caches the secret
+    sandbox.revokeAccessTokens();
+    secret.set(sandboxSecret(sandbox, { fresh: true })); // "another container" refreshed
+    await books.markActive(SEED.inactiveIds[1] as string, ORGANIZATION_ID);
+    expect(sandbox.stats().grants).toBe(0);
+  });
+
+  it("fails with ZOHO_AUTH_FAILED when the refresh token is invalid, saying what to do", async () => {
+    sandbox.revokeAccessTokens();
+    sandbox.settings.refreshTokenRevoked = true;
+    const error = await failure(client().books.markActive(SEED.inactiveId, ORGANIZATION_ID));
+    expect(error?.code).toBe("ZOHO_AUTH_FAILED");
+    expect(error?.message).toContain("store it as refresh_token in the secret");
+  });
+
+  it("stops granting after Zoho's Access Denied, whichever status it comes with", async () => {
+    for (const status of [200, 400] as const) {
+      sandbox.reset();
+      secret.set(sandboxSecret(sandbox));
+      sandbox.settings.grantLimit = 0;
+      sandbox.settings.tooManyGrantsStatus = status;
+      const error = await failure(client().books.markActive(SEED.inactiveId, ORGANIZATION_ID));
+      expect(error).toMatchObject({ code: "ZOHO_AUTH_FAILED" });
+      expect(error?.message).toContain("too many token grants");
+    }
+  });
+
+  it.each([
+    ["per minute (44)", { rateLimitPerMinute: 0 }, "ZOHO_RATE_LIMITED", 44],
+    ["daily (45)", { dailyLimit: 0 }, "ZOHO_DAILY_LIMIT", 45],
+  ] as const)("maps the %s limit to %s with a wait", async (_what, settings, code, zohoCode) => {
+    Object.assign(sandbox.settings, settings);
+    const error = await failure(client().books.markActive(SEED.inactiveId, ORGANIZATION_ID));
+    expect(error).toMatchObject({ code, zohoCode });
+    expect(error?.retryAfterSeconds).toBeGreaterThan(0);
+  });
+
+  it("maps too many requests in progress (1070) to a short wait, and retries it inline", async () => {
+    sandbox.settings.concurrencyLimit = 1;
+    sandbox.settings.latencyMs = 300;
+    const { deps } = client();
+    const [a, b] = await Promise.all([
+      changeContactStatus(deps, { contactId: SEED.inactiveIds[0] as string, action: "activate" }),
+      changeContactStatus(deps, { contactId: SEED.inactiveIds[1] as string, action: "activate" }),
+    ]);
+    expect([a.outcome, b.outcome]).toEqual(["activated", "activated"]);
+    expect(sandbox.stats().byCode["1070"]).toBe(1);
+  });
+
+  it("gives up on a hanging request after the timeout with a 504", async () => {
+    sandbox.settings.hangNext = 1;
+    const started = Date.now();
+    const error = await failure(
+      client({ timeoutMs: 300 }).books.markActive(SEED.inactiveId, ORGANIZATION_ID),
+    );
+    expect(error).toMatchObject({ code: "ZOHO_UNAVAILABLE", statusCode: 504 });
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it("reads an HTML outage page as ZOHO_UNAVAILABLE, not a crash", async () => {
+    sandbox.settings.failureStyle = "html";
+    sandbox.settings.failNext = 1;
+    const error = await failure(client().books.markActive(SEED.inactiveId, ORGANIZATION_ID));
+    expect(error).toMatchObject({ code: "ZOHO_UNAVAILABLE", statusCode: 502 });
+  });
+
+  it("keeps a container inside its per-minute budget", async () => {
+    sandbox.settings.rateLimitPerMinute = 5;
+    const frozen = Date.now(); // the limiter's minute cannot roll over during the test
+    const limiter = new RateLimiter({ perMinute: 5, concurrency: 2, maxWaitSeconds: 0, now: () => frozen });
+    const { books } = client({ limiter });
+    const results = await Promise.allSettled(
+      SEED.inactiveIds.slice(0, 8).map((id) => books.markActive(id, ORGANIZATION_ID)),
+    );
+    const refused = results
+      .filter((r) => r.status === "rejected")
+      .map((r) => (r.reason as ServiceError).message);
+    // The limiter refuses before Zoho has to: the sandbox never says 44.
+    expect(sandbox.stats().byCode["44"]).toBeUndefined();
+    expect(refused).toHaveLength(3);
+    expect(refused[0]).toContain("budget of 5 Zoho calls a minute");
+  });
+});
