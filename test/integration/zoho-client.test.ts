@@ -205,7 +205,12 @@ describe("ZohoBooksClient against the sandbox", () => {
   it("keeps a container inside its per-minute budget", async () => {
     sandbox.settings.rateLimitPerMinute = 5;
     const frozen = Date.now(); // the limiter's minute cannot roll over during the test
-    const limiter = new RateLimiter({ perMinute: 5, concurrency: 2, maxWaitSeconds: 0, now: () => frozen });
+    const limiter = new RateLimiter({
+      perMinute: 5,
+      concurrency: 2,
+      maxWaitSeconds: 0,
+      now: () => frozen,
+    });
     const { books } = client({ limiter });
     const results = await Promise.allSettled(
       SEED.inactiveIds.slice(0, 8).map((id) => books.markActive(id, ORGANIZATION_ID)),
