@@ -121,8 +121,14 @@ export async function delayMessage(
   );
 }
 
-/** `arn:aws:sqs:region:account:name` → the queue's URL (what the SQS API takes). */
-export function queueUrlFromArn(arn: string, endpoint?: string): string {
+/**
+ * `arn:aws:sqs:region:account:name` → the queue's URL (what the SQS API takes), on the SDK's
+ * configured endpoint when there is one (LocalStack, the local stack).
+ */
+export function queueUrlFromArn(
+  arn: string,
+  endpoint: string | undefined = process.env.AWS_ENDPOINT_URL_SQS ?? process.env.AWS_ENDPOINT_URL,
+): string {
   const [, , , region, account, name] = arn.split(":");
   const base = endpoint ?? `https://sqs.${region}.amazonaws.com`;
   return `${base.replace(/\/$/, "")}/${account}/${name}`;

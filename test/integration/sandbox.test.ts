@@ -258,12 +258,16 @@ describe("sandbox control API", () => {
       method: "PUT",
       body: JSON.stringify({ status: "inactive" }),
     });
-    const contact = await (
+    const contact = (await (
       await fetch(`${sandbox.url}/__sandbox/contacts/${SEED.activeId}`)
-    ).json();
+    ).json()) as {
+      status: string;
+    };
     expect(contact.status).toBe("inactive");
     await books(action(SEED.activeId, "active"));
-    const stats = await (await fetch(`${sandbox.url}/__sandbox/stats`)).json();
+    const stats = (await (await fetch(`${sandbox.url}/__sandbox/stats`)).json()) as {
+      calls: unknown;
+    };
     expect(stats.calls).toEqual({ "contact.active": 1 });
   });
 });

@@ -1,0 +1,3 @@
+export * from "./protocol";
+export * from "./server";
+export { md5OfAttributes } from "./sqs";
