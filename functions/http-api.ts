@@ -11,7 +11,7 @@ import { ServiceError, toServiceError } from "../lib/errors";
 import { json, readJsonBody } from "../lib/http";
 import { type ActivationJob, describeIssues, parseJob } from "../lib/jobs";
 import { httpErrorResponse } from "../lib/middleware/http-error-response";
-import { logger, metrics, recordOutcome } from "../lib/observability";
+import { logger, metrics, outcomeForLog, recordOutcome } from "../lib/observability";
 import { enqueueJobs } from "../lib/queue";
 
 /** At most this many items per `POST /activations`. */
@@ -36,7 +36,7 @@ const changeOne = (action: Action) => async (event: Event) => {
     { retries: 1 },
   );
   recordOutcome(outcome.outcome);
-  logger.info("Contact status changed", { ...outcome });
+  logger.info("Contact status changed", outcomeForLog(outcome));
   return json(200, outcome);
 };
 

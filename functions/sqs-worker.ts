@@ -59,7 +59,11 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
         maxInlineWaitSeconds: 0,
       });
       recordOutcome(outcome.outcome);
-      logger.info("Job done", { message_id: record.messageId, ...outcome, source: job.source });
+      logger.info("Job done", {
+        message_id: record.messageId,
+        ...outcomeForLog(outcome),
+        source: job.source,
+      });
     } catch (thrown) {
       if (thrown instanceof NotDone) throw thrown;
       const error = toServiceError(thrown);

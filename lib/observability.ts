@@ -1,6 +1,6 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
-import type { Outcome } from "./activation";
+import type { ActivationOutcome, Outcome } from "./activation";
 import type { ServiceError } from "./errors";
 
 const serviceName = "zoho-contact-status";
@@ -50,4 +50,9 @@ export function errorForLog(error: ServiceError): Record<string, unknown> {
       ? { stack: error.cause.stack }
       : {}),
   };
+}
+
+/** An outcome as log attributes (`message` is the log line's own key in Powertools). */
+export function outcomeForLog({ message, ...outcome }: ActivationOutcome): Record<string, unknown> {
+  return { ...outcome, zoho_message: message };
 }

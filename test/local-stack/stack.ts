@@ -1,0 +1,246 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { createServer } from "node:net";
+import { resolve } from "node:path";
+import { LambdaClient } from "@aws-sdk/client-lambda";
+import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { type LocalAws, startLocalAws } from "../local-aws";
+import { SANDBOX_CREDENTIALS, type Sandbox, type SandboxSettings, startSandbox } from "../sandbox";
+import { SqsPoller } from "./sqs-poller";
+
+export interface LocalStackOptions {
+  /** 0 or absent: a free port */
+  httpPort?: number;
+  lambdaPort?: number;
+  sandboxPort?: number;
+  awsPort?: number;
+  /** contacts seeded in the sandbox's organization */
+  contacts?: number;
+  sandbox?: Partial<SandboxSettings>;
+  /** the activation queue's visibility timeout; short locally so retries show within a minute */
+  visibilityTimeoutSeconds?: number;
+  /** extra environment for the functions (e.g. a smaller ZOHO_HTTP_TIMEOUT_MS) */
+  env?: Record<string, string>;
+  /** where serverless-offline's output goes; default: discarded */
+  log?: (line: string) => void;
+  /** start the SQS event-source poller (default true) */
+  poller?: boolean;
+}
+
+export interface LocalStack {
+  /** the HTTP API, as serverless-offline serves it */
+  httpUrl: string;
+  /** serverless-offline's Lambda invoke endpoint */
+  lambdaUrl: string;
+  sandbox: Sandbox;
+  aws: LocalAws;
+  secretId: string;
+  queueUrl: string;
+  dlqUrl: string;
+  poller: SqsPoller | undefined;
+  /** the environment the functions run with (AWS endpoints, secret id, queue URLs) */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+export const SERVICE = "zoho-contact-status";
+export const STAGE = "local";
+const ROOT = resolve(import.meta.dirname, "../..");
+
+export function functionName(key: string): string {
+  return `${SERVICE}-${STAGE}-${key}`;
+}
+
+/** A free TCP port on loopback. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const address = server.address();
+  server.close();
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
+
+/**
+ * The whole system on one machine, wired as serverless.yml wires it in AWS: the Zoho Books
+ * sandbox, local Secrets Manager and SQS endpoints, the four functions under
+ * serverless-offline (HTTP routes and schedules), and an SQS event-source poller for the worker.
+ */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const sandbox = await startSandbox({
+    port: options.sandboxPort ?? 0,
+    ...(options.contacts === undefined ? {} : { contacts: options.contacts }),
+    ...(options.sandbox === undefined ? {} : { settings: options.sandbox }),
+  });
+  const aws = await startLocalAws({ port: options.awsPort ?? 0 });
+  const awsEnv = {
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "local",
+    AWS_SECRET_ACCESS_KEY: "local",
+    AWS_ENDPOINT_URL: aws.url,
+  };
+  const client = {
+    region: awsEnv.AWS_REGION,
+    endpoint: aws.url,
+    credentials: { accessKeyId: "local", secretAccessKey: "local" },
+  };
+  const secretsManager = new SecretsManagerClient(client);
+  const sqs = new SQSClient(client);
+
+  const secretId = "zoho-contact-status/local";
+  await secretsManager.send(
+    new CreateSecretCommand({
+      Name: secretId,
+      SecretString: JSON.stringify({
+        client_id: SANDBOX_CREDENTIALS.client_id,
+        client_secret: SANDBOX_CREDENTIALS.client_secret,
+        refresh_token: SANDBOX_CREDENTIALS.refresh_token,
+        accounts_url: sandbox.url,
+        organization_id: SANDBOX_CREDENTIALS.organization_id,
+      }),
+    }),
+  );
+  const dlq = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: "activation-dlq",
+      Attributes: { MessageRetentionPeriod: "1209600" },
+    }),
+  );
+  const dlqUrl = dlq.QueueUrl ?? "";
+  const dlqArn = (
+    await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ["QueueArn"] }),
+    )
+  ).Attributes?.QueueArn;
+  const queue = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: "activation-queue",
+      Attributes: {
+        VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? 30),
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 5 }),
+      },
+    }),
+  );
+  const queueUrl = queue.QueueUrl ?? "";
+
+  const httpPort = options.httpPort || (await freePort());
+  const lambdaPort = options.lambdaPort || (await freePort());
+  const env = {
+    ...awsEnv,
+    ZOHO_SECRET_ID: secretId,
+    ACTIVATION_QUEUE_URL: queueUrl,
+    ACTIVATION_DLQ_URL: dlqUrl,
+    LOG_LEVEL: "INFO",
+    ...options.env,
+  };
+  const offline = spawn(
+    process.execPath,
+    [
+      resolve(ROOT, "node_modules/osls/bin/serverless.js"),
+      "offline",
+      "start",
+      "--stage",
+      STAGE,
+      "--host",
+      "127.0.0.1",
+      "--httpPort",
+      String(httpPort),
+      "--lambdaPort",
+      String(lambdaPort),
+      "--noPrependStageInUrl",
+      // API Gateway checks IAM signatures in AWS; serverless-offline cannot, so locally none is asked for.
+      "--noAuth",
+    ],
+    {
+      cwd: ROOT,
+      env: { ...process.env, ...env, SLS_TELEMETRY_DISABLED: "1", SLS_NOTIFICATIONS_MODE: "off" },
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true, // its own process group, so stop() ends esbuild and worker threads too
+    },
+  );
+  const stopOffline = () => stopProcessGroup(offline);
+  try {
+    await waitForOutput(offline, /Server ready/, options.log, 120_000);
+  } catch (error) {
+    await stopOffline();
+    await Promise.all([sandbox.close(), aws.close()]);
+    throw error;
+  }
+
+  const lambda = new LambdaClient({ ...client, endpoint: `http://127.0.0.1:${lambdaPort}` });
+  const poller =
+    options.poller === false
+      ? undefined
+      : new SqsPoller({
+          sqs,
+          lambda,
+          queueUrl,
+          functionName: functionName("sqsWorker"),
+          concurrency: 2,
+        });
+  await poller?.start();
+
+  return {
+    httpUrl: `http://127.0.0.1:${httpPort}`,
+    lambdaUrl: `http://127.0.0.1:${lambdaPort}`,
+    sandbox,
+    aws,
+    secretId,
+    queueUrl,
+    dlqUrl,
+    poller,
+    env,
+    async stop() {
+      await poller?.stop();
+      await stopOffline();
+      await Promise.all([sandbox.close(), aws.close()]);
+    },
+  };
+}
+
+function waitForOutput(
+  child: ChildProcess,
+  ready: RegExp,
+  log: ((line: string) => void) | undefined,
+  timeoutMs: number,
+): Promise<void> {
+  return new Promise((resolvePromise, reject) => {
+    let seen = "";
+    const timer = setTimeout(
+      () => reject(new Error(`serverless-offline did not start:\n${seen.slice(-4000)}`)),
+      timeoutMs,
+    );
+    const onData = (chunk: Buffer) => {
+      const text = chunk.toString();
+      for (const line of text.split("\n")) if (line.trim()) log?.(line);
+      seen += text;
+      if (ready.test(seen)) {
+        clearTimeout(timer);
+        resolvePromise();
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", onData);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`serverless-offline exited with ${code}:\n${seen.slice(-4000)}`));
+    });
+  });
+}
+
+async function stopProcessGroup(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.pid === undefined) return;
+  const exited = once(child, "exit");
+  process.kill(-child.pid, "SIGTERM");
+  const timer = setTimeout(() => {
+    try {
+      process.kill(-(child.pid as number), "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }, 5_000);
+  await exited;
+  clearTimeout(timer);
+}
