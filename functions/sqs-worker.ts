@@ -13,6 +13,7 @@ import {
   errorForLog,
   logger,
   metrics,
+  outcomeForLog,
   recordFailure,
   recordOutcome,
   recordParked,
