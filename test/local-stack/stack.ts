@@ -22,6 +22,8 @@ export interface LocalStackOptions {
   visibilityTimeoutSeconds?: number;
   /** extra environment for the functions (e.g. a smaller ZOHO_HTTP_TIMEOUT_MS) */
   env?: Record<string, string>;
+  /** serverless.yml params (e.g. workerRateLimitPerMinute for a sandbox with another limit) */
+  params?: Record<string, string>;
   /** where serverless-offline's output goes; default: discarded */
   log?: (line: string) => void;
   /** start the SQS event-source poller (default true) */
@@ -152,6 +154,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       "--noPrependStageInUrl",
       // API Gateway checks IAM signatures in AWS; serverless-offline cannot, so locally none is asked for.
       "--noAuth",
+      ...Object.entries(options.params ?? {}).map(([name, value]) => `--param=${name}=${value}`),
     ],
     {
       cwd: ROOT,

@@ -1,0 +1,188 @@
+import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { functionName, type LocalStack, startLocalStack } from "../local-stack/stack";
+import { SANDBOX_CREDENTIALS, SEED } from "../sandbox";
+
+let stack: LocalStack;
+const logLines: string[] = [];
+
+beforeAll(async () => {
+  stack = await startLocalStack({
+    log: (line) => logLines.push(line),
+    env: { SECRET_CACHE_TTL_SECONDS: "1", ZOHO_HTTP_TIMEOUT_MS: "2000", LOG_LEVEL: "DEBUG" },
+    // These tests make more calls a minute than a deployed worker's share of Zoho's 100.
+    sandbox: { rateLimitPerMinute: 1000 },
+    params: { workerRateLimitPerMinute: "500" },
+  });
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+const post = async (path: string, body?: unknown) => {
+  const response = await fetch(`${stack.httpUrl}${path}`, {
+    method: "POST",
+    ...(body === undefined
+      ? {}
+      : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
+  });
+  // biome-ignore lint/suspicious/noExplicitAny: answers are asserted field by field below
+  return { status: response.status, body: (await response.json()) as any };
+};
+
+/** Polls until `check` holds, or fails after `timeoutMs`. */
+async function eventually(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) {
+      throw new Error(
+        `timed out waiting for ${what}; poller ${JSON.stringify(stack.poller?.stats)}; last logs:\n${logLines.slice(-15).join("\n")}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+const status = (id: string) => stack.sandbox.contact(id)?.status;
+const dlq = () => stack.aws.queueMessages("activation-dlq");
+const queue = () => stack.aws.queueMessages("activation-queue");
+
+describe("the local stack, end to end", () => {
+  it("activates one contact through the HTTP API", async () => {
+    const id = SEED.inactiveIds[0] as string;
+    const { status: code, body } = await post(`/contacts/${id}/active`);
+    expect(code).toBe(200);
+    expect(body).toMatchObject({ contact_id: id, outcome: "activated" });
+    expect(status(id)).toBe("active");
+  });
+
+  it("deactivates one contact, and says so again when it is already inactive", async () => {
+    expect((await post(`/contacts/${SEED.activeId}/inactive`)).body.outcome).toBe("deactivated");
+    expect((await post(`/contacts/${SEED.activeId}/inactive`)).body.outcome).toBe(
+      "already_inactive",
+    );
+    expect(status(SEED.activeId)).toBe("inactive");
+  });
+
+  it("refuses a malformed id with 400 and never calls Zoho with it", async () => {
+    const { status: code, body } = await post("/contacts/12%2F..%2Fx/active");
+    expect(code).toBe(400);
+    expect(body.error.code).toBe("INVALID_REQUEST");
+    expect(
+      stack.sandbox.requests().some((r) => r.url.includes("..") || r.url.includes("%2F")),
+    ).toBe(false);
+  });
+
+  it("queues 50 items: every valid one done, every unknown one parked with its reason, invalid ones refused", async () => {
+    const valid = SEED.inactiveIds.slice(1, 41);
+    const unknown = Array.from({ length: 5 }, (_, i) => String(460000099999990 + i));
+    const invalid = ["x1", "", "12-3", "4".repeat(26), "1e5"];
+    const items = [
+      ...valid.map((contact_id) => ({ contact_id })),
+      ...unknown.map((contact_id) => ({ contact_id })),
+      ...invalid.map((contact_id) => ({ contact_id })),
+    ];
+    const { status: code, body } = await post("/activations", { items });
+    expect(code).toBe(202);
+    expect(body.accepted).toBe(45);
+    expect(body.rejected.map((r: { index: number }) => r.index)).toEqual([45, 46, 47, 48, 49]);
+
+    await eventually(
+      () => valid.every((id) => status(id) === "active") && dlq().length === 5,
+      60_000,
+      "the batch",
+    );
+    const parked = dlq().map((m) => ({
+      id: JSON.parse(m.body).contact_id,
+      code: m.messageAttributes.error_code?.StringValue,
+    }));
+    expect(parked.sort((a, b) => a.id.localeCompare(b.id))).toEqual(
+      unknown.map((id) => ({ id, code: "CONTACT_NOT_FOUND" })),
+    );
+    await eventually(() => queue().length === 0, 10_000, "the queue to drain");
+  });
+
+  it("refreshes the token on schedule into the secret; the other functions use it without a grant of their own", async () => {
+    const secret = () => JSON.parse(stack.aws.secretValue(stack.secretId) ?? "{}");
+    // Make the stored token look close to expiry, so the refresher must act.
+    const { SecretsManagerClient, PutSecretValueCommand } = await import(
+      "@aws-sdk/client-secrets-manager"
+    );
+    const sm = new SecretsManagerClient({
+      endpoint: stack.aws.url,
+      region: "us-east-1",
+      credentials: { accessKeyId: "l", secretAccessKey: "l" },
+    });
+    await sm.send(
+      new PutSecretValueCommand({
+        SecretId: stack.secretId,
+        SecretString: JSON.stringify({
+          ...secret(),
+          access_token_expires_at: new Date(Date.now() + 5 * 60_000).toISOString(),
+        }),
+      }),
+    );
+    const before = secret().access_token;
+    const grantsBefore = stack.sandbox.stats().grants;
+
+    const lambda = new LambdaClient({
+      endpoint: stack.lambdaUrl,
+      region: "us-east-1",
+      credentials: { accessKeyId: "l", secretAccessKey: "l" },
+    });
+    const output = await lambda.send(
+      new InvokeCommand({
+        FunctionName: functionName("scheduledTokenRefresh"),
+        Payload: Buffer.from("{}"),
+      }),
+    );
+    const result = JSON.parse(Buffer.from(output.Payload ?? []).toString());
+    expect(result.refreshed).toBe(true);
+    expect(secret().access_token).not.toBe(before);
+    expect(secret().access_token_expires_at).toBe(result.expires_at);
+
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // the functions' secret cache TTL
+    expect((await post(`/contacts/${SEED.inactiveIds[45]}/active`)).status).toBe(200);
+    const { body } = await post("/activations", { items: [{ contact_id: SEED.inactiveIds[46] }] });
+    expect(body.accepted).toBe(1);
+    await eventually(
+      () => status(SEED.inactiveIds[46] as string) === "active",
+      20_000,
+      "the queued job",
+    );
+    expect(stack.sandbox.stats().grants - grantsBefore).toBe(1); // the refresher's, and no other
+  });
+
+  it("retries jobs through a Zoho outage in the middle of a batch, and does them all after recovery", async () => {
+    const ids = SEED.inactiveIds.slice(47, 57);
+    const parkedBefore = dlq().length;
+    stack.sandbox.settings.failNext = 1_000; // every call fails until the outage ends
+    const { body } = await post("/activations", {
+      items: ids.map((contact_id) => ({ contact_id })),
+    });
+    expect(body.accepted).toBe(10);
+    await eventually(
+      () => (stack.poller?.stats.reportedFailures ?? 0) >= 10,
+      20_000,
+      "the failed attempts",
+    );
+    expect(ids.every((id) => status(id) === "inactive")).toBe(true);
+    stack.sandbox.settings.failNext = 0;
+    await eventually(() => ids.every((id) => status(id) === "active"), 60_000, "the retried jobs");
+    expect(dlq().length).toBe(parkedBefore); // none of them parked
+  });
+
+  it("never writes a client secret, a refresh token or an access token to a log line", () => {
+    const secret = JSON.parse(stack.aws.secretValue(stack.secretId) ?? "{}");
+    const logs = logLines.join("\n");
+    expect(logLines.length).toBeGreaterThan(20);
+    expect(logs).toContain("Job done");
+    for (const value of [
+      SANDBOX_CREDENTIALS.client_secret,
+      SANDBOX_CREDENTIALS.refresh_token,
+      secret.access_token,
+    ]) {
+      expect(logs).not.toContain(value);
+    }
+  });
+});
