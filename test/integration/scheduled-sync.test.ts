@@ -1,0 +1,247 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { mockClient } from "aws-sdk-client-mock";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { handler as syncHandler } from "../../functions/scheduled-sync";
+import { handler as workerHandler } from "../../functions/sqs-worker";
+import type { SyncSummary } from "../../lib/sync";
+import { contactId, ORGANIZATION_ID, type Sandbox, SEED, startSandbox } from "../sandbox";
+import { lambdaContext, sqsEvent, sqsRecord } from "../support/events";
+import { mockSecretStore, sandboxSecret } from "../support/secret-store";
+
+const CONTACTS = 1_200;
+let sandbox: Sandbox;
+let secret: ReturnType<typeof mockSecretStore>;
+const sqs = mockClient(SQSClient);
+
+/** The CRM's export endpoint: answers whatever the test sets. */
+let source: { status: number; body: string; contentType: string; hang?: boolean };
+let server: Server;
+let sourceUrl: string;
+
+beforeAll(async () => {
+  sandbox = await startSandbox({ contacts: CONTACTS, settings: { rateLimitPerMinute: 100_000 } });
+  server = createServer((req, res) => {
+    if (source.hang) return; // never answers
+    res.writeHead(source.status, { "content-type": source.contentType });
+    res.end(source.body);
+  });
+  server.listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  sourceUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/export/contacts.json?token=crm-secret`;
+  vi.stubEnv("ZOHO_SECRET_ID", "zoho/books");
+  vi.stubEnv(
+    "ACTIVATION_QUEUE_URL",
+    "https://sqs.us-east-1.amazonaws.com/123456789012/activation-queue",
+  );
+  vi.stubEnv(
+    "ACTIVATION_DLQ_URL",
+    "https://sqs.us-east-1.amazonaws.com/123456789012/activation-dlq",
+  );
+  vi.stubEnv("ZOHO_HTTP_TIMEOUT_MS", "500");
+  vi.stubEnv("ZOHO_RATE_LIMIT_PER_MINUTE", "100000");
+  secret = mockSecretStore({});
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  server.close();
+  await sandbox.close();
+  vi.unstubAllEnvs();
+});
+beforeEach(() => {
+  sandbox.reset();
+  sandbox.settings.rateLimitPerMinute = 100_000;
+  secret.set(sandboxSecret(sandbox, { fresh: true }));
+  sqs.reset();
+  sqs.on(SendMessageBatchCommand).callsFake((input: { Entries: { Id: string }[] }) => ({
+    Successful: input.Entries.map((e) => ({
+      Id: e.Id,
+      MessageId: `m-${e.Id}`,
+      MD5OfMessageBody: "x",
+    })),
+    Failed: [],
+  }));
+  sqs.on(SendMessageCommand).resolves({ MessageId: "parked" });
+});
+
+const serve = (document: unknown, status = 200) => {
+  source = { status, body: JSON.stringify(document), contentType: "application/json" };
+};
+const sync = async (input: Record<string, unknown>) =>
+  (await syncHandler(
+    { organization_id: ORGANIZATION_ID, source: { type: "url", url: sourceUrl }, ...input },
+    lambdaContext("sync"),
+  )) as SyncSummary;
+const queued = () =>
+  sqs
+    .commandCalls(SendMessageBatchCommand)
+    .flatMap((c) => (c.args[0].input.Entries ?? []).map((e) => JSON.parse(e.MessageBody ?? "")));
+
+// The desired state of a CRM that wants 40 inactive contacts back (30 by id, 10 by email, in
+// any case), 20 already-active ones kept, 5 contacts retired, 3 unknown, and one ambiguous email.
+const inactive = Array.from({ length: CONTACTS }, (_, i) => i + 1)
+  .filter((n) => n % 4 === 0 && n !== 12) // the seed's inactive contacts with an email of their own
+  .map(contactId);
+const wanted = {
+  contacts: [
+    ...inactive.slice(0, 30).map((contact_id) => ({ contact_id, status: "active" })),
+    ...inactive.slice(30, 40).map((id) => ({
+      email: ` CONTACT${Number(id) - 460000000000000}@example.com`,
+      status: "active",
+    })),
+    ...Array.from({ length: 20 }, (_, i) => ({
+      contact_id: contactId(4 * i + 1),
+      status: "active",
+    })),
+    ...Array.from({ length: 5 }, (_, i) => ({
+      contact_id: contactId(4 * i + 2),
+      status: "inactive",
+    })),
+    ...["460000099999991", "460000099999992"].map((contact_id) => ({
+      contact_id,
+      status: "active",
+    })),
+    { email: "nobody@example.com", status: "active" },
+    { email: SEED.ambiguousEmail, status: "active" },
+  ],
+};
+
+describe("scheduled-sync against the sandbox (1,200 contacts)", () => {
+  it("queues exactly the activations the source asks for, and after the worker, plans nothing", async () => {
+    serve(wanted);
+    const summary = await sync({});
+    expect(summary).toMatchObject({
+      organization_id: ORGANIZATION_ID,
+      dry_run: false,
+      contacts_read: CONTACTS,
+      desired: wanted.contacts.length,
+      to_activate: 40,
+      to_deactivate: 0,
+      deactivations_skipped: 5,
+      unmatched: 3,
+      ambiguous: 1,
+      jobs_queued: 40,
+      zoho_calls: 6, // 1,200 contacts, 200 a page
+    });
+    expect(summary.ambiguous_sample[0]?.candidates).toHaveLength(2);
+    const jobs = queued();
+    expect(jobs.map((j) => j.contact_id).sort()).toEqual(inactive.slice(0, 40).sort());
+    for (const job of jobs) {
+      expect(job).toEqual({
+        contact_id: expect.any(String),
+        action: "activate",
+        organization_id: ORGANIZATION_ID,
+        source: "sync",
+        requested_at: expect.any(String),
+      });
+    }
+    const listCalls = sandbox.requests().filter((r) => r.endpoint === "contacts.list");
+    expect(
+      listCalls.every(
+        (r) => r.url.includes("filter_by=Status.All") && r.url.includes("per_page=200"),
+      ),
+    ).toBe(true);
+
+    // The worker carries the jobs out...
+    const result = await workerHandler(
+      sqsEvent(jobs.map((job) => sqsRecord(job))),
+      lambdaContext("worker"),
+    );
+    expect(result).toEqual({ batchItemFailures: [] });
+    for (const id of inactive.slice(0, 40)) expect(sandbox.contact(id)?.status).toBe("active");
+    // ...and the next run has nothing left to do.
+    sqs.resetHistory();
+    expect(await sync({})).toMatchObject({
+      to_activate: 0,
+      jobs_queued: 0,
+      unmatched: 3,
+      ambiguous: 1,
+    });
+    expect(queued()).toEqual([]);
+  });
+
+  it("queues deactivations only with apply_deactivations", async () => {
+    serve(wanted);
+    const summary = await sync({ apply_deactivations: true });
+    expect(summary).toMatchObject({
+      to_activate: 40,
+      to_deactivate: 5,
+      deactivations_skipped: 0,
+      jobs_queued: 45,
+    });
+    expect(queued().filter((j) => j.action === "deactivate")).toHaveLength(5);
+  });
+
+  it("reports the plan of a dry run and queues nothing", async () => {
+    serve(wanted);
+    expect(await sync({ dry_run: true })).toMatchObject({
+      dry_run: true,
+      to_activate: 40,
+      jobs_queued: 0,
+    });
+    expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+  });
+
+  it("makes no change at all when the plan is larger than max_changes, and says so", async () => {
+    serve(wanted);
+    await expect(sync({ max_changes: 39 })).rejects.toMatchObject({
+      code: "SYNC_LIMIT_EXCEEDED",
+      message: expect.stringContaining("would make 40 changes, more than max_changes 39"),
+    });
+    expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+  });
+
+  it("takes the desired state inline too", async () => {
+    const summary = await sync({
+      source: { type: "inline", contacts: wanted.contacts.slice(0, 3) },
+    });
+    expect(summary).toMatchObject({ to_activate: 3, jobs_queued: 3 });
+  });
+
+  it.each([
+    ["answers HTTP 500", () => serve({ error: "down" }, 500), "answered HTTP 500"],
+    [
+      "times out",
+      () => (source = { status: 200, body: "", contentType: "application/json", hang: true }),
+      "did not answer within 500 ms",
+    ],
+    [
+      "answers an HTML page",
+      () => (source = { status: 200, body: "<html>login</html>", contentType: "text/html" }),
+      "did not answer JSON",
+    ],
+    [
+      "answers an invalid document",
+      () => serve({ contacts: [{ contact_id: "12", status: "gone" }] }),
+      'status must be "active" or "inactive"',
+    ],
+    [
+      "names an email twice",
+      () =>
+        serve({
+          contacts: [
+            { email: "a@x.io", status: "active" },
+            { email: "A@x.io ", status: "inactive" },
+          ],
+        }),
+      "names an email more than once",
+    ],
+  ])("queues nothing when the source %s, and says why", async (_what, arrange, why) => {
+    arrange();
+    const error = (await sync({}).catch((e: unknown) => e)) as Error & { code: string };
+    expect(error.code).toBe("SYNC_SOURCE_FAILED");
+    expect(error.message).toContain(why);
+    expect(error.message).not.toContain("crm-secret"); // the URL's query string may hold a token
+    expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+  });
+
+  it("refuses an invalid input before reading anything", async () => {
+    await expect(
+      syncHandler({ source: { type: "ftp" } }, lambdaContext("sync")),
+    ).rejects.toMatchObject({
+      code: "INVALID_REQUEST",
+    });
+    expect(sandbox.requests()).toEqual([]);
+  });
+});
