@@ -18,7 +18,7 @@ export interface LocalStackOptions {
   /** contacts seeded in the sandbox's organization */
   contacts?: number;
   sandbox?: Partial<SandboxSettings>;
-  /** the activation queue's visibility timeout; short locally so retries show within a minute */
+  /** the activation queue's visibility timeout: longer than the worker's 90 s timeout, as in AWS */
   visibilityTimeoutSeconds?: number;
   /** extra environment for the functions (e.g. a smaller ZOHO_HTTP_TIMEOUT_MS) */
   env?: Record<string, string>;
@@ -120,7 +120,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     new CreateQueueCommand({
       QueueName: "activation-queue",
       Attributes: {
-        VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? 30),
+        VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? 100),
         RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 5 }),
       },
     }),
