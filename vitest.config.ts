@@ -2,10 +2,13 @@ import { defineConfig } from "vitest/config";
 
 // Three suites: unit (no I/O beyond mocks), integration (real HTTP to the Zoho sandbox),
 // e2e (the whole local stack). `npm test` runs them all; CI repeats unit+integration on Node 24.
+// In-process handlers log nothing and emit no EMF unless a test turns logging on to assert on it.
+const quiet = { LOG_LEVEL: "SILENT", POWERTOOLS_METRICS_DISABLED: "true" };
+
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: "unit", include: ["test/unit/**/*.test.ts"] } },
+      { test: { name: "unit", include: ["test/unit/**/*.test.ts"], env: quiet } },
       {
         test: {
           name: "integration",

@@ -22,7 +22,7 @@ let sourceUrl: string;
 
 beforeAll(async () => {
   sandbox = await startSandbox({ contacts: CONTACTS, settings: { rateLimitPerMinute: 100_000 } });
-  server = createServer((req, res) => {
+  server = createServer((_req, res) => {
     if (source.hang) return; // never answers
     res.writeHead(source.status, { "content-type": source.contentType });
     res.end(source.body);

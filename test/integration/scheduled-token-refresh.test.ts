@@ -1,6 +1,7 @@
 import type { ScheduledEvent } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { handler, type TokenRefreshResult } from "../../functions/scheduled-token-refresh";
+import { logger } from "../../lib/observability";
 import { type Sandbox, startSandbox } from "../sandbox";
 import { lambdaContext } from "../support/events";
 import { mockSecretStore, sandboxSecret } from "../support/secret-store";
@@ -24,6 +25,7 @@ let output: string[];
 beforeAll(async () => {
   sandbox = await startSandbox();
   vi.stubEnv("ZOHO_SECRET_ID", "zoho/books");
+  logger.setLogLevel("INFO"); // these tests read what is logged
   secret = mockSecretStore({});
 });
 afterAll(async () => {
