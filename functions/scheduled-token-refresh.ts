@@ -2,10 +2,16 @@ import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import middy from "@middy/core";
 import type { ScheduledEvent } from "aws-lambda";
-import { createDependencies, lazy } from "../lib/dependencies";
+import { readConfig } from "../lib/config";
+import { lazy } from "../lib/dependencies";
 import { logger, metrics } from "../lib/observability";
+import { tokenStoreFromConfig } from "../lib/token-store";
 
-const dependencies = lazy(() => createDependencies());
+// Only the token store: this function needs no queue and no Books client.
+const dependencies = lazy(() => {
+  const config = readConfig();
+  return { config, tokens: tokenStoreFromConfig(config) };
+});
 
 export interface TokenRefreshResult {
   refreshed: boolean;

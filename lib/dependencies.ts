@@ -1,8 +1,7 @@
-import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { type Config, readConfig } from "./config";
 import { RateLimiter } from "./rate-limiter";
-import { TokenStore } from "./token-store";
+import { type TokenStore, tokenStoreFromConfig } from "./token-store";
 import { ZohoBooksClient } from "./zoho-client";
 
 export interface Dependencies {
@@ -21,12 +20,7 @@ export function createDependencies(
   config: Config = readConfig(),
   options: { rateLimited?: boolean } = {},
 ): Dependencies {
-  const tokens = new TokenStore({
-    secretId: config.ZOHO_SECRET_ID,
-    secretsManager: new SecretsManagerClient({}),
-    cacheTtlSeconds: config.SECRET_CACHE_TTL_SECONDS,
-    timeoutMs: config.ZOHO_HTTP_TIMEOUT_MS,
-  });
+  const tokens = tokenStoreFromConfig(config);
   const limiter = options.rateLimited
     ? new RateLimiter({
         perMinute: config.ZOHO_RATE_LIMIT_PER_MINUTE,

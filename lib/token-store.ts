@@ -2,8 +2,9 @@ import { createHash, randomUUID } from "node:crypto";
 import {
   GetSecretValueCommand,
   PutSecretValueCommand,
-  type SecretsManagerClient,
+  SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
+import type { Config } from "./config";
 import { ServiceError } from "./errors";
 import { logger } from "./observability";
 import { parseSecret, type ZohoSecret } from "./secret";
@@ -248,6 +249,16 @@ export class TokenStore {
   #lockSeconds(): number {
     return Math.ceil(this.#options.timeoutMs / 1000) + 5;
   }
+}
+
+/** The token store a function gets from its environment. */
+export function tokenStoreFromConfig(config: Config): TokenStore {
+  return new TokenStore({
+    secretId: config.ZOHO_SECRET_ID,
+    secretsManager: new SecretsManagerClient({}),
+    cacheTtlSeconds: config.SECRET_CACHE_TTL_SECONDS,
+    timeoutMs: config.ZOHO_HTTP_TIMEOUT_MS,
+  });
 }
 
 function readLock(secret: ZohoSecret): RefreshLock | undefined {
