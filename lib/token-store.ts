@@ -68,6 +68,8 @@ export type AccessToken = GrantedToken;
 export class TokenStore {
   readonly #options: Required<Omit<TokenStoreOptions, "fetch">> & Pick<TokenStoreOptions, "fetch">;
   #cached: LoadedSecret | undefined;
+  /** the read in flight: callers at the same moment share one GetSecretValue */
+  #loading: Promise<LoadedSecret> | undefined;
   #refreshing: Promise<AccessToken> | undefined;
   /** the last refusal of the token endpoint, replayed until the back-off ends */
   #refusal: { error: ServiceError; until: number } | undefined;
@@ -211,12 +213,23 @@ export class TokenStore {
     }
   }
 
-  async #load(forceFetch: boolean): Promise<LoadedSecret> {
-    const now = this.#options.now();
+  #load(forceFetch: boolean): Promise<LoadedSecret> {
     const cached = this.#cached;
-    if (!forceFetch && cached && now - cached.fetchedAt < this.#options.cacheTtlSeconds * 1000) {
-      return cached;
+    if (
+      !forceFetch &&
+      cached &&
+      this.#options.now() - cached.fetchedAt < this.#options.cacheTtlSeconds * 1000
+    ) {
+      return Promise.resolve(cached);
     }
+    this.#loading ??= this.#read().finally(() => {
+      this.#loading = undefined;
+    });
+    return this.#loading;
+  }
+
+  async #read(): Promise<LoadedSecret> {
+    const fetchedAt = this.#options.now();
     let output: { SecretString?: string; VersionId?: string };
     try {
       output = await this.#options.secretsManager.send(
@@ -228,7 +241,7 @@ export class TokenStore {
     this.#cached = {
       secret: parseSecret(output.SecretString, this.#options.secretId),
       versionId: output.VersionId,
-      fetchedAt: now,
+      fetchedAt,
     };
     return this.#cached;
   }

@@ -143,6 +143,13 @@ describe("TokenStore", () => {
     expect(endpoint.grants()).toBe(1);
   });
 
+  it("shares one secret read among concurrent callers at a cold start", async () => {
+    storedSecret({ ...baseSecret, ...freshToken });
+    const tokens = store(tokenEndpoint().fetch);
+    await Promise.all(Array.from({ length: 10 }, () => tokens.getAccessToken()));
+    expect(sm.commandCalls(GetSecretValueCommand)).toHaveLength(1);
+  });
+
   it("shares one refresh among concurrent callers in a container", async () => {
     storedSecret(baseSecret);
     const endpoint = tokenEndpoint();
