@@ -4,7 +4,12 @@ import { join, resolve } from "node:path";
 import { type BuildOptions, build, type Metafile } from "esbuild";
 
 export const ROOT = resolve(import.meta.dirname, "..");
-export const FUNCTIONS = ["http-api", "sqs-worker", "scheduled-sync", "scheduled-token-refresh"] as const;
+export const FUNCTIONS = [
+  "http-api",
+  "sqs-worker",
+  "scheduled-sync",
+  "scheduled-token-refresh",
+] as const;
 
 /** The same esbuild options serverless.yml gives serverless-esbuild. */
 const OPTIONS: BuildOptions = {
@@ -30,7 +35,10 @@ export interface Bundle {
 const outDir = mkdtempSync(join(tmpdir(), "zoho-bench-"));
 
 /** Bundles one entry (a path, or source code via `contents`) as Lambda gets it. */
-export async function bundle(name: string, entry: { path: string } | { contents: string }): Promise<Bundle> {
+export async function bundle(
+  name: string,
+  entry: { path: string } | { contents: string },
+): Promise<Bundle> {
   const file = join(outDir, `${name}.mjs`);
   const result = await build({
     ...OPTIONS,

@@ -14,10 +14,14 @@ export interface ColdStartFigure {
 /** A fresh `node` process that imports the bundle and exits: wall time in ms. */
 function importOnce(file: string): number {
   const started = process.hrtime.bigint();
-  const run = spawnSync(process.execPath, ["--input-type=module", "-e", `await import(${JSON.stringify(pathToFileURL(file).href)});`], {
-    env: { PATH: process.env.PATH, AWS_REGION: "us-east-1", ZOHO_SECRET_ID: "bench" },
-    stdio: "pipe",
-  });
+  const run = spawnSync(
+    process.execPath,
+    ["--input-type=module", "-e", `await import(${JSON.stringify(pathToFileURL(file).href)});`],
+    {
+      env: { PATH: process.env.PATH, AWS_REGION: "us-east-1", ZOHO_SECRET_ID: "bench" },
+      stdio: "pipe",
+    },
+  );
   if (run.status !== 0) throw new Error(`importing ${file} failed: ${run.stderr}`);
   return Number(process.hrtime.bigint() - started) / 1e6;
 }
@@ -34,7 +38,8 @@ export async function coldStart(
     contents: 'export const handler = async () => (await fetch("http://127.0.0.1:9/")).json();',
   });
   const bundles: Array<[string, Bundle]> = [];
-  for (const name of FUNCTIONS) bundles.push([name, await bundle(name, { path: `${ROOT}/functions/${name}.ts` })]);
+  for (const name of FUNCTIONS)
+    bundles.push([name, await bundle(name, { path: `${ROOT}/functions/${name}.ts` })]);
 
   // Each function's run is paired with a baseline run right before it; the ratio is the median
   // of the pairs' ratios, which cancels the machine's slow drifts better than a ratio of medians.

@@ -1,7 +1,11 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { CreateQueueCommand as CreateSqsQueue, SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
+import {
+  CreateQueueCommand as CreateSqsQueue,
+  SendMessageBatchCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
 import { startLocalAws } from "../test/local-aws";
 import { SANDBOX_CREDENTIALS, startSandbox } from "../test/sandbox";
 import { contactId } from "../test/sandbox/seed";
@@ -40,10 +44,17 @@ export async function tokenEconomy(processes: number, jobs: number): Promise<Tok
 }
 
 async function runOnce(runner: string, processes: number, jobs: number, freshToken: boolean) {
-  const sandbox = await startSandbox({ contacts: jobs * 4 + 8, settings: { rateLimitPerMinute: 1_000_000, concurrencyLimit: 1_000 } });
+  const sandbox = await startSandbox({
+    contacts: jobs * 4 + 8,
+    settings: { rateLimitPerMinute: 1_000_000, concurrencyLimit: 1_000 },
+  });
   const aws = await startLocalAws();
   try {
-    const client = { endpoint: aws.url, region: "us-east-1", credentials: { accessKeyId: "bench", secretAccessKey: "bench" } };
+    const client = {
+      endpoint: aws.url,
+      region: "us-east-1",
+      credentials: { accessKeyId: "bench", secretAccessKey: "bench" },
+    };
     const token = freshToken ? sandbox.issueToken() : undefined;
     await new SecretsManagerClient(client).send(
       new CreateSecretCommand({
@@ -55,13 +66,25 @@ async function runOnce(runner: string, processes: number, jobs: number, freshTok
           accounts_url: sandbox.url,
           organization_id: SANDBOX_CREDENTIALS.organization_id,
           ...(token
-            ? { access_token: token.access_token, api_domain: sandbox.url, access_token_expires_at: new Date(Date.now() + 3600_000).toISOString() }
-            : { access_token: "1000.expired.token", api_domain: sandbox.url, access_token_expires_at: new Date(Date.now() - 60_000).toISOString() }),
+            ? {
+                access_token: token.access_token,
+                api_domain: sandbox.url,
+                access_token_expires_at: new Date(Date.now() + 3600_000).toISOString(),
+              }
+            : {
+                access_token: "1000.expired.token",
+                api_domain: sandbox.url,
+                access_token_expires_at: new Date(Date.now() - 60_000).toISOString(),
+              }),
         }),
       }),
     );
     const sqs = new SQSClient(client);
-    const queueUrl = (await sqs.send(new CreateSqsQueue({ QueueName: "jobs", Attributes: { VisibilityTimeout: "120" } }))).QueueUrl as string;
+    const queueUrl = (
+      await sqs.send(
+        new CreateSqsQueue({ QueueName: "jobs", Attributes: { VisibilityTimeout: "120" } }),
+      )
+    ).QueueUrl as string;
     const dlqUrl = (await sqs.send(new CreateSqsQueue({ QueueName: "dlq" }))).QueueUrl as string;
     // The seed's inactive contacts (every 4th), but 12, whose email is shared oddly.
     const ids = Array.from({ length: jobs + 1 }, (_, i) => 4 * (i + 1))
@@ -72,7 +95,9 @@ async function runOnce(runner: string, processes: number, jobs: number, freshTok
       await sqs.send(
         new SendMessageBatchCommand({
           QueueUrl: queueUrl,
-          Entries: ids.slice(i, i + 10).map((id, j) => ({ Id: String(j), MessageBody: JSON.stringify({ contact_id: id }) })),
+          Entries: ids
+            .slice(i, i + 10)
+            .map((id, j) => ({ Id: String(j), MessageBody: JSON.stringify({ contact_id: id }) })),
         }),
       );
     }
@@ -91,7 +116,9 @@ async function runOnce(runner: string, processes: number, jobs: number, freshTok
       POWERTOOLS_METRICS_DISABLED: "true",
       AWS_SDK_JS_SUPPRESS_NODE_DEPRECATION_WARNING: "1",
     };
-    const children = Array.from({ length: processes }, () => spawn(process.execPath, [runner], { env, stdio: "ignore" }));
+    const children = Array.from({ length: processes }, () =>
+      spawn(process.execPath, [runner], { env, stdio: "ignore" }),
+    );
     await Promise.all(children.map((child) => once(child, "exit")));
     const done = ids.filter((id) => sandbox.contact(id)?.status === "active").length;
     if (done !== jobs) throw new Error(`token economy: only ${done} of ${jobs} jobs were done`);

@@ -63,7 +63,9 @@ export async function warmOverhead(iterations: number): Promise<Record<string, W
   const sm = mockClient(SecretsManagerClient);
   sm.on(GetSecretValueCommand).resolves({ SecretString: secret, VersionId: "v1" });
   const sqs = mockClient(SQSClient);
-  sqs.on(SendMessageBatchCommand).resolves({ Successful: [{ Id: "0", MessageId: "m", MD5OfMessageBody: "x" }], Failed: [] });
+  sqs
+    .on(SendMessageBatchCommand)
+    .resolves({ Successful: [{ Id: "0", MessageId: "m", MD5OfMessageBody: "x" }], Failed: [] });
 
   const context = lambdaContext("bench");
   const { handler: httpApi } = await import("../functions/http-api");
@@ -71,18 +73,36 @@ export async function warmOverhead(iterations: number): Promise<Record<string, W
   const { handler: sync } = await import("../functions/scheduled-sync");
   const { handler: refresh } = await import("../functions/scheduled-token-refresh");
   const invocations: Record<string, () => Promise<unknown>> = {
-    "http-api": () => httpApi(httpEvent({ method: "POST", path: "/contacts/1/active", pathParameters: { contact_id: "1" } }), context),
+    "http-api": () =>
+      httpApi(
+        httpEvent({
+          method: "POST",
+          path: "/contacts/1/active",
+          pathParameters: { contact_id: "1" },
+        }),
+        context,
+      ),
     "sqs-worker": () => worker(sqsEvent([sqsRecord({ contact_id: "1" })]), context),
-    "scheduled-sync": () => sync({ source: { type: "inline", contacts: [{ contact_id: "1", status: "active" }] } }, context),
+    "scheduled-sync": () =>
+      sync(
+        { source: { type: "inline", contacts: [{ contact_id: "1", status: "active" }] } },
+        context,
+      ),
     "scheduled-token-refresh": () => refresh({} as never, context),
   };
   const baseline = async () =>
-    (await fetch(`${stub.url}/books/v3/contacts/1/active?organization_id=123456`, { method: "POST" })).json();
+    (
+      await fetch(`${stub.url}/books/v3/contacts/1/active?organization_id=123456`, {
+        method: "POST",
+      })
+    ).json();
 
   const write = process.stdout.write;
+  const writeErr = process.stderr.write;
   const figures: Record<string, WarmFigure> = {};
   try {
     process.stdout.write = () => true;
+    process.stderr.write = () => true;
     for (const [name, invoke] of Object.entries(invocations)) {
       for (let i = 0; i < 50; i++) {
         await baseline();
@@ -99,10 +119,14 @@ export async function warmOverhead(iterations: number): Promise<Record<string, W
         times.push(Number(t2 - t1) / 1000);
         ratios.push(Number(t2 - t1) / Number(t1 - t0));
       }
-      figures[name] = { median_us: Math.round(median(times)), ratio: Math.round(median(ratios) * 100) / 100 };
+      figures[name] = {
+        median_us: Math.round(median(times)),
+        ratio: Math.round(median(ratios) * 100) / 100,
+      };
     }
   } finally {
     process.stdout.write = write;
+    process.stderr.write = writeErr;
     sm.restore();
     sqs.restore();
     stub.close();

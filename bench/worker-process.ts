@@ -3,19 +3,36 @@
  * the worker's handler, takes batches from the queue as the event source mapping would, and
  * exits once the queue stays empty. Configured entirely by the environment, as in Lambda.
  */
-import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import {
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
 import type { Context, SQSBatchResponse, SQSRecord } from "aws-lambda";
 import { handler } from "../functions/sqs-worker";
 
 const queueUrl = process.env.BENCH_QUEUE_URL as string;
 const sqs = new SQSClient({});
-const arn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["QueueArn"] })))
-  .Attributes?.QueueArn as string;
-const context = { functionName: "bench-worker", awsRequestId: "bench", getRemainingTimeInMillis: () => 90_000 } as Context;
+const arn = (
+  await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["QueueArn"] }),
+  )
+).Attributes?.QueueArn as string;
+const context = {
+  functionName: "bench-worker",
+  awsRequestId: "bench",
+  getRemainingTimeInMillis: () => 90_000,
+} as Context;
 
 for (let idle = 0; idle < 3; ) {
   const { Messages = [] } = await sqs.send(
-    new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 1, MessageSystemAttributeNames: ["All"] }),
+    new ReceiveMessageCommand({
+      QueueUrl: queueUrl,
+      MaxNumberOfMessages: 10,
+      WaitTimeSeconds: 1,
+      MessageSystemAttributeNames: ["All"],
+    }),
   );
   if (Messages.length === 0) {
     idle++;
