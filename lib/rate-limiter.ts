@@ -31,7 +31,7 @@ export class RateLimiter {
   constructor(options: RateLimiterOptions) {
     this.#perMinute = options.perMinute;
     this.#maxWaitMs = (options.maxWaitSeconds ?? 60) * 1000;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? (() => Date.now());
     this.#slots = pLimit(options.concurrency);
   }
 

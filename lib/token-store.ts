@@ -24,6 +24,8 @@ export interface TokenStoreOptions {
   pollIntervalMs?: number;
   /** after Zoho refused a grant, no new grant from this container for this long; default 60 */
   refusalBackoffSeconds?: number;
+  /** at most one refresh this long because Zoho refused an access token; default 300 */
+  recoveryIntervalSeconds?: number;
   now?: () => number;
   fetch?: typeof fetch;
 }
@@ -35,6 +37,7 @@ const DEFAULTS = {
   pollIntervalMs: 500,
   /** after Zoho refused a grant, this container does not ask again for this long */
   refusalBackoffSeconds: 60,
+  recoveryIntervalSeconds: 300,
 };
 
 /** The secret as read, with what is needed to write it back without losing anything. */
@@ -71,11 +74,13 @@ export class TokenStore {
   /** the read in flight: callers at the same moment share one GetSecretValue */
   #loading: Promise<LoadedSecret> | undefined;
   #refreshing: Promise<AccessToken> | undefined;
+  /** when this container last refreshed because Zoho refused a token */
+  #recoveredAt: number | undefined;
   /** the last refusal of the token endpoint, replayed until the back-off ends */
   #refusal: { error: ServiceError; until: number } | undefined;
 
   constructor(options: TokenStoreOptions) {
-    this.#options = { ...DEFAULTS, now: Date.now, ...options };
+    this.#options = { ...DEFAULTS, now: () => Date.now(), ...options };
   }
 
   /** The secret, from the container's cache unless it is older than the TTL or `forceFetch`. */
@@ -96,6 +101,19 @@ export class TokenStore {
   async replaceRejectedToken(rejected: string): Promise<AccessToken> {
     const stored = this.#usableToken((await this.#load(true)).secret);
     if (stored && stored.accessToken !== rejected) return stored;
+    // A token refused right after a refresh is not an expired one (a scope is missing, or the
+    // grant was revoked): another grant would not help and would eat Zoho's grant quota.
+    const now = this.#options.now();
+    if (
+      this.#recoveredAt !== undefined &&
+      now - this.#recoveredAt < this.#options.recoveryIntervalSeconds * 1000
+    ) {
+      throw new ServiceError(
+        "ZOHO_UNAUTHORIZED",
+        "Zoho refused a freshly granted access token: the grant lacks the ZohoBooks.contacts.CREATE/UPDATE/READ scopes or was revoked. Generate a refresh token with those scopes.",
+      );
+    }
+    this.#recoveredAt = now;
     return this.#refresh(rejected);
   }
 

@@ -27,10 +27,15 @@ beforeAll(async () => {
   secret = mockSecretStore({});
 });
 afterAll(async () => {
+  vi.useRealTimers();
   await sandbox.close();
   vi.unstubAllEnvs();
 });
 beforeEach(() => {
+  // Each test is a later moment for the one container these tests share: what the token store
+  // remembers of earlier refusals (a 1-minute and a 5-minute back-off) has passed.
+  vi.useFakeTimers({ toFake: ["Date"] });
+  vi.setSystemTime(Date.now() + 10 * 60_000);
   sandbox.reset();
   secret.set(sandboxSecret(sandbox, { fresh: true }));
   secret.sm.resetHistory();

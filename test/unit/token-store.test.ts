@@ -237,6 +237,23 @@ describe("TokenStore", () => {
     expect(endpoint.grants()).toBe(1);
   });
 
+  it("does not grant again when a freshly granted token is refused too (a missing scope), for 5 minutes", async () => {
+    storedSecret({ ...baseSecret, ...freshToken });
+    let now = T0;
+    const endpoint = tokenEndpoint();
+    const tokens = store(endpoint.fetch, () => now);
+    await tokens.replaceRejectedToken("1000.stored.token"); // the first refusal: one grant
+    storedSecret({ ...baseSecret, ...freshToken, access_token: "1000.granted.1" });
+    await expect(tokens.replaceRejectedToken("1000.granted.1")).rejects.toMatchObject({
+      code: "ZOHO_UNAUTHORIZED",
+      message: expect.stringContaining("freshly granted"),
+    });
+    expect(endpoint.grants()).toBe(1);
+    now += 301_000;
+    await tokens.replaceRejectedToken("1000.granted.1");
+    expect(endpoint.grants()).toBe(2);
+  });
+
   it.each([
     ["invalid_code", { error: "invalid_code" }, /refresh token is revoked or wrong/],
     ["invalid_client", { error: "invalid_client" }, /client_id or client_secret is wrong/],
