@@ -27,6 +27,8 @@ export interface LocalAws {
   stats(): { calls: Record<string, number>; secretReads: Record<string, number> };
   secretValue(nameOrArn: string): string | undefined;
   queueMessages(queueName: string): ReturnType<Sqs["messages"]>;
+  /** lets time pass for a queue: its hidden and delayed messages become visible now */
+  endDelays(queueName: string): void;
   faults: LocalAwsFaults;
 }
 
@@ -160,6 +162,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     stats: () => ({ calls: { ...calls }, secretReads: Object.fromEntries(secrets.reads) }),
     secretValue: (id) => secrets.value(id),
     queueMessages: (name) => sqs.messages(name),
+    endDelays: (name) => sqs.endDelays(name),
   };
   return local;
 }

@@ -95,6 +95,13 @@ export class Sqs {
     this.#closed = true;
   }
 
+  /** Lets time pass for one queue: every hidden or delayed message becomes visible now. */
+  endDelays(queueName: string): void {
+    const now = Date.now();
+    for (const message of this.#queues.get(queueName)?.messages ?? [])
+      message.visibleAt = Math.min(message.visibleAt, now);
+  }
+
   messages(queueName: string) {
     const queue = this.#queues.get(queueName);
     const now = Date.now();
