@@ -29,7 +29,7 @@ export interface TokenFigures {
  * an expired one.
  */
 export async function tokenEconomy(processes: number, jobs: number): Promise<TokenFigures> {
-  const runner = await bundle("worker-process", { path: `${ROOT}/bench/worker-process.ts` });
+  const runner = await bundle("worker-process", { path: `${ROOT}/test/local-stack/worker-process.ts` });
   const fresh = await runOnce(runner.file, processes, jobs, true);
   const expired = await runOnce(runner.file, processes, jobs, false);
   return {

@@ -10,7 +10,7 @@ import {
   SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { Context, SQSBatchResponse, SQSRecord } from "aws-lambda";
-import { handler } from "../functions/sqs-worker";
+import { handler } from "../../functions/sqs-worker";
 
 const queueUrl = process.env.BENCH_QUEUE_URL as string;
 const sqs = new SQSClient({});

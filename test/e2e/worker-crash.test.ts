@@ -1,0 +1,112 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import {
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bundle, ROOT } from "../../bench/bundle";
+import { type LocalAws, startLocalAws } from "../local-aws";
+import { type Sandbox, SEED, startSandbox } from "../sandbox";
+import { sandboxSecret } from "../support/secret-store";
+
+// A worker "container" killed with SIGKILL in the middle of a batch: SQS brings the batch back
+// after its visibility timeout, a new container does it, nothing is lost, and doing a job twice
+// does no harm (Zoho says "already active").
+
+let aws: LocalAws;
+let sandbox: Sandbox;
+let runner: string;
+
+beforeAll(async () => {
+  [aws, sandbox] = await Promise.all([
+    startLocalAws(),
+    startSandbox({ settings: { latencyMs: 200 } }),
+  ]);
+  runner = (await bundle("crash-worker", { path: `${ROOT}/test/local-stack/worker-process.ts` }))
+    .file;
+});
+afterAll(async () => {
+  await Promise.all([aws.close(), sandbox.close()]);
+});
+
+describe("a worker killed mid-batch", () => {
+  it("loses no job: the batch comes back and is done by the next container", async () => {
+    const client = {
+      endpoint: aws.url,
+      region: "us-east-1",
+      credentials: { accessKeyId: "l", secretAccessKey: "l" },
+    };
+    const sqs = new SQSClient(client);
+    await new SecretsManagerClient(client).send(
+      new CreateSecretCommand({
+        Name: "zoho/crash",
+        SecretString: JSON.stringify(sandboxSecret(sandbox, { fresh: true })),
+      }),
+    );
+    const dlqUrl = (await sqs.send(new CreateQueueCommand({ QueueName: "dlq" })))
+      .QueueUrl as string;
+    const dlqArn = (
+      await sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ["QueueArn"] }),
+      )
+    ).Attributes?.QueueArn;
+    const queueUrl = (
+      await sqs.send(
+        new CreateQueueCommand({
+          QueueName: "jobs",
+          Attributes: {
+            VisibilityTimeout: "3",
+            RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 5 }),
+          },
+        }),
+      )
+    ).QueueUrl as string;
+    const ids = SEED.inactiveIds.slice(0, 10);
+    await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: ids.map((id, i) => ({
+          Id: String(i),
+          MessageBody: JSON.stringify({ contact_id: id }),
+        })),
+      }),
+    );
+    const env = {
+      PATH: process.env.PATH,
+      AWS_REGION: "us-east-1",
+      AWS_ACCESS_KEY_ID: "l",
+      AWS_SECRET_ACCESS_KEY: "l",
+      AWS_ENDPOINT_URL: aws.url,
+      ZOHO_SECRET_ID: "zoho/crash",
+      ACTIVATION_DLQ_URL: dlqUrl,
+      BENCH_QUEUE_URL: queueUrl,
+      WORKER_CONCURRENCY: "2",
+      LOG_LEVEL: "WARN",
+      POWERTOOLS_METRICS_DISABLED: "true",
+    };
+
+    const first = spawn(process.execPath, [runner], { env, stdio: "ignore" });
+    const calls = () => sandbox.requests().filter((r) => r.endpoint === "contact.active").length;
+    while (calls() < 3) await new Promise((resolve) => setTimeout(resolve, 20));
+    first.kill("SIGKILL");
+    await once(first, "exit");
+    const doneByFirst = ids.filter((id) => sandbox.contact(id)?.status === "active").length;
+    expect(doneByFirst).toBeLessThan(10); // it really died mid-batch
+
+    const second = spawn(process.execPath, [runner], { env, stdio: "ignore" });
+    await once(second, "exit"); // it exits once the queue stays empty
+
+    expect(ids.filter((id) => sandbox.contact(id)?.status === "active")).toEqual(ids);
+    expect(aws.queueMessages("jobs")).toEqual([]);
+    expect(aws.queueMessages("dlq")).toEqual([]);
+    // Jobs the first container finished but never deleted were done again: Zoho answered 3031.
+    const actionCalls = calls();
+    expect(actionCalls).toBeGreaterThanOrEqual(10);
+    expect(actionCalls).toBeLessThanOrEqual(10 + doneByFirst + 2);
+    expect(sandbox.stats().byCode["3031"] ?? 0).toBe(actionCalls - 10);
+  });
+});
