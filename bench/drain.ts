@@ -7,8 +7,10 @@ export interface DrainFigures {
   jobs: number;
   limit_per_minute: number;
   seconds: number;
-  /** Zoho calls per full calendar minute of the run ÷ the limit */
+  /** successful Zoho calls per full calendar minute of the run ÷ the limit */
   rate_ratio: number;
+  /** successful Zoho calls in each calendar minute of the run */
+  calls_per_minute: number[];
   /** 429 answers ÷ all Zoho calls */
   throttled_share: number;
   lost: number;
@@ -31,32 +33,32 @@ function jobIds(jobs: number): string[] {
 }
 
 /**
- * Zoho calls per minute at the ceiling. Counted per calendar minute (as Zoho counts), over the
- * full minutes of the run, i.e. leaving out the first and last, which the run only partly fills;
- * a run shorter than three minutes is measured over its whole length instead.
+ * Successful Zoho calls in each calendar minute (as Zoho counts) from the run's first call to its
+ * last, empty minutes included.
  */
-function ratePerMinute(
-  sandbox: Sandbox,
-  endpoint: string,
-  startedAt: number,
-  endedAt: number,
-  ok: (status: number) => boolean,
-) {
-  const calls = sandbox
+function callsPerMinute(sandbox: Sandbox, endpoint: string, startedAt: number): number[] {
+  const minutes = sandbox
     .requests()
-    .filter((r) => r.endpoint === endpoint && ok(r.status) && r.at >= startedAt);
-  const perMinute = new Map<number, number>();
-  for (const call of calls)
-    perMinute.set(
-      Math.floor(call.at / 60_000),
-      (perMinute.get(Math.floor(call.at / 60_000)) ?? 0) + 1,
-    );
-  const minutes = [...perMinute.keys()].sort((a, b) => a - b);
-  if (minutes.length >= 3) {
-    const full = minutes.slice(1, -1).map((m) => perMinute.get(m) ?? 0);
+    .filter((r) => r.endpoint === endpoint && r.status < 300 && r.at >= startedAt)
+    .map((r) => Math.floor(r.at / 60_000));
+  if (minutes.length === 0) return [];
+  const first = Math.min(...minutes);
+  const counts = Array.from({ length: Math.max(...minutes) - first + 1 }, () => 0);
+  for (const minute of minutes) counts[minute - first] = (counts[minute - first] ?? 0) + 1;
+  return counts;
+}
+
+/**
+ * Rate at the ceiling: the mean of the run's full minutes (all but the first and the last, which
+ * the run only partly fills), empty ones included; a run of fewer than three minutes is
+ * measured over its whole length instead.
+ */
+function ratePerMinute(perMinute: number[], calls: number, seconds: number): number {
+  if (perMinute.length >= 3) {
+    const full = perMinute.slice(1, -1);
     return full.reduce((a, b) => a + b, 0) / full.length;
   }
-  return calls.length / Math.max((endedAt - startedAt) / 60_000, 1 / 60);
+  return calls / Math.max(seconds / 60, 1 / 60);
 }
 
 /**
@@ -103,7 +105,8 @@ export async function drain(
     ) {
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
-    const endedAt = Date.now();
+    const seconds = (Date.now() - startedAt) / 1000;
+    const perMinute = callsPerMinute(stack.sandbox, "contact.active", startedAt);
     const stats = stack.sandbox.stats();
     const calls = Object.entries(stats.calls)
       .filter(([endpoint]) => endpoint.startsWith("contact"))
@@ -113,10 +116,9 @@ export async function drain(
     figures = {
       jobs,
       limit_per_minute: limit,
-      seconds: Math.round((endedAt - startedAt) / 100) / 10,
-      rate_ratio: round(
-        ratePerMinute(stack.sandbox, "contact.active", startedAt, endedAt, (s) => s < 300) / limit,
-      ),
+      seconds: Math.round(seconds * 10) / 10,
+      rate_ratio: round(ratePerMinute(perMinute, done(), seconds) / limit),
+      calls_per_minute: perMinute,
       throttled_share: round(stats.throttled / Math.max(calls, 1), 4),
       lost: jobs - done() - dlq - waiting,
       dlq,
@@ -154,17 +156,17 @@ async function naiveBaseline(jobs: number, limit: number, capMs: number) {
         }
       }),
     );
-    const endedAt = Date.now();
+    const seconds = (Date.now() - startedAt) / 1000;
     const stats = sandbox.stats();
     const calls = stats.calls["contact.active"] ?? 0;
+    const perMinute = callsPerMinute(sandbox, "contact.active", startedAt);
     return {
-      rate_ratio: round(
-        ratePerMinute(sandbox, "contact.active", startedAt, endedAt, (s) => s < 300) / limit,
-      ),
+      rate_ratio: round(ratePerMinute(perMinute, done, seconds) / limit),
       throttled_share: round(stats.throttled / Math.max(calls, 1), 4),
       done,
       calls,
-      seconds: Math.round((endedAt - startedAt) / 100) / 10,
+      seconds: Math.round(seconds * 10) / 10,
+      calls_per_minute: perMinute,
     };
   } finally {
     await sandbox.close();
