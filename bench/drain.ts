@@ -64,7 +64,7 @@ function ratePerMinute(perMinute: number[], calls: number, seconds: number): num
 /**
  * Drain: `jobs` queued activations for one organization through the worker under
  * serverless-offline and the event-source poller, with the sandbox's limit set to `limit` a
- * minute and each of the 2 workers allowed half of it. Beside it, the same backlog through a
+ * minute and the worker's budget set to the same. Beside it, the same backlog through a
  * naive client (unbounded concurrency, no limiter, retry after 1 s), for at most `baselineCapMs`.
  */
 export async function drain(
@@ -73,10 +73,13 @@ export async function drain(
   baselineCapMs: number,
 ): Promise<DrainFigures> {
   const ids = jobIds(jobs);
+  // One worker at the whole limit: serverless-offline can hand two concurrent invocations to
+  // one function instance, where two "containers" would then share one budget; Lambda never does.
   const stack = await startLocalStack({
     contacts: jobs * 4 + 8,
     sandbox: { rateLimitPerMinute: limit },
-    params: { workerRateLimitPerMinute: String(limit / 2) },
+    params: { workerRateLimitPerMinute: String(limit) },
+    pollerConcurrency: 1,
     env: { LOG_LEVEL: "WARN", POWERTOOLS_METRICS_DISABLED: "true" },
   });
   let figures: Omit<DrainFigures, "baseline">;

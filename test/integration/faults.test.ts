@@ -6,18 +6,17 @@ import {
 import {
   ChangeMessageVisibilityCommand,
   CreateQueueCommand,
-  DeleteMessageBatchCommand,
   GetQueueAttributesCommand,
-  type Message,
   ReceiveMessageCommand,
   SendMessageBatchCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
-import type { SQSBatchResponse, SQSRecord } from "aws-lambda";
+import type { SQSBatchResponse } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { handler } from "../../functions/sqs-worker";
 import { logger } from "../../lib/observability";
 import { type LocalAws, startLocalAws } from "../local-aws";
+import { deleteSucceeded, toSqsRecord } from "../local-stack/sqs-poller";
 import { SANDBOX_CREDENTIALS, type Sandbox, SEED, startSandbox } from "../sandbox";
 import { lambdaContext } from "../support/events";
 import { sandboxSecret } from "../support/secret-store";
@@ -124,30 +123,13 @@ async function deliver(): Promise<{ records: number; failed: number }> {
       MessageSystemAttributeNames: ["All"],
     }),
   );
-  const records = Messages.map((m: Message) => ({
-    messageId: m.MessageId,
-    receiptHandle: m.ReceiptHandle,
-    body: m.Body,
-    attributes: m.Attributes,
-    messageAttributes: {},
-    eventSource: "aws:sqs",
-    eventSourceARN: queueArn,
-    awsRegion: "us-east-1",
-  })) as unknown as SQSRecord[];
-  const { batchItemFailures } = (await handler(
+  const records = Messages.map((m) => toSqsRecord(m, queueArn));
+  const response = (await handler(
     { Records: records },
     lambdaContext("worker"),
   )) as SQSBatchResponse;
-  const failed = new Set(batchItemFailures.map((f) => f.itemIdentifier));
-  const done = Messages.filter((m) => !failed.has(m.MessageId as string));
-  if (done.length > 0) {
-    await sqs.send(
-      new DeleteMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
-      }),
-    );
-  }
+  await deleteSucceeded(sqs, queueUrl, Messages, response);
+  const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
   return { records: records.length, failed: failed.size };
 }
 

@@ -8,6 +8,7 @@ import { handler as worker } from "../../functions/sqs-worker";
 import { ERROR_TABLE } from "../../lib/errors";
 import { type Sandbox, SEED, startSandbox } from "../sandbox";
 import { httpEvent, lambdaContext, sqsEvent, sqsRecord } from "../support/events";
+import { acceptEverything } from "../support/queue-mock";
 import { mockSecretStore, sandboxSecret } from "../support/secret-store";
 
 // Whatever a caller or a queue sends: never a 5xx for bad input, always a known error code, and
@@ -31,15 +32,7 @@ beforeAll(async () => {
   );
   vi.stubEnv("ZOHO_RATE_LIMIT_PER_MINUTE", "1000000");
   mockSecretStore(sandboxSecret(sandbox, { fresh: true }));
-  sqs.on(SendMessageBatchCommand).callsFake((input: { Entries: { Id: string }[] }) => ({
-    Successful: input.Entries.map((e) => ({
-      Id: e.Id,
-      MessageId: `m-${e.Id}`,
-      MD5OfMessageBody: "x",
-    })),
-    Failed: [],
-  }));
-  sqs.on(SendMessageCommand).resolves({ MessageId: "parked" });
+  acceptEverything(sqs);
 });
 afterAll(async () => {
   await sandbox.close();

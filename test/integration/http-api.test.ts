@@ -11,6 +11,7 @@ import {
   startSandbox,
 } from "../sandbox";
 import { type HttpEventInput, httpEvent, lambdaContext } from "../support/events";
+import { acceptEverything } from "../support/queue-mock";
 import { mockSecretStore, sandboxSecret } from "../support/secret-store";
 
 const QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/activation-queue";
@@ -40,14 +41,7 @@ beforeEach(() => {
   secret.set(sandboxSecret(sandbox, { fresh: true }));
   secret.sm.resetHistory();
   sqs.reset();
-  sqs.on(SendMessageBatchCommand).callsFake((input: { Entries: { Id: string }[] }) => ({
-    Successful: input.Entries.map((e) => ({
-      Id: e.Id,
-      MessageId: `m-${e.Id}`,
-      MD5OfMessageBody: "x",
-    })),
-    Failed: [],
-  }));
+  acceptEverything(sqs);
 });
 
 async function call(input: HttpEventInput) {

@@ -8,6 +8,7 @@ import { handler as workerHandler } from "../../functions/sqs-worker";
 import type { SyncSummary } from "../../lib/sync";
 import { contactId, ORGANIZATION_ID, type Sandbox, SEED, startSandbox } from "../sandbox";
 import { lambdaContext, sqsEvent, sqsRecord } from "../support/events";
+import { acceptEverything } from "../support/queue-mock";
 import { mockSecretStore, sandboxSecret } from "../support/secret-store";
 
 const CONTACTS = 1_200;
@@ -54,15 +55,7 @@ beforeEach(() => {
   sandbox.settings.rateLimitPerMinute = 100_000;
   secret.set(sandboxSecret(sandbox, { fresh: true }));
   sqs.reset();
-  sqs.on(SendMessageBatchCommand).callsFake((input: { Entries: { Id: string }[] }) => ({
-    Successful: input.Entries.map((e) => ({
-      Id: e.Id,
-      MessageId: `m-${e.Id}`,
-      MD5OfMessageBody: "x",
-    })),
-    Failed: [],
-  }));
-  sqs.on(SendMessageCommand).resolves({ MessageId: "parked" });
+  acceptEverything(sqs);
 });
 
 const serve = (document: unknown, status = 200) => {

@@ -28,6 +28,8 @@ export interface LocalStackOptions {
   log?: (line: string) => void;
   /** start the SQS event-source poller (default true) */
   poller?: boolean;
+  /** worker invocations at once (serverless.yml's maximumConcurrency, 2) */
+  pollerConcurrency?: number;
 }
 
 export interface LocalStack {

@@ -1,16 +1,12 @@
 /**
- * One "Lambda container" for the token-economy benchmark: a fresh Node process that imports
+ * One "Lambda container" for the token-economy benchmark and the crash test: a fresh Node process that imports
  * the worker's handler, takes batches from the queue as the event source mapping would, and
  * exits once the queue stays empty. Configured entirely by the environment, as in Lambda.
  */
-import {
-  DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
-  ReceiveMessageCommand,
-  SQSClient,
-} from "@aws-sdk/client-sqs";
-import type { Context, SQSBatchResponse, SQSRecord } from "aws-lambda";
+import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import type { Context, SQSBatchResponse } from "aws-lambda";
 import { handler } from "../../functions/sqs-worker";
+import { deleteSucceeded, toSqsRecord } from "./sqs-poller";
 
 const queueUrl = process.env.BENCH_QUEUE_URL as string;
 const sqs = new SQSClient({});
@@ -39,28 +35,9 @@ for (let idle = 0; idle < 3; ) {
     continue;
   }
   idle = 0;
-  const Records = Messages.map(
-    (m) =>
-      ({
-        messageId: m.MessageId,
-        receiptHandle: m.ReceiptHandle,
-        body: m.Body,
-        attributes: m.Attributes,
-        messageAttributes: {},
-        eventSource: "aws:sqs",
-        eventSourceARN: arn,
-        awsRegion: "us-east-1",
-      }) as unknown as SQSRecord,
-  );
-  const { batchItemFailures } = (await handler({ Records }, context)) as SQSBatchResponse;
-  const failed = new Set(batchItemFailures.map((f) => f.itemIdentifier));
-  const done = Messages.filter((m) => !failed.has(m.MessageId as string));
-  if (done.length > 0) {
-    await sqs.send(
-      new DeleteMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: done.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
-      }),
-    );
-  }
+  const response = (await handler(
+    { Records: Messages.map((m) => toSqsRecord(m, arn)) },
+    context,
+  )) as SQSBatchResponse;
+  await deleteSucceeded(sqs, queueUrl, Messages, response);
 }
