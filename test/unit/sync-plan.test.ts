@@ -20,6 +20,11 @@ const entry: fc.Arbitrary<DesiredEntry> = fc.oneof(
   fc.record({ email: email.map((e) => e.toUpperCase()), status }),
 );
 const desired = fc.array(entry, { maxLength: 40 });
+// What a source may send: each contact named once (a duplicate fails the run before planning).
+const validSource = fc.uniqueArray(entry, {
+  selector: (e) => e.contact_id ?? e.email?.trim().toLowerCase(),
+  maxLength: 40,
+});
 
 function apply(state: Contact[], changes: { contact_id: string; action: string }[]): Contact[] {
   const next = new Map(
@@ -137,5 +142,65 @@ describe("parseDesiredState", () => {
     ],
   ])("refuses an invalid document %j, saying why", (document, why) => {
     expect(() => parseDesiredState(document)).toThrow(why);
+  });
+});
+
+describe("runSync", () => {
+  it("never queues more than max_changes: it queues the whole plan or nothing", async () => {
+    const { runSync } = await import("../../lib/sync");
+    const { SQSClient, SendMessageBatchCommand } = await import("@aws-sdk/client-sqs");
+    const { mockClient } = await import("aws-sdk-client-mock");
+    const { acceptEverything } = await import("../support/queue-mock");
+    const sqs = mockClient(SQSClient);
+    acceptEverything(sqs);
+    await fc.assert(
+      fc.asyncProperty(
+        books,
+        desired,
+        fc.boolean(),
+        fc.nat({ max: 12 }),
+        async (state, wanted, applyDeactivations, maxChanges) => {
+          sqs.resetHistory();
+          // A Books client with this state in one page; the same contract as ZohoBooksClient's iterator.
+          const client = {
+            calls: 0,
+            async *listAllContacts() {
+              client.calls++;
+              yield { contacts: state, page: 1, hasMorePage: false };
+            },
+          };
+          const queued = () =>
+            sqs
+              .commandCalls(SendMessageBatchCommand)
+              .reduce((n, c) => n + (c.args[0].input.Entries?.length ?? 0), 0);
+          const run = runSync(
+            {
+              books: client as never,
+              tokens: { getSecret: async () => ({}) as never },
+              sqs: new SQSClient({}),
+              queueUrl: "q",
+              timeoutMs: 1000,
+            },
+            {
+              organization_id: "1",
+              source: { type: "inline", contacts: wanted },
+              apply_deactivations: applyDeactivations,
+              max_changes: maxChanges,
+              dry_run: false,
+            },
+          );
+          const planned = planChanges(state, wanted, { applyDeactivations }).changes.length;
+          if (planned > maxChanges) {
+            await expect(run).rejects.toMatchObject({ code: "SYNC_LIMIT_EXCEEDED" });
+            expect(queued()).toBe(0);
+          } else {
+            expect((await run).jobs_queued).toBe(planned);
+            expect(queued()).toBe(planned);
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+    sqs.restore();
   });
 });
