@@ -156,7 +156,7 @@ describe("runSync", () => {
     await fc.assert(
       fc.asyncProperty(
         books,
-        desired,
+        validSource,
         fc.boolean(),
         fc.nat({ max: 12 }),
         async (state, wanted, applyDeactivations, maxChanges) => {
