@@ -1,11 +1,10 @@
-import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { startLocalStack } from "../test/local-stack/stack";
 import { SANDBOX_CREDENTIALS, type Sandbox, startSandbox } from "../test/sandbox";
-import { contactId } from "../test/sandbox/seed";
+import { jobIds, runWorkers, stopRun } from "./workers";
 
 export interface DrainFigures {
   jobs: number;
   limit_per_minute: number;
+  workers: number;
   seconds: number;
   /** successful Zoho calls per full calendar minute of the run ÷ the limit */
   rate_ratio: number;
@@ -13,6 +12,8 @@ export interface DrainFigures {
   calls_per_minute: number[];
   /** 429 answers ÷ all Zoho calls */
   throttled_share: number;
+  /** Zoho's answers by code */
+  by_code: Record<string, number>;
   lost: number;
   dlq: number;
   baseline: {
@@ -21,25 +22,18 @@ export interface DrainFigures {
     done: number;
     calls: number;
     seconds: number;
+    calls_per_minute: number[];
   };
-}
-
-/** Inactive seed contacts (every 4th, but 12) to activate, one job each. */
-function jobIds(jobs: number): string[] {
-  return Array.from({ length: jobs + 1 }, (_, i) => 4 * (i + 1))
-    .filter((n) => n !== 12)
-    .slice(0, jobs)
-    .map(contactId);
 }
 
 /**
  * Successful Zoho calls in each calendar minute (as Zoho counts) from the run's first call to its
  * last, empty minutes included.
  */
-function callsPerMinute(sandbox: Sandbox, endpoint: string, startedAt: number): number[] {
+function callsPerMinute(sandbox: Sandbox, startedAt: number): number[] {
   const minutes = sandbox
     .requests()
-    .filter((r) => r.endpoint === endpoint && r.status < 300 && r.at >= startedAt)
+    .filter((r) => r.endpoint === "contact.active" && r.status < 300 && r.at >= startedAt)
     .map((r) => Math.floor(r.at / 60_000));
   if (minutes.length === 0) return [];
   const first = Math.min(...minutes);
@@ -62,74 +56,45 @@ function ratePerMinute(perMinute: number[], calls: number, seconds: number): num
 }
 
 /**
- * Drain: `jobs` queued activations for one organization through the worker under
- * serverless-offline and the event-source poller, with the sandbox's limit set to `limit` a
- * minute and the worker's budget set to the same. Beside it, the same backlog through a
- * naive client (unbounded concurrency, no limiter, retry after 1 s), for at most `baselineCapMs`.
+ * Drain: `jobs` queued activations for one organization, carried out by 2 worker processes
+ * (serverless.yml's maximumConcurrency) that each poll the queue as the event source mapping
+ * does, with the sandbox's limit at `limit` a minute and each worker's budget at half of it, as
+ * deployed. Beside it, the same backlog through a naive client (unbounded concurrency, no
+ * limiter, retry after 1 s) for at most `baselineCapMs`.
  */
 export async function drain(
   jobs: number,
   limit: number,
   baselineCapMs: number,
 ): Promise<DrainFigures> {
-  const ids = jobIds(jobs);
-  // One worker at the whole limit: serverless-offline can hand two concurrent invocations to
-  // one function instance, where two "containers" would then share one budget; Lambda never does.
-  const stack = await startLocalStack({
-    contacts: jobs * 4 + 8,
+  const workers = 2;
+  const run = await runWorkers({
+    processes: workers,
+    jobs,
+    freshToken: true,
     sandbox: { rateLimitPerMinute: limit },
-    params: { workerRateLimitPerMinute: String(limit) },
-    pollerConcurrency: 1,
-    env: { LOG_LEVEL: "WARN", POWERTOOLS_METRICS_DISABLED: "true" },
+    env: { ZOHO_RATE_LIMIT_PER_MINUTE: String(limit / workers), WORKER_CONCURRENCY: "5" },
   });
-  let figures: Omit<DrainFigures, "baseline">;
   try {
-    const sqs = new SQSClient({
-      endpoint: stack.aws.url,
-      region: "us-east-1",
-      credentials: { accessKeyId: "b", secretAccessKey: "b" },
-    });
-    const startedAt = Date.now();
-    for (let i = 0; i < ids.length; i += 10) {
-      await sqs.send(
-        new SendMessageBatchCommand({
-          QueueUrl: stack.queueUrl,
-          Entries: ids
-            .slice(i, i + 10)
-            .map((id, j) => ({ Id: String(j), MessageBody: JSON.stringify({ contact_id: id }) })),
-        }),
-      );
-    }
-    const done = () => ids.filter((id) => stack.sandbox.contact(id)?.status === "active").length;
-    const deadline = startedAt + (jobs / limit) * 60_000 * 3 + 120_000;
-    while (
-      done() + stack.aws.queueMessages("activation-dlq").length < jobs &&
-      Date.now() < deadline
-    ) {
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-    const seconds = (Date.now() - startedAt) / 1000;
-    const perMinute = callsPerMinute(stack.sandbox, "contact.active", startedAt);
-    const stats = stack.sandbox.stats();
-    const calls = Object.entries(stats.calls)
-      .filter(([endpoint]) => endpoint.startsWith("contact"))
-      .reduce((sum, [, n]) => sum + n, 0);
-    const dlq = stack.aws.queueMessages("activation-dlq").length;
-    const waiting = stack.aws.queueMessages("activation-queue").length;
-    figures = {
+    const stats = run.sandbox.stats();
+    const calls = (stats.calls["contact.active"] ?? 0) + (stats.calls["contact.get"] ?? 0);
+    const perMinute = callsPerMinute(run.sandbox, run.startedAt);
+    return {
       jobs,
       limit_per_minute: limit,
-      seconds: Math.round(seconds * 10) / 10,
-      rate_ratio: round(ratePerMinute(perMinute, done(), seconds) / limit),
+      workers,
+      seconds: Math.round(run.seconds * 10) / 10,
+      rate_ratio: round(ratePerMinute(perMinute, run.done.length, run.seconds) / limit),
       calls_per_minute: perMinute,
       throttled_share: round(stats.throttled / Math.max(calls, 1), 4),
-      lost: jobs - done() - dlq - waiting,
-      dlq,
+      by_code: stats.byCode,
+      lost: jobs - new Set([...run.done, ...run.parked, ...run.waiting]).size,
+      dlq: run.parked.length,
+      baseline: await naiveBaseline(jobs, limit, baselineCapMs),
     };
   } finally {
-    await stack.stop();
+    await stopRun(run);
   }
-  return { ...figures, baseline: await naiveBaseline(jobs, limit, baselineCapMs) };
 }
 
 /** What a careless client does: everything at once, and again a second after any refusal. */
@@ -162,7 +127,7 @@ async function naiveBaseline(jobs: number, limit: number, capMs: number) {
     const seconds = (Date.now() - startedAt) / 1000;
     const stats = sandbox.stats();
     const calls = stats.calls["contact.active"] ?? 0;
-    const perMinute = callsPerMinute(sandbox, "contact.active", startedAt);
+    const perMinute = callsPerMinute(sandbox, startedAt);
     return {
       rate_ratio: round(ratePerMinute(perMinute, done, seconds) / limit),
       throttled_share: round(stats.throttled / Math.max(calls, 1), 4),

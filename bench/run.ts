@@ -68,7 +68,7 @@ ${row(["naive baseline", `${drained.baseline.done} done`, drained.limit_per_minu
 
 | tokens | processes | jobs | grants (fresh token) | grants (expired) | secret reads/process (fresh) | (expired) |
 | --- | --- | --- | --- | --- | --- | --- |
-${row(["", tokens.processes, tokens.jobs, tokens.grants_fresh, tokens.grants_expired, tokens.secret_reads_per_process_fresh, tokens.secret_reads_per_process_expired])}
+${row(["", tokens.processes, tokens.jobs, tokens.grants_fresh, tokens.grants_expired, tokens.secret_reads_per_process, tokens.secret_reads_per_process_expired])}
 
 | function | bundle KB | import ms | import ÷ fetch-only (${cold.baseline_ms} ms) | warm µs | warm ÷ bare fetch |
 | --- | --- | --- | --- | --- | --- |
