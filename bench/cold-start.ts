@@ -43,16 +43,19 @@ export async function coldStart(
 
   // Each function's run is paired with a baseline run right before it; the ratio is the median
   // of the pairs' ratios, which cancels the machine's slow drifts better than a ratio of medians.
-  const times: Record<string, number[]> = { baseline: [] };
-  const ratios: Record<string, number[]> = {};
+  const times: Record<string, number[]> = Object.fromEntries([
+    ["baseline", []],
+    ...bundles.map(([name]) => [name, []]),
+  ]);
+  const ratios: Record<string, number[]> = Object.fromEntries(bundles.map(([name]) => [name, []]));
   importOnce(baseline.file); // warm the file cache
   for (let i = 0; i < runs; i++) {
     for (const [name, built] of bundles) {
       const base = importOnce(baseline.file);
       const fn = importOnce(built.file);
       times.baseline?.push(base);
-      (times[name] ??= []).push(fn);
-      (ratios[name] ??= []).push(fn / base);
+      times[name]?.push(fn);
+      ratios[name]?.push(fn / base);
     }
   }
   const baselineMs = median(times.baseline ?? []);
