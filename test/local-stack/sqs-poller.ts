@@ -112,22 +112,8 @@ export class SqsPoller {
     const response = JSON.parse(
       Buffer.from(output.Payload ?? []).toString() || "{}",
     ) as Partial<SQSBatchResponse>;
-    const failed = new Set(
-      (response.batchItemFailures ?? []).map((failure) => failure.itemIdentifier),
-    );
-    this.stats.reportedFailures += failed.size;
-    const done = messages.filter((message) => !failed.has(message.MessageId ?? ""));
-    if (done.length === 0) return;
-    await sqs.send(
-      new DeleteMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: done.map((message, i) => ({
-          Id: String(i),
-          ReceiptHandle: message.ReceiptHandle ?? "",
-        })),
-      }),
-    );
-    this.stats.deleted += done.length;
+    this.stats.reportedFailures += response.batchItemFailures?.length ?? 0;
+    this.stats.deleted += await deleteSucceeded(sqs, queueUrl, messages, response);
   }
 }
 
