@@ -85,6 +85,7 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
       if (decision.stopBatch) stopped.set(organization, decision.delaySeconds);
       delays.set(record.messageId, decision);
       logger.warn("Job will be retried", {
+        message_id: record.messageId,
         error: errorForLog(error),
         delaySeconds: decision.delaySeconds,
       });
