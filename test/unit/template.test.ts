@@ -4,7 +4,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 
-type Resource = { Type: string; Properties: Record<string, any>; Condition?: string };
+// CloudFormation is untyped JSON; the assertions below say what each part must be.
+// biome-ignore lint/suspicious/noExplicitAny: template properties are arbitrary JSON
+type Json = any;
+type Resource = { Type: string; Properties: Record<string, Json>; Condition?: string };
 type Template = { Resources: Record<string, Resource> };
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -42,7 +45,7 @@ const ofType = (t: Template, type: string) =>
   Object.entries(t.Resources).filter(([, r]) => r.Type === type);
 const statements = (role: Resource) =>
   role.Properties.Policies.flatMap(
-    (p: { PolicyDocument: { Statement: any[] } }) => p.PolicyDocument.Statement,
+    (p: { PolicyDocument: { Statement: Json[] } }) => p.PolicyDocument.Statement,
   );
 const actionsOn = (role: Resource, action: string) =>
   statements(role).filter((s: { Action: string[] }) => s.Action.includes(action));
