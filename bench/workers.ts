@@ -1,13 +1,9 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import {
-  CreateQueueCommand,
-  GetQueueAttributesCommand,
-  SendMessageBatchCommand,
-  SQSClient,
-} from "@aws-sdk/client-sqs";
+import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { type LocalAws, startLocalAws } from "../test/local-aws";
+import { createQueueWithDlq } from "../test/local-stack/queues";
 import {
   SANDBOX_CREDENTIALS,
   type Sandbox,
@@ -81,24 +77,11 @@ export async function runWorkers(options: {
     }),
   );
   const sqs = new SQSClient(client);
-  const dlqUrl = (await sqs.send(new CreateQueueCommand({ QueueName: "activation-dlq" })))
-    .QueueUrl as string;
-  const dlqArn = (
-    await sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ["QueueArn"] }),
-    )
-  ).Attributes?.QueueArn;
-  const queueUrl = (
-    await sqs.send(
-      new CreateQueueCommand({
-        QueueName: "activation-queue",
-        Attributes: {
-          VisibilityTimeout: "120",
-          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 5 }),
-        },
-      }),
-    )
-  ).QueueUrl as string;
+  const { queueUrl, dlqUrl } = await createQueueWithDlq(sqs, {
+    queue: "activation-queue",
+    dlq: "activation-dlq",
+    visibilityTimeoutSeconds: 120,
+  });
   const ids = jobIds(options.jobs);
   for (let i = 0; i < ids.length; i += 10) {
     await sqs.send(

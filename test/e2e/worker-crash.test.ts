@@ -1,15 +1,11 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import {
-  CreateQueueCommand,
-  GetQueueAttributesCommand,
-  SendMessageBatchCommand,
-  SQSClient,
-} from "@aws-sdk/client-sqs";
+import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundle, ROOT } from "../../bench/bundle";
 import { type LocalAws, startLocalAws } from "../local-aws";
+import { createQueueWithDlq } from "../local-stack/queues";
 import { type Sandbox, SEED, startSandbox } from "../sandbox";
 import { sandboxSecret } from "../support/secret-store";
 
@@ -47,24 +43,11 @@ describe("a worker killed mid-batch", () => {
         SecretString: JSON.stringify(sandboxSecret(sandbox, { fresh: true })),
       }),
     );
-    const dlqUrl = (await sqs.send(new CreateQueueCommand({ QueueName: "dlq" })))
-      .QueueUrl as string;
-    const dlqArn = (
-      await sqs.send(
-        new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ["QueueArn"] }),
-      )
-    ).Attributes?.QueueArn;
-    const queueUrl = (
-      await sqs.send(
-        new CreateQueueCommand({
-          QueueName: "jobs",
-          Attributes: {
-            VisibilityTimeout: "3",
-            RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 5 }),
-          },
-        }),
-      )
-    ).QueueUrl as string;
+    const { queueUrl, dlqUrl } = await createQueueWithDlq(sqs, {
+      queue: "jobs",
+      dlq: "dlq",
+      visibilityTimeoutSeconds: 3,
+    });
     const ids = SEED.inactiveIds.slice(0, 10);
     await sqs.send(
       new SendMessageBatchCommand({

@@ -4,9 +4,10 @@ import { createServer } from "node:net";
 import { resolve } from "node:path";
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { SQSClient } from "@aws-sdk/client-sqs";
 import { type LocalAws, startLocalAws } from "../local-aws";
 import { SANDBOX_CREDENTIALS, type Sandbox, type SandboxSettings, startSandbox } from "../sandbox";
+import { createQueueWithDlq } from "./queues";
 import { SqsPoller } from "./sqs-poller";
 
 export interface LocalStackOptions {
@@ -106,28 +107,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       }),
     }),
   );
-  const dlq = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: "activation-dlq",
-      Attributes: { MessageRetentionPeriod: "1209600" },
-    }),
-  );
-  const dlqUrl = dlq.QueueUrl ?? "";
-  const dlqArn = (
-    await sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ["QueueArn"] }),
-    )
-  ).Attributes?.QueueArn;
-  const queue = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: "activation-queue",
-      Attributes: {
-        VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? 100),
-        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount: 5 }),
-      },
-    }),
-  );
-  const queueUrl = queue.QueueUrl ?? "";
+  const { queueUrl, dlqUrl } = await createQueueWithDlq(sqs, {
+    queue: "activation-queue",
+    dlq: "activation-dlq",
+    visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 100,
+  });
 
   const httpPort = options.httpPort || (await freePort());
   const lambdaPort = options.lambdaPort || (await freePort());

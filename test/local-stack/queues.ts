@@ -1,0 +1,44 @@
+import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
+
+/**
+ * The activation queue and its dead-letter queue as serverless.yml declares them (redrive after
+ * `maxReceiveCount` receives), on whatever SQS endpoint `sqs` points at.
+ */
+export async function createQueueWithDlq(
+  sqs: SQSClient,
+  options: {
+    queue: string;
+    dlq: string;
+    visibilityTimeoutSeconds: number;
+    maxReceiveCount?: number;
+  },
+): Promise<{ queueUrl: string; dlqUrl: string }> {
+  const dlqUrl = (
+    await sqs.send(
+      new CreateQueueCommand({
+        QueueName: options.dlq,
+        Attributes: { MessageRetentionPeriod: "1209600" },
+      }),
+    )
+  ).QueueUrl as string;
+  const dlqArn = (
+    await sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ["QueueArn"] }),
+    )
+  ).Attributes?.QueueArn;
+  const queueUrl = (
+    await sqs.send(
+      new CreateQueueCommand({
+        QueueName: options.queue,
+        Attributes: {
+          VisibilityTimeout: String(options.visibilityTimeoutSeconds),
+          RedrivePolicy: JSON.stringify({
+            deadLetterTargetArn: dlqArn,
+            maxReceiveCount: options.maxReceiveCount ?? 5,
+          }),
+        },
+      }),
+    )
+  ).QueueUrl as string;
+  return { queueUrl, dlqUrl };
+}
