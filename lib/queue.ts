@@ -83,8 +83,9 @@ export async function parkJob(
 ): Promise<void> {
   const attributes: Record<string, MessageAttributeValue> = {
     error_code: { DataType: "String", StringValue: error.code },
-    error_message: { DataType: "String", StringValue: error.message.slice(0, 1024) },
-    source_message_id: { DataType: "String", StringValue: message.messageId },
+    // SQS refuses empty attribute values: never let a blank one lose the parked job.
+    error_message: { DataType: "String", StringValue: error.message.slice(0, 1024) || error.code },
+    source_message_id: { DataType: "String", StringValue: message.messageId || "unknown" },
     parked_at: { DataType: "String", StringValue: new Date().toISOString() },
   };
   if (error.zohoCode !== undefined) {

@@ -4,103 +4,138 @@ import {
   GetSecretValueCommand,
   PutSecretValueCommand,
   SecretsManagerClient,
+  UpdateSecretCommand,
 } from "@aws-sdk/client-secrets-manager";
 import {
+  ChangeMessageVisibilityBatchCommand,
   ChangeMessageVisibilityCommand,
   CreateQueueCommand,
   DeleteMessageBatchCommand,
   DeleteMessageCommand,
   GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  ListQueuesCommand,
+  type MessageAttributeValue,
+  type QueueAttributeName,
   ReceiveMessageCommand,
+  type ReceiveMessageCommandInput,
   SendMessageBatchCommand,
   SendMessageCommand,
+  SetQueueAttributesCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { type LocalAws, startLocalAws } from "../local-aws";
 
+// The real SDK v3 clients against the local endpoint: they check every body's MD5 themselves,
+// and name errors from what the endpoint answers.
 let aws: LocalAws;
 let sm: SecretsManagerClient;
 let sqs: SQSClient;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function clientsFor(endpoint: string, maxAttempts = 1) {
+  const config = {
+    endpoint,
+    region: "us-east-1",
+    credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    maxAttempts,
+  };
+  return { sm: new SecretsManagerClient(config), sqs: new SQSClient(config) };
+}
 
 beforeAll(async () => {
   aws = await startLocalAws();
-  const config = {
-    endpoint: aws.url,
-    region: "us-east-1",
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    maxAttempts: 1,
-  };
-  sm = new SecretsManagerClient(config);
-  sqs = new SQSClient(config);
+  ({ sm, sqs } = clientsFor(aws.url));
 });
 afterAll(() => aws.close());
 beforeEach(() => aws.reset());
 
-async function queueWithDlq(maxReceiveCount = 2, visibility = 1) {
-  const dlq = await sqs.send(new CreateQueueCommand({ QueueName: "dlq" }));
-  const dlqArn = (
-    await sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: dlq.QueueUrl, AttributeNames: ["QueueArn"] }),
-    )
-  ).Attributes?.QueueArn;
-  const queue = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: "jobs",
-      Attributes: {
-        VisibilityTimeout: String(visibility),
-        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlqArn, maxReceiveCount }),
-      },
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const ACCOUNT = "000000000000";
+const arnOf = (queue: string) => `arn:aws:sqs:us-east-1:${ACCOUNT}:${queue}`;
+
+const getSecret = (SecretId: string, VersionStage?: string) =>
+  sm.send(new GetSecretValueCommand({ SecretId, VersionStage }));
+
+async function createQueue(QueueName: string, Attributes: Record<string, string> = {}) {
+  return (await sqs.send(new CreateQueueCommand({ QueueName, Attributes }))).QueueUrl as string;
+}
+
+async function queueAttributes(QueueUrl: string, AttributeNames: QueueAttributeName[] = ["All"]) {
+  const output = await sqs.send(new GetQueueAttributesCommand({ QueueUrl, AttributeNames }));
+  return output.Attributes ?? {};
+}
+
+const send = (
+  QueueUrl: string,
+  MessageBody: string,
+  MessageAttributes?: Record<string, MessageAttributeValue>,
+) => sqs.send(new SendMessageCommand({ QueueUrl, MessageBody, MessageAttributes }));
+
+async function receive(QueueUrl: string, more: Partial<ReceiveMessageCommandInput> = {}) {
+  const output = await sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl,
+      MessageSystemAttributeNames: ["All"],
+      MessageAttributeNames: ["All"],
+      ...more,
     }),
   );
-  return { queueUrl: queue.QueueUrl as string, dlqUrl: dlq.QueueUrl as string };
+  return output.Messages ?? [];
 }
 
 describe("local Secrets Manager", () => {
-  it("creates, reads by name and ARN, replaces and describes a secret", async () => {
+  it("creates a secret, reads it by name, ARN and partial ARN, and versions each new value", async () => {
     const created = await sm.send(
-      new CreateSecretCommand({ Name: "zoho/books", SecretString: '{"a":1}' }),
+      new CreateSecretCommand({ Name: "zoho/books", SecretString: '{"v":1}', Description: "d" }),
     );
-    expect(created.ARN).toMatch(
-      /^arn:aws:secretsmanager:us-east-1:000000000000:secret:zoho\/books-[0-9a-f]{6}$/,
-    );
-    expect((await sm.send(new GetSecretValueCommand({ SecretId: created.ARN }))).SecretString).toBe(
-      '{"a":1}',
-    );
+    const arn = created.ARN as string;
+    expect(arn).toMatch(/^arn:aws:secretsmanager:us-east-1:000000000000:secret:zoho\/books-\w{6}$/);
+    for (const id of ["zoho/books", arn, arn.slice(0, -7)]) {
+      expect((await getSecret(id)).SecretString).toBe('{"v":1}');
+    }
+
     const put = await sm.send(
-      new PutSecretValueCommand({ SecretId: "zoho/books", SecretString: '{"a":2}' }),
+      new PutSecretValueCommand({ SecretId: arn, SecretString: '{"v":2}' }),
     );
-    const read = await sm.send(new GetSecretValueCommand({ SecretId: "zoho/books" }));
-    expect(read).toMatchObject({
-      SecretString: '{"a":2}',
+    expect(await getSecret("zoho/books")).toMatchObject({
+      SecretString: '{"v":2}',
       VersionId: put.VersionId,
       VersionStages: ["AWSCURRENT"],
     });
-    expect((await sm.send(new DescribeSecretCommand({ SecretId: "zoho/books" }))).Name).toBe(
-      "zoho/books",
-    );
-    expect(aws.stats().secretReads).toEqual({ "zoho/books": 2 });
+    expect((await getSecret("zoho/books", "AWSPREVIOUS")).VersionId).toBe(created.VersionId);
+    const described = await sm.send(new DescribeSecretCommand({ SecretId: "zoho/books" }));
+    expect(described).toMatchObject({
+      Name: "zoho/books",
+      Description: "d",
+      VersionIdsToStages: {
+        [put.VersionId as string]: ["AWSCURRENT"],
+        [created.VersionId as string]: ["AWSPREVIOUS"],
+      },
+    });
+    expect(described.CreatedDate).toBeInstanceOf(Date);
+
+    await sm.send(new UpdateSecretCommand({ SecretId: "zoho/books", SecretString: '{"v":3}' }));
+    expect(aws.secretValue(arn)).toBe('{"v":3}');
+    expect(aws.stats().secretReads).toEqual({ "zoho/books": 5 });
+    expect(aws.stats().calls["secretsmanager.GetSecretValue"]).toBe(5);
   });
 
-  it("refuses to rewrite a version with other content, as the token store's lock needs", async () => {
+  it("takes a ClientRequestToken as the version id: a retry changes nothing, other content is refused", async () => {
     await sm.send(new CreateSecretCommand({ Name: "s", SecretString: "{}" }));
     const token = "a".repeat(64);
-    await sm.send(
-      new PutSecretValueCommand({
-        SecretId: "s",
-        SecretString: '{"lock":1}',
-        ClientRequestToken: token,
-      }),
-    );
-    // The same content again is idempotent; other content is refused.
-    await sm.send(
-      new PutSecretValueCommand({
-        SecretId: "s",
-        SecretString: '{"lock":1}',
-        ClientRequestToken: token,
-      }),
-    );
+    const lock = () =>
+      sm.send(
+        new PutSecretValueCommand({
+          SecretId: "s",
+          SecretString: '{"lock":1}',
+          ClientRequestToken: token,
+        }),
+      );
+    expect((await lock()).VersionId).toBe(token);
+    await sm.send(new PutSecretValueCommand({ SecretId: "s", SecretString: '{"later":1}' }));
+    await lock(); // a retry of the same request
+    expect(aws.secretValue("s")).toBe('{"later":1}');
     await expect(
       sm.send(
         new PutSecretValueCommand({
@@ -112,173 +147,456 @@ describe("local Secrets Manager", () => {
     ).rejects.toMatchObject({ name: "ResourceExistsException" });
   });
 
-  it("names a missing secret ResourceNotFoundException", async () => {
-    await expect(sm.send(new GetSecretValueCommand({ SecretId: "nope" }))).rejects.toMatchObject({
+  it("names its errors as Secrets Manager does", async () => {
+    await sm.send(new CreateSecretCommand({ Name: "s", SecretString: "{}" }));
+    await expect(
+      sm.send(new CreateSecretCommand({ Name: "s", SecretString: "{}" })),
+    ).rejects.toMatchObject({ name: "ResourceExistsException" });
+    await expect(getSecret("nope")).rejects.toMatchObject({
+      name: "ResourceNotFoundException",
+      message: "Secrets Manager can't find the specified secret.",
+      $metadata: { httpStatusCode: 400 },
+    });
+    await expect(sm.send(new DescribeSecretCommand({ SecretId: "nope" }))).rejects.toMatchObject({
+      name: "ResourceNotFoundException",
+    });
+    await expect(getSecret("s", "AWSPREVIOUS")).rejects.toMatchObject({
       name: "ResourceNotFoundException",
     });
   });
 
-  it("answers 503 while Secrets Manager is 'unavailable'", async () => {
+  it("answers 503 ServiceUnavailable while unavailable, an error the SDK retries", async () => {
     await sm.send(new CreateSecretCommand({ Name: "s", SecretString: "{}" }));
     aws.faults.secretsManagerUnavailable = true;
-    await expect(sm.send(new GetSecretValueCommand({ SecretId: "s" }))).rejects.toMatchObject({
-      $metadata: { httpStatusCode: 503 },
-    });
+    const retrying = clientsFor(aws.url, 2).sm;
+    await expect(retrying.send(new GetSecretValueCommand({ SecretId: "s" }))).rejects.toMatchObject(
+      {
+        name: "ServiceUnavailable",
+        $fault: "server",
+        $metadata: { httpStatusCode: 503, attempts: 2 },
+      },
+    );
+    expect(aws.stats().calls["secretsmanager.GetSecretValue"]).toBe(2);
+    aws.faults.secretsManagerUnavailable = false;
+    expect((await getSecret("s")).SecretString).toBe("{}");
   });
 });
 
 describe("local SQS", () => {
-  it("sends and receives with message attributes, the SDK checking every MD5", async () => {
-    const { queueUrl } = await queueWithDlq();
-    const sent = await sqs.send(
-      new SendMessageCommand({
-        QueueUrl: queueUrl,
-        MessageBody: '{"contact_id":"1"}',
-        MessageAttributes: {
-          error_code: { DataType: "String", StringValue: "CONTACT_NOT_FOUND" },
-          zoho_code: { DataType: "Number", StringValue: "2" },
-        },
+  it("creates queues idempotently, with a redrive policy, checking attributes as SQS does", async () => {
+    const dlqUrl = await createQueue("jobs-dlq");
+    expect(dlqUrl).toBe(`${aws.url}/${ACCOUNT}/jobs-dlq`);
+    const attributes = {
+      VisibilityTimeout: "5",
+      MessageRetentionPeriod: "3600",
+      RedrivePolicy: JSON.stringify({
+        deadLetterTargetArn: arnOf("jobs-dlq"),
+        maxReceiveCount: "3",
       }),
+      KmsMasterKeyId: "alias/aws/sqs",
+    };
+    const queueUrl = await createQueue("jobs", attributes);
+    expect(await createQueue("jobs", attributes)).toBe(queueUrl);
+    await expect(createQueue("jobs", { VisibilityTimeout: "6" })).rejects.toMatchObject({
+      name: "QueueNameExists",
+    });
+
+    const all = await queueAttributes(queueUrl);
+    expect(all).toMatchObject({
+      QueueArn: arnOf("jobs"),
+      VisibilityTimeout: "5",
+      MessageRetentionPeriod: "3600",
+      DelaySeconds: "0",
+      ReceiveMessageWaitTimeSeconds: "0",
+      KmsMasterKeyId: "alias/aws/sqs",
+      SqsManagedSseEnabled: "false",
+      ApproximateNumberOfMessages: "0",
+    });
+    expect(JSON.parse(all.RedrivePolicy ?? "")).toEqual({
+      deadLetterTargetArn: arnOf("jobs-dlq"),
+      maxReceiveCount: 3,
+    });
+    expect(await queueAttributes(queueUrl, ["VisibilityTimeout"])).toEqual({
+      VisibilityTimeout: "5",
+    });
+    expect((await sqs.send(new GetQueueUrlCommand({ QueueName: "jobs" }))).QueueUrl).toBe(queueUrl);
+    expect((await sqs.send(new ListQueuesCommand({ QueueNamePrefix: "jobs-" }))).QueueUrls).toEqual(
+      [dlqUrl],
     );
-    // MD5 of these attributes as SQS computes it (from AWS's published algorithm).
-    expect(sent.MD5OfMessageAttributes).toMatch(/^[0-9a-f]{32}$/);
-    const received = await sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: queueUrl,
-        MaxNumberOfMessages: 10,
-        MessageAttributeNames: ["All"],
-        MessageSystemAttributeNames: ["All"],
-      }),
+
+    const redriveTo = (deadLetterTargetArn: string) =>
+      sqs.send(
+        new SetQueueAttributesCommand({
+          QueueUrl: queueUrl,
+          Attributes: {
+            RedrivePolicy: JSON.stringify({ deadLetterTargetArn, maxReceiveCount: 3 }),
+          },
+        }),
+      );
+    await expect(redriveTo(arnOf("missing"))).rejects.toMatchObject({
+      name: "InvalidParameterValue",
+    });
+    await expect(createQueue("other", { VisibilityTimeout: "43201" })).rejects.toMatchObject({
+      name: "InvalidAttributeValue",
+    });
+    await expect(createQueue("other.fifo", { FifoQueue: "true" })).rejects.toMatchObject({
+      name: "InvalidParameterValue",
+    });
+    await expect(createQueue("other", { FifoQueue: "true" })).rejects.toMatchObject({
+      name: "InvalidAttributeName",
+    });
+    await expect(sqs.send(new GetQueueUrlCommand({ QueueName: "nope" }))).rejects.toMatchObject({
+      name: "QueueDoesNotExist",
+    });
+
+    await sqs.send(
+      new SetQueueAttributesCommand({ QueueUrl: queueUrl, Attributes: { RedrivePolicy: "" } }),
     );
-    const [message] = received.Messages ?? [];
-    expect(message?.Body).toBe('{"contact_id":"1"}');
-    expect(message?.MessageAttributes?.error_code?.StringValue).toBe("CONTACT_NOT_FOUND");
-    expect(message?.MD5OfMessageAttributes).toBe(sent.MD5OfMessageAttributes);
-    expect(message?.Attributes?.ApproximateReceiveCount).toBe("1");
+    expect(await queueAttributes(queueUrl)).not.toHaveProperty("RedrivePolicy");
   });
 
-  it("answers a batch entry by entry, with injected failures", async () => {
-    const { queueUrl } = await queueWithDlq();
+  it("sends and receives message attributes with the MD5s SQS computes", async () => {
+    const queueUrl = await createQueue("jobs");
+    // Digests AWS returned for these attributes (recorded in LocalStack's AWS-validated snapshots).
+    const recorded: Array<[Record<string, MessageAttributeValue>, string]> = [
+      [
+        { MyAttribute: { DataType: "String", StringValue: "foobar" } },
+        "adb59cd4678ea5a855436b949cd07ab6",
+      ],
+      [
+        {
+          attr1: {
+            DataType: "Binary",
+            BinaryValue: new TextEncoder().encode(
+              "traceparent\x1e00-774062d6c37081a5a0b9b5b88e30627c-2d2482211f6489da-01",
+            ),
+          },
+        },
+        "8cbe4db156db8a94db8b801b7addb984",
+      ],
+      [
+        { timestamp: { DataType: "Number", StringValue: "1493147359900" } },
+        "235c5c510d26fb653d073faed50ae77c",
+      ],
+    ];
+    for (const [attributes, md5] of recorded) {
+      // a queue URL on another host, as the SDK may send it: the queue is found by its name
+      const sent = await send(
+        `https://sqs.us-east-1.amazonaws.com/${ACCOUNT}/jobs`,
+        "hi",
+        attributes,
+      );
+      expect(sent.MD5OfMessageAttributes).toBe(md5);
+      const [message] = await receive(queueUrl);
+      expect(message?.MD5OfMessageAttributes).toBe(md5);
+      expect(message?.MessageAttributes).toEqual(attributes);
+    }
+
+    // Only the attributes asked for come back, with the digest of those alone.
+    await send(queueUrl, '{"contact_id":"1"}', {
+      error_code: { DataType: "String", StringValue: "CONTACT_NOT_FOUND" },
+      error_message: { DataType: "String", StringValue: "No such contact." },
+      zoho_code: { DataType: "Number", StringValue: "2" },
+    });
+    const subset = await send(queueUrl, "same attributes, fewer", {
+      error_code: { DataType: "String", StringValue: "CONTACT_NOT_FOUND" },
+      error_message: { DataType: "String", StringValue: "No such contact." },
+    });
+    const [parked] = await receive(queueUrl, {
+      MessageAttributeNames: ["error_.*"],
+      MessageSystemAttributeNames: ["ApproximateReceiveCount"],
+    });
+    expect(Object.keys(parked?.MessageAttributes ?? {})).toEqual(["error_code", "error_message"]);
+    expect(parked?.MD5OfMessageAttributes).toBe(subset.MD5OfMessageAttributes);
+    expect(parked?.Attributes).toEqual({ ApproximateReceiveCount: "1" });
+  });
+
+  it("answers a batch entry by entry: injected failures, refused entries, malformed batches", async () => {
+    const queueUrl = await createQueue("jobs");
     aws.faults.failBatchEntries = 1;
     const result = await sqs.send(
       new SendMessageBatchCommand({
         QueueUrl: queueUrl,
         Entries: [
           { Id: "a", MessageBody: "1" },
-          { Id: "b", MessageBody: "2" },
+          {
+            Id: "b",
+            MessageBody: "2",
+            MessageAttributes: { n: { DataType: "Number", StringValue: "7" } },
+          },
+          {
+            Id: "c",
+            MessageBody: "3",
+            MessageAttributes: { empty: { DataType: "String", StringValue: "" } },
+          },
         ],
       }),
     );
-    expect(result.Failed?.map((f) => f.Id)).toEqual(["a"]);
-    expect(result.Successful?.map((s) => s.Id)).toEqual(["b"]);
+    expect(result.Failed).toEqual([
+      { Id: "a", Code: "InternalError", SenderFault: false, Message: expect.any(String) },
+      {
+        Id: "c",
+        Code: "InvalidParameterValue",
+        SenderFault: true,
+        Message:
+          "Message (user) attribute 'empty' must contain a non-empty value of type 'String'.",
+      },
+    ]);
+    expect(result.Successful).toMatchObject([
+      { Id: "b", MessageId: expect.any(String), MD5OfMessageAttributes: expect.any(String) },
+    ]);
+    expect(aws.faults.failBatchEntries).toBe(0);
     expect(aws.queueMessages("jobs").map((m) => m.body)).toEqual(["2"]);
+
+    const batchOf = (ids: string[]) =>
+      sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: ids.map((Id) => ({ Id, MessageBody: Id })),
+        }),
+      );
+    await expect(batchOf(["x", "x"])).rejects.toMatchObject({ name: "BatchEntryIdsNotDistinct" });
+    await expect(batchOf([..."abcdefghijk"])).rejects.toMatchObject({
+      name: "TooManyEntriesInBatchRequest",
+    });
   });
 
   it("hides a received message for its visibility timeout, then delivers it again with a higher count", async () => {
-    const { queueUrl } = await queueWithDlq(5, 1);
-    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "x" }));
-    const receive = () =>
-      sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: queueUrl, MessageSystemAttributeNames: ["All"] }),
-      );
-    expect((await receive()).Messages).toHaveLength(1);
-    expect((await receive()).Messages ?? []).toHaveLength(0);
-    await sleep(1100);
-    expect((await receive()).Messages?.[0]?.Attributes?.ApproximateReceiveCount).toBe("2");
+    const queueUrl = await createQueue("jobs", { VisibilityTimeout: "1" });
+    await send(queueUrl, "x");
+    const [first] = await receive(queueUrl);
+    expect(first?.Attributes).toMatchObject({ ApproximateReceiveCount: "1" });
+    expect(await receive(queueUrl)).toEqual([]);
+    expect(aws.queueMessages("jobs")).toMatchObject([{ receiveCount: 1, visible: false }]);
+    expect(await queueAttributes(queueUrl)).toMatchObject({
+      ApproximateNumberOfMessages: "0",
+      ApproximateNumberOfMessagesNotVisible: "1",
+    });
+
+    // a long poll wakes when the timeout ends
+    const started = Date.now();
+    const [again] = await receive(queueUrl, { WaitTimeSeconds: 5 });
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(again?.MessageId).toBe(first?.MessageId);
+    expect(again?.ReceiptHandle).not.toBe(first?.ReceiptHandle);
+    expect(again?.Attributes).toMatchObject({
+      ApproximateReceiveCount: "2",
+      ApproximateFirstReceiveTimestamp: first?.Attributes?.ApproximateFirstReceiveTimestamp,
+    });
   });
 
-  it("changes a message's visibility, and refuses a stale receipt handle", async () => {
-    const { queueUrl } = await queueWithDlq(5, 30);
-    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "x" }));
-    const first = (await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl }))).Messages?.[0];
-    await sqs.send(
-      new ChangeMessageVisibilityCommand({
-        QueueUrl: queueUrl,
-        ReceiptHandle: first?.ReceiptHandle,
-        VisibilityTimeout: 0,
-      }),
-    );
-    const second = (await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl })))
-      .Messages?.[0];
-    expect(second?.MessageId).toBe(first?.MessageId);
-    await expect(
+  it("changes visibility through the latest receipt handle only, as SQS does", async () => {
+    const queueUrl = await createQueue("jobs");
+    await send(queueUrl, "x");
+    const [first] = await receive(queueUrl);
+    const changeVisibility = (ReceiptHandle: string | undefined, VisibilityTimeout: number) =>
       sqs.send(
         new ChangeMessageVisibilityCommand({
           QueueUrl: queueUrl,
-          ReceiptHandle: first?.ReceiptHandle,
-          VisibilityTimeout: 5,
+          ReceiptHandle,
+          VisibilityTimeout,
         }),
+      );
+    await changeVisibility(first?.ReceiptHandle, 0);
+    const [second] = await receive(queueUrl);
+    expect(second?.MessageId).toBe(first?.MessageId);
+
+    await expect(changeVisibility(first?.ReceiptHandle, 5)).rejects.toMatchObject({
+      name: "InvalidParameterValue",
+      message: expect.stringContaining(
+        "Message does not exist or is not available for visibility timeout change.",
       ),
+    });
+    await expect(changeVisibility("garbage", 5)).rejects.toMatchObject({
+      name: "ReceiptHandleIsInvalid",
+    });
+    await expect(changeVisibility(second?.ReceiptHandle, 43_201)).rejects.toMatchObject({
+      name: "InvalidParameterValue",
+    });
+
+    const result = await sqs.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: [
+          { Id: "latest", ReceiptHandle: second?.ReceiptHandle, VisibilityTimeout: 0 },
+          { Id: "stale", ReceiptHandle: first?.ReceiptHandle, VisibilityTimeout: 0 },
+        ],
+      }),
+    );
+    expect(result.Successful).toEqual([{ Id: "latest" }]);
+    expect(result.Failed).toMatchObject([
+      { Id: "stale", Code: "InvalidParameterValue", SenderFault: true },
+    ]);
+    expect(aws.queueMessages("jobs")).toMatchObject([{ visible: true }]);
+  });
+
+  it("deletes through the latest receipt handle; an older one deletes nothing, as SQS documents", async () => {
+    const queueUrl = await createQueue("jobs");
+    for (const body of ["a", "b", "c"]) await send(queueUrl, body);
+    const stale = await receive(queueUrl, { MaxNumberOfMessages: 10, VisibilityTimeout: 0 });
+    const latest = await receive(queueUrl, { MaxNumberOfMessages: 10 });
+    expect(latest).toHaveLength(3);
+
+    await sqs.send(
+      new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: stale[0]?.ReceiptHandle }),
+    );
+    expect(aws.queueMessages("jobs")).toHaveLength(3);
+    await sqs.send(
+      new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: latest[0]?.ReceiptHandle }),
+    );
+    expect(aws.queueMessages("jobs")).toHaveLength(2);
+
+    const result = await sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: [
+          ...latest.slice(1).map((m, i) => ({ Id: `m${i}`, ReceiptHandle: m.ReceiptHandle })),
+          { Id: "bad", ReceiptHandle: "garbage" },
+        ],
+      }),
+    );
+    expect(result.Successful).toEqual([{ Id: "m0" }, { Id: "m1" }]);
+    expect(result.Failed).toMatchObject([
+      { Id: "bad", Code: "ReceiptHandleIsInvalid", SenderFault: true },
+    ]);
+    expect(aws.queueMessages("jobs")).toEqual([]);
+    await expect(
+      sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: "garbage" })),
     ).rejects.toMatchObject({ name: "ReceiptHandleIsInvalid" });
   });
 
-  it("deletes messages one by one and in batches", async () => {
-    const { queueUrl } = await queueWithDlq(5, 30);
-    for (const body of ["a", "b", "c"])
-      await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body }));
-    const messages =
-      (await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10 })))
-        .Messages ?? [];
-    await sqs.send(
-      new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: messages[0]?.ReceiptHandle }),
-    );
-    await sqs.send(
-      new DeleteMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: messages
-          .slice(1)
-          .map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
-      }),
-    );
-    expect(aws.queueMessages("jobs")).toEqual([]);
-  });
-
-  it("moves a message to the DLQ once it was received maxReceiveCount times", async () => {
-    const { queueUrl, dlqUrl } = await queueWithDlq(2, 0);
-    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "poison" }));
-    for (let i = 0; i < 2; i++) {
-      expect(
-        (await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl }))).Messages,
-      ).toHaveLength(1);
+  it("moves a message to the DLQ on the receive after maxReceiveCount, with its id, body, attributes and count", async () => {
+    const dlqUrl = await createQueue("jobs-dlq");
+    const queueUrl = await createQueue("jobs", {
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: arnOf("jobs-dlq"), maxReceiveCount: 2 }),
+    });
+    const sent = await send(queueUrl, "poison", {
+      reason: { DataType: "String", StringValue: "x" },
+    });
+    for (const count of ["1", "2"]) {
+      const [message] = await receive(queueUrl, { VisibilityTimeout: 0 });
+      expect(message?.Attributes?.ApproximateReceiveCount).toBe(count);
     }
-    expect(
-      (await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl }))).Messages ?? [],
-    ).toEqual([]);
-    const parked = await sqs.send(new ReceiveMessageCommand({ QueueUrl: dlqUrl }));
-    expect(parked.Messages?.[0]?.Body).toBe("poison");
+    expect(await receive(queueUrl, { VisibilityTimeout: 0 })).toEqual([]);
+    expect(aws.queueMessages("jobs")).toEqual([]);
+
+    const [parked] = await receive(dlqUrl);
+    expect(parked).toMatchObject({
+      MessageId: sent.MessageId,
+      Body: "poison",
+      MD5OfMessageAttributes: sent.MD5OfMessageAttributes,
+      Attributes: { ApproximateReceiveCount: "3", DeadLetterQueueSourceArn: arnOf("jobs") },
+    });
   });
 
-  it("returns a long poll as soon as a message arrives", async () => {
-    const { queueUrl } = await queueWithDlq();
+  it("delays messages, and drops them after the retention period", async () => {
+    const queueUrl = await createQueue("jobs", { MessageRetentionPeriod: "60" });
+    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() }); // no long polls while Date stands still
+    try {
+      await sqs.send(
+        new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "late", DelaySeconds: 30 }),
+      );
+      await send(queueUrl, "now");
+      expect(await queueAttributes(queueUrl)).toMatchObject({
+        ApproximateNumberOfMessages: "1",
+        ApproximateNumberOfMessagesDelayed: "1",
+      });
+      expect((await receive(queueUrl)).map((m) => m.Body)).toEqual(["now"]);
+      vi.setSystemTime(Date.now() + 30_000);
+      expect((await receive(queueUrl)).map((m) => m.Body)).toEqual(["late"]);
+      vi.setSystemTime(Date.now() + 30_001); // 60 s after they were sent
+      expect(aws.queueMessages("jobs")).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("answers a long poll as soon as a message arrives, else after WaitTimeSeconds", async () => {
+    const queueUrl = await createQueue("jobs");
     const started = Date.now();
-    const polling = sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 5 }));
-    await sleep(200);
-    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "late" }));
-    expect((await polling).Messages?.[0]?.Body).toBe("late");
-    expect(Date.now() - started).toBeLessThan(2000);
+    const polling = receive(queueUrl, { WaitTimeSeconds: 5 });
+    await sleep(100);
+    await send(queueUrl, "late");
+    expect((await polling).map((m) => m.Body)).toEqual(["late"]);
+    expect(Date.now() - started).toBeLessThan(1000);
+
+    const waited = Date.now();
+    expect(await receive(queueUrl, { WaitTimeSeconds: 1 })).toEqual([]);
+    expect(Date.now() - waited).toBeGreaterThanOrEqual(950);
   });
 
-  it("names a missing queue QueueDoesNotExist", async () => {
-    await expect(
-      sqs.send(
-        new SendMessageCommand({ QueueUrl: `${aws.url}/000000000000/nope`, MessageBody: "x" }),
-      ),
-    ).rejects.toMatchObject({
-      name: "QueueDoesNotExist",
-    });
-  });
-
-  it("reports queue depth by visibility", async () => {
-    const { queueUrl } = await queueWithDlq(5, 30);
-    for (const body of ["a", "b"])
-      await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: body }));
-    await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl }));
-    const { Attributes } = await sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["All"] }),
+  it("takes no message for a long poll its client abandoned", async () => {
+    const queueUrl = await createQueue("jobs");
+    const abandon = new AbortController();
+    const polling = sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 5 }),
+      {
+        abortSignal: abandon.signal,
+      },
     );
-    expect(Attributes).toMatchObject({
-      ApproximateNumberOfMessages: "1",
-      ApproximateNumberOfMessagesNotVisible: "1",
+    await vi.waitFor(() => expect(aws.stats().calls["AmazonSQS.ReceiveMessage"]).toBe(1));
+    abandon.abort();
+    await expect(polling).rejects.toThrow();
+    await sleep(50); // the server sees the connection close
+    await send(queueUrl, "x");
+    expect(aws.queueMessages("jobs")).toMatchObject([
+      { body: "x", visible: true, receiveCount: 0 },
+    ]);
+  });
+
+  it("ends a pending long poll at once on close()", async () => {
+    const other = await startLocalAws();
+    const client = clientsFor(other.url).sqs;
+    const queueUrl = (await client.send(new CreateQueueCommand({ QueueName: "jobs" }))).QueueUrl;
+    const started = Date.now();
+    const polling = client.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, WaitTimeSeconds: 20 }),
+    );
+    await vi.waitFor(() => expect(other.stats().calls["AmazonSQS.ReceiveMessage"]).toBe(1));
+    await other.close();
+    expect((await polling).Messages).toBeUndefined();
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe("inspection and faults over HTTP", () => {
+  const local = (path: string, init?: RequestInit) => fetch(`${aws.url}/__local/${path}`, init);
+
+  it("shows queues, secrets and call counts, switches faults, and resets", async () => {
+    const queueUrl = await createQueue("jobs");
+    await send(queueUrl, "x");
+    await sm.send(new CreateSecretCommand({ Name: "zoho/books", SecretString: '{"a":1}' }));
+    expect(await (await local("queues/jobs/messages")).json()).toMatchObject([
+      { body: "x", receiveCount: 0, visible: true, attributes: { SenderId: ACCOUNT } },
+    ]);
+    expect(await (await local("secrets/zoho/books")).text()).toBe('{"a":1}');
+
+    const patched = await local("faults", {
+      method: "PATCH",
+      body: JSON.stringify({ sqsUnavailable: true }),
     });
+    expect(await patched.json()).toEqual({
+      secretsManagerUnavailable: false,
+      sqsUnavailable: true,
+      failBatchEntries: 0,
+    });
+    await expect(send(queueUrl, "y")).rejects.toMatchObject({
+      name: "ServiceUnavailable",
+      $metadata: { httpStatusCode: 503 },
+    });
+    expect((await local("faults", { method: "PATCH", body: '{"nope":1}' })).status).toBe(400);
+    expect(await (await local("stats")).json()).toEqual({
+      calls: {
+        "AmazonSQS.CreateQueue": 1,
+        "AmazonSQS.SendMessage": 2,
+        "secretsmanager.CreateSecret": 1,
+      },
+      secretReads: {},
+    });
+
+    expect((await local("reset", { method: "POST" })).status).toBe(200);
+    expect(aws.faults.sqsUnavailable).toBe(false);
+    expect(aws.queueMessages("jobs")).toEqual([]);
+    expect((await local("secrets/zoho/books")).status).toBe(404);
   });
 });

@@ -1,3 +1,2 @@
-export * from "./protocol";
 export * from "./server";
-export { md5OfAttributes } from "./sqs";
+export type { MessageAttributes, QueueMessage } from "./sqs";

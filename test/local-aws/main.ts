@@ -1,9 +1,10 @@
 /**
- * Local Secrets Manager + SQS on their own: `tsx test/local-aws/main.ts [--port 4566]`.
- * Prints one JSON line with the endpoint to put in AWS_ENDPOINT_URL.
+ * The local Secrets Manager + SQS on their own: `tsx test/local-aws/main.ts [--port 4566]`.
+ * Prints one JSON line, `{"url": …}`, the endpoint to put in AWS_ENDPOINT_URL; stops on
+ * SIGINT or SIGTERM.
  */
 import { parseArgs } from "node:util";
-import { startLocalAws } from "./index";
+import { startLocalAws } from "./server";
 
 const { values } = parseArgs({ options: { port: { type: "string", default: "4566" } } });
 const aws = await startLocalAws({ port: Number(values.port) });

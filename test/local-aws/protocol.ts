@@ -1,14 +1,15 @@
 export type Json = Record<string, unknown>;
 
-/** An AWS error as the JSON protocols carry it: `__type`, a message and a status. */
+/**
+ * An AWS error as the JSON protocols carry it: a status, a body with `__type` and the message
+ * (under the member name the service's model uses) and, for SQS, the `x-amzn-query-error` header.
+ */
 export class AwsError extends Error {
   constructor(
-    readonly type: string,
-    message: string,
-    readonly status = 400,
-    /** for SQS's query-compatible errors: the code the SDK reads from `x-amzn-query-error` */
-    readonly queryCode?: string,
+    readonly status: number,
+    readonly body: Json,
+    readonly headers: Record<string, string> = {},
   ) {
-    super(message);
+    super(String(body.message ?? body.Message ?? body.__type));
   }
 }

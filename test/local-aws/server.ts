@@ -1,8 +1,10 @@
+import { randomUUID } from "node:crypto";
+import { once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { AwsError, type Json } from "./protocol";
-import { SecretsManager } from "./secrets-manager";
-import { Sqs } from "./sqs";
+import { SecretsManager, secretsManagerError } from "./secrets-manager";
+import { type QueueMessage, Sqs, sqsError } from "./sqs";
 
 export interface LocalAwsOptions {
   /** 0 or absent: a free port */
@@ -12,31 +14,59 @@ export interface LocalAwsOptions {
 }
 
 export interface LocalAwsFaults {
-  /** every Secrets Manager call answers HTTP 503 ServiceUnavailable (the SDK retries, then fails) */
+  /**
+   * Every Secrets Manager call answers HTTP 503 `ServiceUnavailable`: a server error the SDK
+   * retries (up to its maxAttempts), then throws with that name.
+   */
   secretsManagerUnavailable: boolean;
-  /** likewise for SQS */
+  /** Likewise for every SQS call. */
   sqsUnavailable: boolean;
-  /** the next N SendMessageBatch entries answer Failed (InternalError, not the sender's fault) */
+  /** The next N SendMessageBatch entries answer Failed: Code `InternalError`, SenderFault false. */
   failBatchEntries: number;
+}
+
+export interface LocalAwsStats {
+  /** calls by X-Amz-Target, e.g. "secretsmanager.GetSecretValue", faulted ones included */
+  calls: Record<string, number>;
+  /** GetSecretValue calls by secret name */
+  secretReads: Record<string, number>;
 }
 
 export interface LocalAws {
   url: string;
+  /** Stops the server; pending long polls answer at once, with no messages. */
   close(): Promise<void>;
+  /** Forgets every secret, queue, call count and fault. */
   reset(): void;
-  stats(): { calls: Record<string, number>; secretReads: Record<string, number> };
+  stats(): LocalAwsStats;
+  /** a secret's current value, by name or ARN (not counted as a read) */
   secretValue(nameOrArn: string): string | undefined;
-  queueMessages(queueName: string): ReturnType<Sqs["messages"]>;
-  /** lets time pass for a queue: its hidden and delayed messages become visible now */
+  /** a queue's messages, in flight and delayed ones included; [] for an unknown queue */
+  queueMessages(queueName: string): QueueMessage[];
+  /** Lets time pass for a queue: its delayed and in-flight messages become visible now. */
   endDelays(queueName: string): void;
+  /** fault switches, read on every call: set them directly */
   faults: LocalAwsFaults;
 }
 
+const NO_FAULTS: LocalAwsFaults = {
+  secretsManagerUnavailable: false,
+  sqsUnavailable: false,
+  failBatchEntries: 0,
+};
+const UNAVAILABLE = "The service is unavailable (a fault injected in the local AWS endpoint).";
+
 /**
- * The smallest faithful local AWS for this service: Secrets Manager (JSON 1.1) and SQS (JSON
- * 1.0) on one endpoint, chosen by the `X-Amz-Target` header, so the unmodified AWS SDK v3
- * clients reach it through `AWS_ENDPOINT_URL`. Credentials and signatures are not checked.
- * `/__local/` answers inspection and fault injection over HTTP.
+ * The smallest faithful local AWS for this service: Secrets Manager (AWS JSON 1.1) and SQS (AWS
+ * JSON 1.0) on one loopback endpoint, the service chosen by the `X-Amz-Target` header, so the
+ * unmodified AWS SDK v3 clients reach it through `endpoint` or `AWS_ENDPOINT_URL`. Credentials
+ * and signatures are not checked. Under `/__local/` it answers inspection and fault switches:
+ *
+ *   GET /__local/stats                     {calls, secretReads}
+ *   POST /__local/reset
+ *   PATCH /__local/faults                  a JSON merge into the faults; answers them
+ *   GET /__local/queues/<name>/messages    the queue's messages
+ *   GET /__local/secrets/<name or ARN>     the current SecretString, as text
  *
  * @example
  * const aws = await startLocalAws();
@@ -44,146 +74,162 @@ export interface LocalAws {
  */
 export async function startLocalAws(options: LocalAwsOptions = {}): Promise<LocalAws> {
   const region = options.region ?? "us-east-1";
-  const account = options.accountId ?? "000000000000";
-  let url = "";
-  const secrets = new SecretsManager(region, account);
-  const sqs = new Sqs(() => url, region, account);
-  const faults: LocalAwsFaults = {
-    secretsManagerUnavailable: false,
-    sqsUnavailable: false,
-    failBatchEntries: 0,
-  };
-  let calls: Record<string, number> = {};
+  const accountId = options.accountId ?? "000000000000";
+  const server = createServer();
+  server.listen(options.port ?? 0, "127.0.0.1");
+  await once(server, "listening");
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  async function aws(target: string, input: Json): Promise<Json> {
-    const [prefix, operation = ""] = target.split(".");
-    calls[target] = (calls[target] ?? 0) + 1;
-    if (prefix === "secretsmanager") {
-      if (faults.secretsManagerUnavailable)
-        throw new AwsError("ServiceUnavailable", "Service is unavailable.", 503);
+  const faults: LocalAwsFaults = { ...NO_FAULTS };
+  const secrets = new SecretsManager(region, accountId);
+  const sqs = new Sqs({ url, region, accountId, faults });
+  let calls: Record<string, number> = {};
+  /** requests being answered: close() lets them finish */
+  const answering = new Set<Promise<void>>();
+
+  async function callAws(target: string, input: Json, signal: AbortSignal): Promise<Json> {
+    const [service, operation = ""] = target.split(".");
+    if (service === "secretsmanager") {
+      calls[target] = (calls[target] ?? 0) + 1;
+      if (faults.secretsManagerUnavailable) {
+        throw secretsManagerError("ServiceUnavailable", UNAVAILABLE, 503);
+      }
       return secrets.handle(operation, input);
     }
-    if (prefix === "AmazonSQS") {
-      if (faults.sqsUnavailable)
-        throw new AwsError("ServiceUnavailable", "Service is unavailable.", 503);
-      sqs.failBatchEntries = faults.failBatchEntries;
-      try {
-        return await sqs.handle(operation, input);
-      } finally {
-        faults.failBatchEntries = sqs.failBatchEntries;
-      }
+    if (service === "AmazonSQS") {
+      calls[target] = (calls[target] ?? 0) + 1;
+      if (faults.sqsUnavailable) throw sqsError("ServiceUnavailable", UNAVAILABLE);
+      return sqs.handle(operation, input, signal);
     }
-    throw new AwsError("UnknownOperationException", `Unknown target ${target}.`);
+    throw new AwsError(400, {
+      __type: "UnknownOperationException",
+      message: `No service answers X-Amz-Target "${target}" here.`,
+    });
   }
 
-  function control(method: string, path: string, body: Json): { status: number; body: unknown } {
-    const queue = /^\/__local\/queues\/([\w-]+)\/messages$/.exec(path);
-    const secret = /^\/__local\/secrets\/(.+)$/.exec(path);
-    if (method === "GET" && path === "/__local/stats") return { status: 200, body: local.stats() };
+  /** `/__local/…`: [status, body]; a string body is sent as text, anything else as JSON. */
+  function control(method: string, path: string, input: Json): [number, unknown] {
+    const queue = /^\/__local\/queues\/([^/]+)\/messages$/.exec(path)?.[1];
+    const secret = /^\/__local\/secrets\/(.+)$/.exec(path)?.[1];
+    if (method === "GET" && path === "/__local/stats") return [200, local.stats()];
     if (method === "POST" && path === "/__local/reset") {
       local.reset();
-      return { status: 200, body: { reset: true } };
+      return [200, { reset: true }];
     }
     if (method === "PATCH" && path === "/__local/faults") {
-      for (const [key, value] of Object.entries(body)) {
-        if (!(key in faults) || typeof value !== typeof faults[key as keyof LocalAwsFaults]) {
-          return { status: 400, body: { error: `bad fault ${key}` } };
-        }
-      }
-      Object.assign(faults, body);
-      return { status: 200, body: faults };
+      const error = mergeFaults(faults, input);
+      return error ? [400, { error }] : [200, faults];
     }
-    if (method === "GET" && queue?.[1]) return { status: 200, body: sqs.messages(queue[1]) };
-    if (method === "GET" && secret?.[1]) {
-      const value = secrets.value(decodeURIComponent(secret[1]));
-      return value === undefined
-        ? { status: 404, body: { error: "no such secret" } }
-        : { status: 200, body: JSON.parse(value) };
+    if (method === "GET" && queue) return [200, sqs.messages(decodeURIComponent(queue))];
+    if (method === "GET" && secret) {
+      const value = secrets.value(decodeURIComponent(secret));
+      return value === undefined ? [404, { error: "no such secret" }] : [200, value];
     }
-    return { status: 404, body: { error: "no such control endpoint" } };
+    return [404, { error: `no control endpoint ${method} ${path}` }];
   }
 
-  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
-    let body: Json = {};
-    try {
-      const text = await readText(req);
-      body = text ? (JSON.parse(text) as Json) : {};
-    } catch {
-      return reply(res, 400, { __type: "SerializationException", message: "Body is not JSON." });
+  async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? "/", url).pathname;
+    const input = parseObject(await readText(req));
+    if (input === undefined) {
+      return send(res, 400, {
+        __type: "SerializationException",
+        message: "The body is not a JSON object.",
+      });
     }
-    const path = new URL(req.url ?? "/", "http://local").pathname;
     if (path.startsWith("/__local/")) {
-      const answer = control(req.method ?? "GET", path, body);
-      return reply(res, answer.status, answer.body);
+      const [status, body] = control(req.method ?? "GET", path, input);
+      return send(res, status, body);
     }
-    const target = String(req.headers["x-amz-target"] ?? "");
+    // the client went away (an aborted long poll): stop waiting for messages on its behalf
+    const left = new AbortController();
+    res.once("close", () => left.abort());
+    // answer in the protocol the client spoke: AWS JSON 1.0 for SQS, 1.1 for Secrets Manager
+    const contentType = String(req.headers["content-type"] ?? "application/x-amz-json-1.1");
     try {
-      reply(res, 200, await aws(target, body), target);
+      const output = await callAws(String(req.headers["x-amz-target"] ?? ""), input, left.signal);
+      send(res, 200, output, { "content-type": contentType });
     } catch (error) {
       const failure =
         error instanceof AwsError
           ? error
-          : new AwsError("InternalFailure", (error as Error).message, 500);
-      const headers: Record<string, string> = failure.queryCode
-        ? { "x-amzn-query-error": failure.queryCode }
-        : {};
-      reply(
-        res,
-        failure.status,
-        { __type: failure.type, message: failure.message },
-        target,
-        headers,
-      );
+          : new AwsError(500, { __type: "InternalFailure", message: String(error) });
+      send(res, failure.status, failure.body, { "content-type": contentType, ...failure.headers });
     }
+  }
+
+  server.on("request", (req, res) => {
+    const answered: Promise<void> = answer(req, res)
+      .catch(() => void res.destroy())
+      .finally(() => answering.delete(answered));
+    answering.add(answered);
   });
-  server.listen(options.port ?? 0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   const local: LocalAws = {
     url,
     faults,
-    close: () =>
-      new Promise<void>((resolve) => {
-        sqs.close();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    async close() {
+      sqs.close();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.allSettled(answering);
+      server.closeAllConnections();
+      await closed;
+    },
     reset() {
       secrets.reset();
       sqs.reset();
       calls = {};
-      Object.assign(faults, {
-        secretsManagerUnavailable: false,
-        sqsUnavailable: false,
-        failBatchEntries: 0,
-      });
+      Object.assign(faults, NO_FAULTS);
     },
     stats: () => ({ calls: { ...calls }, secretReads: Object.fromEntries(secrets.reads) }),
-    secretValue: (id) => secrets.value(id),
-    queueMessages: (name) => sqs.messages(name),
-    endDelays: (name) => sqs.endDelays(name),
+    secretValue: (nameOrArn) => secrets.value(nameOrArn),
+    queueMessages: (queueName) => sqs.messages(queueName),
+    endDelays: (queueName) => sqs.endDelays(queueName),
   };
   return local;
 }
 
-function reply(
+/** Applies a JSON merge patch to the faults; says what is wrong with it, if anything. */
+function mergeFaults(faults: LocalAwsFaults, patch: Json): string | undefined {
+  for (const [key, value] of Object.entries(patch)) {
+    const current = faults[key as keyof LocalAwsFaults];
+    if (current === undefined || typeof value !== typeof current) {
+      return `unknown fault, or not a ${typeof current}: ${key}`;
+    }
+    if (key === "failBatchEntries" && !(Number.isInteger(value) && (value as number) >= 0)) {
+      return "failBatchEntries is a count";
+    }
+  }
+  Object.assign(faults, patch);
+  return undefined;
+}
+
+function send(
   res: ServerResponse,
   status: number,
   body: unknown,
-  target = "",
   headers: Record<string, string> = {},
 ): void {
-  if (res.writableEnded || res.destroyed) return;
-  const contentType = target.startsWith("AmazonSQS")
-    ? "application/x-amz-json-1.0"
-    : "application/x-amz-json-1.1";
+  if (res.destroyed) return;
+  const text = typeof body === "string";
   res.writeHead(status, {
-    "content-type": contentType,
-    "x-amzn-requestid": crypto.randomUUID(),
+    "content-type": text ? "text/plain; charset=utf-8" : "application/json",
+    "x-amzn-requestid": randomUUID(),
     ...headers,
   });
-  res.end(JSON.stringify(body));
+  res.end(text ? body : JSON.stringify(body));
+}
+
+function parseObject(text: string): Json | undefined {
+  if (text === "") return {};
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null && !Array.isArray(value)
+      ? (value as Json)
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function readText(req: IncomingMessage): Promise<string> {

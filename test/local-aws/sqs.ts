@@ -1,426 +1,774 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { AwsError, type Json } from "./protocol";
 
-type MessageAttributes = Record<
+export type MessageAttributes = Record<
   string,
   { DataType: string; StringValue?: string; BinaryValue?: string }
 >;
+
+/** A message as the inspection API shows it. */
+export interface QueueMessage {
+  messageId: string;
+  body: string;
+  /** the system attributes ReceiveMessage would return */
+  attributes: Record<string, string>;
+  messageAttributes: MessageAttributes;
+  receiveCount: number;
+  visible: boolean;
+}
 
 interface Message {
   messageId: string;
   body: string;
   messageAttributes: MessageAttributes;
   sentAt: number;
+  /** until then the message is delayed (never received yet) or in flight (received) */
   visibleAt: number;
   receiveCount: number;
-  firstReceiveAt?: number;
-  /** the handle of the latest receive; older handles no longer change the message */
+  firstReceivedAt?: number;
+  /** the latest receive's handle: only it deletes the message or changes its visibility */
   receiptHandle?: string;
+  /** the queue it came from, when redrive moved it to this dead-letter queue */
+  deadLetterSourceArn?: string;
 }
 
 interface Queue {
   name: string;
   url: string;
   arn: string;
+  /** the settable attributes, defaults included, as GetQueueAttributes returns them */
   attributes: Record<string, string>;
+  createdAt: number;
+  changedAt: number;
   messages: Message[];
+  /** wake-ups of the long polls waiting on this queue */
+  waiters: Set<() => void>;
 }
 
-const DEFAULT_ATTRIBUTES = {
-  VisibilityTimeout: "30",
-  MessageRetentionPeriod: "345600",
-  DelaySeconds: "0",
-  ReceiveMessageWaitTimeSeconds: "0",
-  MaximumMessageSize: "262144",
+interface RedrivePolicy {
+  deadLetterTargetArn: string;
+  maxReceiveCount: number;
+}
+
+/** Settable integer attributes: [default, least, greatest], as SQS documents them. */
+const INTEGER_ATTRIBUTES: Record<string, [number, number, number]> = {
+  DelaySeconds: [0, 0, 900],
+  MaximumMessageSize: [1_048_576, 1024, 1_048_576],
+  MessageRetentionPeriod: [345_600, 60, 1_209_600],
+  ReceiveMessageWaitTimeSeconds: [0, 0, 20],
+  VisibilityTimeout: [30, 0, 43_200],
 };
+/** Settable attributes kept as given (RedrivePolicy is checked and normalized first). */
+const TEXT_ATTRIBUTES = [
+  "Policy",
+  "RedrivePolicy",
+  "RedriveAllowPolicy",
+  "KmsMasterKeyId",
+  "KmsDataKeyReusePeriodSeconds",
+  "SqsManagedSseEnabled",
+];
+const COMPUTED_ATTRIBUTES = [
+  "QueueArn",
+  "ApproximateNumberOfMessages",
+  "ApproximateNumberOfMessagesNotVisible",
+  "ApproximateNumberOfMessagesDelayed",
+  "CreatedTimestamp",
+  "LastModifiedTimestamp",
+];
+/** Integer request parameters: the range SQS accepts, and the reason it gives otherwise. */
+const PARAMETERS = {
+  MaxNumberOfMessages: [1, 10, "Must be between 1 and 10, if provided."],
+  WaitTimeSeconds: [0, 20, "Must be >= 0 and <= 20, if provided."],
+  VisibilityTimeout: [0, 43_200, "Must be >= 0 and <= 43200, if provided."],
+  DelaySeconds: [0, 900, "Must be >= 0 and <= 900, if provided."],
+} as const;
+const MAX_BATCH_BYTES = 1_048_576;
+/** what SQS accepts in a body: #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF */
+const INVALID_CHARACTER = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 
-const md5 = (data: Buffer | string) => createHash("md5").update(data).digest("hex");
-
-/** MD5OfMessageAttributes as SQS computes it: names sorted, each part length-prefixed. */
-export function md5OfAttributes(attributes: MessageAttributes): string | undefined {
-  const names = Object.keys(attributes).sort();
-  if (names.length === 0) return undefined;
-  const parts: Buffer[] = [];
-  const lengthPrefixed = (data: Buffer) => {
-    const length = Buffer.alloc(4);
-    length.writeUInt32BE(data.length);
-    parts.push(length, data);
-  };
-  for (const name of names) {
-    const attribute = attributes[name] as MessageAttributes[string];
-    lengthPrefixed(Buffer.from(name));
-    lengthPrefixed(Buffer.from(attribute.DataType));
-    const binary = attribute.DataType.startsWith("Binary");
-    parts.push(Buffer.from([binary ? 2 : 1]));
-    lengthPrefixed(
-      binary
-        ? Buffer.from(attribute.BinaryValue ?? "", "base64")
-        : Buffer.from(attribute.StringValue ?? ""),
-    );
-  }
-  return md5(Buffer.concat(parts));
-}
-
-const nonExistent = () =>
-  new AwsError(
-    "com.amazonaws.sqs#QueueDoesNotExist",
-    "The specified queue does not exist.",
-    400,
-    "AWS.SimpleQueueService.NonExistentQueue;Sender",
-  );
+type ErrorSpec = readonly [code: string, status: number, type?: string];
 
 /**
- * SQS, as much as the service and its local event-source poller use: queues with visibility
- * timeouts, receive counts and redrive to a dead-letter queue after maxReceiveCount, long
- * polling, batches, message attributes with the MD5s the SDK checks.
+ * SQS errors over the JSON protocol. `x-amzn-query-error` carries the code of the older query
+ * protocol, which the SDK reads first to name the error; `__type` is the model's shape
+ * (`com.amazonaws.sqs#<name>`) or, for errors outside the model, the shape AWS sends.
+ */
+const ERRORS = {
+  QueueDoesNotExist: ["AWS.SimpleQueueService.NonExistentQueue", 400],
+  QueueNameExists: ["QueueAlreadyExists", 400],
+  ReceiptHandleIsInvalid: ["ReceiptHandleIsInvalid", 404],
+  InvalidAttributeName: ["InvalidAttributeName", 400],
+  InvalidAttributeValue: ["InvalidAttributeValue", 400],
+  InvalidMessageContents: ["InvalidMessageContents", 400],
+  EmptyBatchRequest: ["AWS.SimpleQueueService.EmptyBatchRequest", 400],
+  TooManyEntriesInBatchRequest: ["AWS.SimpleQueueService.TooManyEntriesInBatchRequest", 400],
+  BatchEntryIdsNotDistinct: ["AWS.SimpleQueueService.BatchEntryIdsNotDistinct", 400],
+  InvalidBatchEntryId: ["AWS.SimpleQueueService.InvalidBatchEntryId", 400],
+  BatchRequestTooLong: ["AWS.SimpleQueueService.BatchRequestTooLong", 400],
+  UnsupportedOperation: ["AWS.SimpleQueueService.UnsupportedOperation", 400],
+  InvalidParameterValue: [
+    "InvalidParameterValue",
+    400,
+    "com.amazon.coral.service#InvalidParameterValueException",
+  ],
+  MissingParameter: [
+    "MissingParameter",
+    400,
+    "com.amazon.coral.service#MissingRequiredParameterException",
+  ],
+  InternalError: ["InternalError", 500, "InternalError"],
+  ServiceUnavailable: ["ServiceUnavailable", 503, "ServiceUnavailable"],
+} as const satisfies Record<string, ErrorSpec>;
+
+export function sqsError(name: keyof typeof ERRORS, message: string): AwsError {
+  const [code, status, type = `com.amazonaws.sqs#${name}`]: ErrorSpec = ERRORS[name];
+  const fault = status < 500 ? "Sender" : "Receiver";
+  return new AwsError(
+    status,
+    { __type: type, message },
+    { "x-amzn-query-error": `${code};${fault}` },
+  );
+}
+
+const invalidParameter = (message: string) => sqsError("InvalidParameterValue", message);
+const md5 = (data: string) => createHash("md5").update(data).digest("hex");
+
+/**
+ * MD5OfMessageAttributes as SQS computes it: attributes by name, each name, type and value
+ * prefixed by its 4-byte length, the value by a transport byte (1 string, 2 binary).
+ */
+function md5OfMessageAttributes(attributes: MessageAttributes): string {
+  const hash = createHash("md5");
+  const lengthPrefixed = (bytes: Buffer) => {
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(bytes.length);
+    hash.update(length).update(bytes);
+  };
+  const byName = Object.entries(attributes).sort(([a], [b]) => (a < b ? -1 : 1));
+  for (const [name, { DataType, StringValue, BinaryValue }] of byName) {
+    lengthPrefixed(Buffer.from(name));
+    lengthPrefixed(Buffer.from(DataType));
+    const binary = DataType.startsWith("Binary");
+    hash.update(Buffer.of(binary ? 2 : 1));
+    lengthPrefixed(
+      binary ? Buffer.from(BinaryValue ?? "", "base64") : Buffer.from(StringValue ?? ""),
+    );
+  }
+  return hash.digest("hex");
+}
+
+export interface SqsOptions {
+  /** the endpoint queue URLs are built on */
+  url: string;
+  region: string;
+  accountId: string;
+  /** shared with the server's fault switches: SendMessageBatch consumes `failBatchEntries` */
+  faults: { failBatchEntries: number };
+}
+
+/**
+ * SQS standard queues, as much as the service and its local event-source poller use: delays,
+ * visibility timeouts, receive counts, redrive to a dead-letter queue after maxReceiveCount,
+ * retention, long polling, batches, message attributes with the MD5s the SDK expects. No FIFO
+ * queues, DeleteQueue, tags, permissions or ListQueues paging.
  */
 export class Sqs {
   readonly #queues = new Map<string, Queue>();
   #closed = false;
-  /** the next N SendMessageBatch entries answer Failed, as SQS sometimes does */
-  failBatchEntries = 0;
 
-  constructor(
-    readonly baseUrl: () => string,
-    readonly region: string,
-    readonly account: string,
-  ) {}
+  constructor(readonly options: SqsOptions) {}
 
   reset(): void {
+    const queues = [...this.#queues.values()];
     this.#queues.clear();
-    this.failBatchEntries = 0;
+    for (const queue of queues) wake(queue);
   }
 
+  /** Ends pending long polls now (they answer with no messages), and every later one at once. */
   close(): void {
     this.#closed = true;
+    for (const queue of this.#queues.values()) wake(queue);
   }
 
-  /** Lets time pass for one queue: every hidden or delayed message becomes visible now. */
+  /** Lets time pass for one queue: its delayed and in-flight messages become visible now. */
   endDelays(queueName: string): void {
+    const queue = this.#queues.get(queueName);
+    if (!queue) return;
     const now = Date.now();
-    for (const message of this.#queues.get(queueName)?.messages ?? [])
-      message.visibleAt = Math.min(message.visibleAt, now);
+    for (const message of queue.messages) message.visibleAt = Math.min(message.visibleAt, now);
+    wake(queue);
   }
 
-  messages(queueName: string) {
+  messages(queueName: string): QueueMessage[] {
     const queue = this.#queues.get(queueName);
+    if (!queue) return [];
     const now = Date.now();
-    return (queue?.messages ?? []).map((m) => ({
-      messageId: m.messageId,
-      body: m.body,
-      messageAttributes: m.messageAttributes,
-      attributes: this.#systemAttributes(m),
-      receiveCount: m.receiveCount,
-      visible: m.visibleAt <= now,
+    return this.#expire(queue).map((message) => ({
+      messageId: message.messageId,
+      body: message.body,
+      attributes: this.#systemAttributes(message),
+      messageAttributes: message.messageAttributes,
+      receiveCount: message.receiveCount,
+      visible: message.visibleAt <= now,
     }));
   }
 
-  async handle(operation: string, input: Json): Promise<Json> {
+  async handle(operation: string, input: Json, signal?: AbortSignal): Promise<Json> {
     switch (operation) {
       case "CreateQueue":
         return this.#createQueue(input);
-      case "GetQueueUrl": {
-        const queue = this.#queues.get(String(input.QueueName));
-        if (!queue) throw nonExistent();
-        return { QueueUrl: queue.url };
-      }
+      case "GetQueueUrl":
+        return { QueueUrl: this.#queueNamed(required(input, "QueueName")).url };
       case "ListQueues":
-        return {
-          QueueUrls: [...this.#queues.values()]
-            .filter((q) => q.name.startsWith(String(input.QueueNamePrefix ?? "")))
-            .map((q) => q.url),
-        };
+        return this.#listQueues(input);
       case "GetQueueAttributes":
-        return {
-          Attributes: this.#attributes(
-            this.#queue(input.QueueUrl),
-            (input.AttributeNames as string[]) ?? ["All"],
-          ),
-        };
+        return { Attributes: this.#getAttributes(this.#queue(input), input.AttributeNames) };
       case "SetQueueAttributes":
-        Object.assign(this.#queue(input.QueueUrl).attributes, input.Attributes);
+        this.#setAttributes(this.#queue(input), this.#checkAttributes(input.Attributes));
         return {};
       case "SendMessage":
-        return this.#send(this.#queue(input.QueueUrl), input);
+        return this.#send(this.#queue(input), input);
       case "SendMessageBatch":
-        return this.#sendBatch(this.#queue(input.QueueUrl), (input.Entries as Json[]) ?? []);
+        return this.#sendBatch(this.#queue(input), input);
       case "ReceiveMessage":
-        return this.#receive(this.#queue(input.QueueUrl), input);
+        return this.#receive(this.#queue(input), input, signal);
       case "DeleteMessage":
-        this.#delete(this.#queue(input.QueueUrl), String(input.ReceiptHandle));
+        this.#delete(this.#queue(input), required(input, "ReceiptHandle"));
         return {};
       case "DeleteMessageBatch": {
-        const queue = this.#queue(input.QueueUrl);
-        const entries = (input.Entries as Json[]) ?? [];
-        for (const entry of entries) this.#delete(queue, String(entry.ReceiptHandle));
-        return { Successful: entries.map((e) => ({ Id: e.Id })), Failed: [] };
+        const queue = this.#queue(input);
+        return batch(input, "DeleteMessageBatchRequestEntry", (entry) => {
+          this.#delete(queue, required(entry, "ReceiptHandle"));
+          return {};
+        });
       }
       case "ChangeMessageVisibility":
-        this.#changeVisibility(
-          this.#queue(input.QueueUrl),
-          String(input.ReceiptHandle),
-          Number(input.VisibilityTimeout),
-        );
+        this.#changeVisibility(this.#queue(input), input);
         return {};
       case "ChangeMessageVisibilityBatch": {
-        const queue = this.#queue(input.QueueUrl);
-        const Successful: Json[] = [];
-        const Failed: Json[] = [];
-        for (const entry of (input.Entries as Json[]) ?? []) {
-          try {
-            this.#changeVisibility(
-              queue,
-              String(entry.ReceiptHandle),
-              Number(entry.VisibilityTimeout),
-            );
-            Successful.push({ Id: entry.Id });
-          } catch (error) {
-            Failed.push({
-              Id: entry.Id,
-              Code: (error as AwsError).type,
-              Message: (error as Error).message,
-              SenderFault: true,
-            });
-          }
-        }
-        return { Successful, Failed };
+        const queue = this.#queue(input);
+        return batch(input, "ChangeMessageVisibilityBatchRequestEntry", (entry) => {
+          this.#changeVisibility(queue, entry);
+          return {};
+        });
       }
       case "PurgeQueue":
-        this.#queue(input.QueueUrl).messages = [];
+        this.#queue(input).messages = [];
         return {};
       default:
-        throw new AwsError(
+        throw sqsError(
           "UnsupportedOperation",
-          `SQS operation ${operation} is not supported here.`,
+          `SQS operation ${operation} is not served by the local endpoint.`,
         );
     }
   }
 
   #createQueue(input: Json): Json {
-    const name = String(input.QueueName ?? "");
-    if (!/^[\w-]{1,80}(\.fifo)?$/.test(name))
-      throw new AwsError("InvalidParameterValue", "Invalid QueueName.");
+    const name = required(input, "QueueName");
+    if (!/^[\w-]{1,80}$/.test(name)) {
+      throw invalidParameter(
+        "Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length",
+      );
+    }
+    const attributes = this.#checkAttributes(input.Attributes);
     const existing = this.#queues.get(name);
-    if (existing) return { QueueUrl: existing.url };
+    if (existing) {
+      const differing = Object.keys(attributes).find(
+        (key) => (existing.attributes[key] ?? "") !== attributes[key],
+      );
+      if (differing) {
+        throw sqsError(
+          "QueueNameExists",
+          `A queue already exists with the same name and a different value for attribute ${differing}`,
+        );
+      }
+      return { QueueUrl: existing.url };
+    }
+    const { url, region, accountId } = this.options;
+    const now = Date.now();
     const queue: Queue = {
       name,
-      url: `${this.baseUrl()}/${this.account}/${name}`,
-      arn: `arn:aws:sqs:${this.region}:${this.account}:${name}`,
-      attributes: { ...DEFAULT_ATTRIBUTES, ...(input.Attributes as Record<string, string>) },
+      url: `${url}/${accountId}/${name}`,
+      arn: `arn:aws:sqs:${region}:${accountId}:${name}`,
+      attributes: {
+        ...Object.fromEntries(
+          Object.entries(INTEGER_ATTRIBUTES).map(([key, [byDefault]]) => [key, String(byDefault)]),
+        ),
+        // SSE-SQS is on by default for new queues; a KMS key replaces it
+        SqsManagedSseEnabled: attributes.KmsMasterKeyId ? "false" : "true",
+      },
+      createdAt: now,
+      changedAt: now,
       messages: [],
+      waiters: new Set(),
     };
+    this.#setAttributes(queue, attributes);
     this.#queues.set(name, queue);
     return { QueueUrl: queue.url };
   }
 
-  /** Queues are found by the last segment of their URL, whatever host the caller used. */
-  #queue(url: unknown): Queue {
-    const name =
-      String(url ?? "")
-        .split("/")
-        .pop() ?? "";
+  #listQueues(input: Json): Json {
+    const prefix = typeof input.QueueNamePrefix === "string" ? input.QueueNamePrefix : "";
+    const urls = [...this.#queues.values()]
+      .filter((queue) => queue.name.startsWith(prefix))
+      .map((queue) => queue.url);
+    return urls.length > 0 ? { QueueUrls: urls } : {};
+  }
+
+  /** The request's queue, by the last segment of its QueueUrl, whatever host the caller used. */
+  #queue(input: Json): Queue {
+    return this.#queueNamed(required(input, "QueueUrl").split("/").pop() ?? "");
+  }
+
+  #queueNamed(name: string): Queue {
     const queue = this.#queues.get(name);
-    if (!queue) throw nonExistent();
+    if (!queue) throw sqsError("QueueDoesNotExist", "The specified queue does not exist.");
+    this.#expire(queue);
     return queue;
   }
 
-  #attributes(queue: Queue, names: string[]): Record<string, string> {
+  /** Drops the messages older than the queue's retention period (a moved message keeps its age). */
+  #expire(queue: Queue): Message[] {
+    const oldest = Date.now() - Number(queue.attributes.MessageRetentionPeriod) * 1000;
+    queue.messages = queue.messages.filter((message) => message.sentAt > oldest);
+    return queue.messages;
+  }
+
+  /** Settable attributes, checked as SQS checks them, values as it stores them. */
+  #checkAttributes(given: unknown): Record<string, string> {
+    const checked: Record<string, string> = {};
+    for (const [name, raw] of Object.entries((given ?? {}) as Record<string, unknown>)) {
+      const value = String(raw);
+      const range = INTEGER_ATTRIBUTES[name];
+      if (range) {
+        const [, least, greatest] = range;
+        if (!/^\d+$/.test(value) || Number(value) < least || Number(value) > greatest) {
+          throw sqsError("InvalidAttributeValue", `Invalid value for the parameter ${name}.`);
+        }
+        checked[name] = String(Number(value));
+      } else if (name === "RedrivePolicy") {
+        checked[name] = value === "" ? "" : this.#checkRedrivePolicy(value);
+      } else if (TEXT_ATTRIBUTES.includes(name)) {
+        checked[name] = value;
+      } else {
+        throw sqsError("InvalidAttributeName", `Unknown Attribute ${name}.`);
+      }
+    }
+    return checked;
+  }
+
+  #checkRedrivePolicy(value: string): string {
+    const invalid = (reason: string) =>
+      invalidParameter(`Value ${value} for parameter RedrivePolicy is invalid. Reason: ${reason}`);
+    let policy: unknown;
+    try {
+      policy = JSON.parse(value);
+    } catch {
+      throw invalid("Redrive policy is not a valid JSON map.");
+    }
+    if (typeof policy !== "object" || policy === null) {
+      throw invalid("Redrive policy is not a valid JSON map.");
+    }
+    const { deadLetterTargetArn, maxReceiveCount } = policy as Record<string, unknown>;
+    for (const [key, given] of Object.entries({ deadLetterTargetArn, maxReceiveCount })) {
+      if (given === undefined) {
+        throw invalid(`Redrive policy does not contain mandatory attribute: ${key}.`);
+      }
+    }
+    const count = Number(maxReceiveCount);
+    if (!Number.isInteger(count) || count < 1 || count > 1000) {
+      throw invalid(
+        `Invalid value for maxReceiveCount: ${maxReceiveCount}, valid values are from 1 to 1000 both inclusive.`,
+      );
+    }
+    if (!this.#queueWithArn(String(deadLetterTargetArn))) {
+      throw invalid("Dead letter target does not exist.");
+    }
+    return JSON.stringify({ deadLetterTargetArn, maxReceiveCount: count });
+  }
+
+  #setAttributes(queue: Queue, attributes: Record<string, string>): void {
+    for (const [name, value] of Object.entries(attributes)) {
+      if (value === "") delete queue.attributes[name];
+      else queue.attributes[name] = value;
+    }
+    queue.changedAt = Date.now();
+  }
+
+  #getAttributes(queue: Queue, names: unknown): Record<string, string> {
+    const wanted = list(names);
+    for (const name of wanted) {
+      const known =
+        name === "All" ||
+        name in INTEGER_ATTRIBUTES ||
+        TEXT_ATTRIBUTES.includes(name) ||
+        COMPUTED_ATTRIBUTES.includes(name);
+      if (!known) throw sqsError("InvalidAttributeName", `Unknown Attribute ${name}.`);
+    }
     const now = Date.now();
+    const count = (inState: (message: Message) => boolean) =>
+      String(queue.messages.filter(inState).length);
     const all: Record<string, string> = {
       ...queue.attributes,
       QueueArn: queue.arn,
-      ApproximateNumberOfMessages: String(queue.messages.filter((m) => m.visibleAt <= now).length),
-      ApproximateNumberOfMessagesNotVisible: String(
-        queue.messages.filter((m) => m.visibleAt > now && m.receiveCount > 0).length,
-      ),
-      ApproximateNumberOfMessagesDelayed: String(
-        queue.messages.filter((m) => m.visibleAt > now && m.receiveCount === 0).length,
-      ),
+      ApproximateNumberOfMessages: count((m) => m.visibleAt <= now),
+      ApproximateNumberOfMessagesNotVisible: count((m) => m.visibleAt > now && m.receiveCount > 0),
+      ApproximateNumberOfMessagesDelayed: count((m) => m.visibleAt > now && m.receiveCount === 0),
+      CreatedTimestamp: String(Math.floor(queue.createdAt / 1000)),
+      LastModifiedTimestamp: String(Math.floor(queue.changedAt / 1000)),
     };
-    if (names.includes("All")) return all;
-    return Object.fromEntries(names.filter((n) => n in all).map((n) => [n, all[n] as string]));
-  }
-
-  #enqueue(
-    queue: Queue,
-    body: string,
-    attributes: MessageAttributes,
-    delaySeconds: number,
-    messageId: string = randomUUID(),
-  ): Message {
-    const message: Message = {
-      messageId,
-      body,
-      messageAttributes: attributes,
-      sentAt: Date.now(),
-      visibleAt: Date.now() + delaySeconds * 1000,
-      receiveCount: 0,
-    };
-    queue.messages.push(message);
-    return message;
+    return Object.fromEntries(
+      Object.entries(all).filter(([name]) => wanted.includes("All") || wanted.includes(name)),
+    );
   }
 
   #send(queue: Queue, input: Json): Json {
-    const body = String(input.MessageBody ?? "");
-    if (!body)
-      throw new AwsError("MissingParameter", "The request must contain the parameter MessageBody.");
-    const attributes = (input.MessageAttributes ?? {}) as MessageAttributes;
-    const delay = Number(input.DelaySeconds ?? queue.attributes.DelaySeconds ?? 0);
-    const message = this.#enqueue(queue, body, attributes, delay);
-    const attributesMd5 = md5OfAttributes(attributes);
+    const body = required(input, "MessageBody");
+    if (INVALID_CHARACTER.test(body)) {
+      throw sqsError(
+        "InvalidMessageContents",
+        "Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF",
+      );
+    }
+    const attributes = checkMessageAttributes(input.MessageAttributes);
+    const limit = Number(queue.attributes.MaximumMessageSize);
+    if (messageBytes(input) > limit) {
+      throw invalidParameter(
+        `One or more parameters are invalid. Reason: Message must be shorter than ${limit} bytes.`,
+      );
+    }
+    const delay = integer(input, "DelaySeconds", Number(queue.attributes.DelaySeconds));
+    const now = Date.now();
+    const message: Message = {
+      messageId: randomUUID(),
+      body,
+      messageAttributes: attributes,
+      sentAt: now,
+      visibleAt: now + delay * 1000,
+      receiveCount: 0,
+    };
+    enqueue(queue, message);
     return {
       MessageId: message.messageId,
       MD5OfMessageBody: md5(body),
-      ...(attributesMd5 ? { MD5OfMessageAttributes: attributesMd5 } : {}),
+      ...(Object.keys(attributes).length > 0
+        ? { MD5OfMessageAttributes: md5OfMessageAttributes(attributes) }
+        : {}),
     };
   }
 
-  #sendBatch(queue: Queue, entries: Json[]): Json {
-    if (entries.length === 0 || entries.length > 10) {
-      throw new AwsError(
-        "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
-        "A batch holds 1 to 10 entries.",
+  #sendBatch(queue: Queue, input: Json): Json {
+    const entries = Array.isArray(input.Entries) ? (input.Entries as Json[]) : [];
+    const bytes = entries.reduce((sum, entry) => sum + messageBytes(entry), 0);
+    if (bytes > MAX_BATCH_BYTES) {
+      throw sqsError(
+        "BatchRequestTooLong",
+        `Batch requests cannot be longer than ${MAX_BATCH_BYTES} bytes. You have sent ${bytes} bytes.`,
       );
     }
-    const Successful: Json[] = [];
-    const Failed: Json[] = [];
-    for (const entry of entries) {
-      if (this.failBatchEntries > 0) {
-        this.failBatchEntries--;
-        Failed.push({
-          Id: entry.Id,
-          Code: "InternalError",
-          Message: "Injected failure.",
-          SenderFault: false,
+    return batch(input, "SendMessageBatchRequestEntry", (entry) => {
+      // an injected fault: SQS sometimes fails single entries on its side
+      if (this.options.faults.failBatchEntries > 0) {
+        this.options.faults.failBatchEntries--;
+        throw sqsError("InternalError", "The entry failed on the SQS side (injected fault).");
+      }
+      return this.#send(queue, entry);
+    });
+  }
+
+  async #receive(queue: Queue, input: Json, signal?: AbortSignal): Promise<Json> {
+    const settings = queue.attributes;
+    const max = integer(input, "MaxNumberOfMessages", 1);
+    const visibility = integer(input, "VisibilityTimeout", Number(settings.VisibilityTimeout));
+    const wait = integer(input, "WaitTimeSeconds", Number(settings.ReceiveMessageWaitTimeSeconds));
+    const deadline = Date.now() + wait * 1000;
+    for (;;) {
+      const received = this.#take(queue, max, visibility);
+      if (received.length > 0) {
+        return { Messages: received.map((message) => this.#toWire(message, input)) };
+      }
+      const over =
+        Date.now() >= deadline ||
+        this.#closed ||
+        signal?.aborted ||
+        this.#queues.get(queue.name) !== queue; // reset() removed it
+      if (over) return {};
+      await nextChange(queue, deadline, signal);
+    }
+  }
+
+  /** Receives up to `max` visible messages, moving those past maxReceiveCount to the DLQ. */
+  #take(queue: Queue, max: number, visibilitySeconds: number): Message[] {
+    const now = Date.now();
+    const policy = redrivePolicy(queue);
+    const deadLetterQueue = policy && this.#queueWithArn(policy.deadLetterTargetArn);
+    const taken: Message[] = [];
+    for (const message of [...this.#expire(queue)]) {
+      if (taken.length === max) break;
+      if (message.visibleAt > now) continue;
+      // As SQS does: a message already received maxReceiveCount times is moved on its next
+      // receive instead of being delivered, with its id, body, attributes, age and count.
+      if (policy && deadLetterQueue && message.receiveCount >= policy.maxReceiveCount) {
+        queue.messages.splice(queue.messages.indexOf(message), 1);
+        enqueue(deadLetterQueue, {
+          ...message,
+          visibleAt: now,
+          receiptHandle: undefined,
+          deadLetterSourceArn: queue.arn,
         });
         continue;
       }
-      Successful.push({ Id: entry.Id, ...this.#send(queue, entry) });
-    }
-    return { Successful, Failed };
-  }
-
-  async #receive(queue: Queue, input: Json): Promise<Json> {
-    const max = Math.min(10, Math.max(1, Number(input.MaxNumberOfMessages ?? 1)));
-    const visibility = Number(input.VisibilityTimeout ?? queue.attributes.VisibilityTimeout);
-    const waitSeconds = Number(
-      input.WaitTimeSeconds ?? queue.attributes.ReceiveMessageWaitTimeSeconds ?? 0,
-    );
-    const deadline = Date.now() + Math.min(20, waitSeconds) * 1000;
-    const wantedAttributes = (input.MessageAttributeNames as string[] | undefined) ?? [];
-    const wantsSystem =
-      (
-        (input.MessageSystemAttributeNames as string[] | undefined) ??
-        (input.AttributeNames as string[] | undefined) ??
-        []
-      ).length > 0;
-    for (;;) {
-      const delivered = this.#take(queue, max, visibility);
-      if (delivered.length > 0 || Date.now() >= deadline || this.#closed) {
-        return { Messages: delivered.map((m) => this.#toWire(m, wantedAttributes, wantsSystem)) };
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-
-  #take(queue: Queue, max: number, visibility: number): Message[] {
-    const now = Date.now();
-    const retention = Number(queue.attributes.MessageRetentionPeriod) * 1000;
-    queue.messages = queue.messages.filter((m) => now - m.sentAt < retention);
-    const redrive = queue.attributes.RedrivePolicy
-      ? (JSON.parse(queue.attributes.RedrivePolicy) as {
-          deadLetterTargetArn: string;
-          maxReceiveCount: number | string;
-        })
-      : undefined;
-    const delivered: Message[] = [];
-    for (const message of [...queue.messages]) {
-      if (delivered.length >= max) break;
-      if (message.visibleAt > now) continue;
-      // As SQS does: a message already received maxReceiveCount times moves to the DLQ on its next receive.
-      if (redrive && message.receiveCount >= Number(redrive.maxReceiveCount)) {
-        const dlq = [...this.#queues.values()].find((q) => q.arn === redrive.deadLetterTargetArn);
-        queue.messages.splice(queue.messages.indexOf(message), 1);
-        if (dlq) {
-          const moved = this.#enqueue(
-            dlq,
-            message.body,
-            message.messageAttributes,
-            0,
-            message.messageId,
-          );
-          moved.sentAt = message.sentAt;
-        }
-        continue;
-      }
       message.receiveCount++;
-      message.firstReceiveAt ??= now;
-      message.receiptHandle = randomBytes(24).toString("base64url");
-      message.visibleAt = now + visibility * 1000;
-      delivered.push(message);
+      message.firstReceivedAt ??= now;
+      message.receiptHandle = Buffer.from(
+        `${queue.arn} ${message.messageId} ${randomBytes(8).toString("hex")}`,
+      ).toString("base64url");
+      message.visibleAt = now + visibilitySeconds * 1000;
+      taken.push(message);
     }
-    return delivered;
+    return taken;
   }
 
-  #toWire(message: Message, attributeNames: string[], withSystem: boolean): Json {
-    const all = attributeNames.includes("All") || attributeNames.includes(".*");
-    const attributes = Object.fromEntries(
-      Object.entries(message.messageAttributes).filter(
-        ([name]) => all || attributeNames.includes(name),
-      ),
-    );
-    const attributesMd5 = md5OfAttributes(attributes);
+  #toWire(message: Message, input: Json): Json {
+    const attributes = selected(message.messageAttributes, list(input.MessageAttributeNames));
+    const system = selected(this.#systemAttributes(message), [
+      ...list(input.MessageSystemAttributeNames),
+      ...list(input.AttributeNames),
+    ]);
     return {
       MessageId: message.messageId,
       ReceiptHandle: message.receiptHandle,
       Body: message.body,
       MD5OfBody: md5(message.body),
       ...(Object.keys(attributes).length > 0
-        ? { MessageAttributes: attributes, MD5OfMessageAttributes: attributesMd5 }
+        ? {
+            MessageAttributes: attributes,
+            MD5OfMessageAttributes: md5OfMessageAttributes(attributes),
+          }
         : {}),
-      ...(withSystem ? { Attributes: this.#systemAttributes(message) } : {}),
+      ...(Object.keys(system).length > 0 ? { Attributes: system } : {}),
     };
   }
 
   #systemAttributes(message: Message): Record<string, string> {
     return {
-      ApproximateReceiveCount: String(message.receiveCount),
+      SenderId: this.options.accountId,
       SentTimestamp: String(message.sentAt),
-      SenderId: "000000000000",
-      ...(message.firstReceiveAt
-        ? { ApproximateFirstReceiveTimestamp: String(message.firstReceiveAt) }
-        : {}),
+      ApproximateReceiveCount: String(message.receiveCount),
+      ...(message.firstReceivedAt === undefined
+        ? {}
+        : { ApproximateFirstReceiveTimestamp: String(message.firstReceivedAt) }),
+      ...(message.deadLetterSourceArn === undefined
+        ? {}
+        : { DeadLetterQueueSourceArn: message.deadLetterSourceArn }),
     };
   }
 
+  /** As SQS documents: a handle from an older receive, or of a message gone, deletes nothing and succeeds. */
   #delete(queue: Queue, receiptHandle: string): void {
-    queue.messages = queue.messages.filter((m) => m.receiptHandle !== receiptHandle);
+    checkReceiptHandle(queue, receiptHandle);
+    const index = queue.messages.findIndex((m) => m.receiptHandle === receiptHandle);
+    if (index >= 0) queue.messages.splice(index, 1);
   }
 
-  #changeVisibility(queue: Queue, receiptHandle: string, seconds: number): void {
-    if (!(seconds >= 0 && seconds <= 43_200)) {
-      throw new AwsError(
-        "InvalidParameterValue",
-        "VisibilityTimeout must be between 0 and 43200 seconds.",
-      );
-    }
+  #changeVisibility(queue: Queue, input: Json): void {
+    const receiptHandle = required(input, "ReceiptHandle");
+    const seconds = integer(input, "VisibilityTimeout");
+    checkReceiptHandle(queue, receiptHandle);
     const message = queue.messages.find((m) => m.receiptHandle === receiptHandle);
     if (!message) {
-      throw new AwsError(
-        "ReceiptHandleIsInvalid",
-        "The receipt handle is not valid.",
-        400,
-        "ReceiptHandleIsInvalid;Sender",
-      );
-    }
-    if (message.visibleAt <= Date.now()) {
-      throw new AwsError(
-        "AWS.SimpleQueueService.MessageNotInflight",
-        "The message is not in flight.",
-        400,
-        "AWS.SimpleQueueService.MessageNotInflight;Sender",
+      throw invalidParameter(
+        `Value ${receiptHandle} for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not available for visibility timeout change.`,
       );
     }
     message.visibleAt = Date.now() + seconds * 1000;
+    wake(queue);
   }
+
+  #queueWithArn(arn: string): Queue | undefined {
+    return [...this.#queues.values()].find((queue) => queue.arn === arn);
+  }
+}
+
+function enqueue(queue: Queue, message: Message): void {
+  queue.messages.push(message);
+  wake(queue);
+}
+
+function wake(queue: Queue): void {
+  for (const waiter of [...queue.waiters]) waiter();
+}
+
+/**
+ * Waits until a message may have become receivable: something was sent or made visible, an
+ * in-flight or delayed message's time came, or the long poll's deadline (or the client left).
+ */
+function nextChange(queue: Queue, deadline: number, signal?: AbortSignal): Promise<void> {
+  const now = Date.now();
+  let until = deadline;
+  for (const message of queue.messages) {
+    if (message.visibleAt > now && message.visibleAt < until) until = message.visibleAt;
+  }
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      queue.waiters.delete(done);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, until - now);
+    queue.waiters.add(done);
+    signal?.addEventListener("abort", done);
+  });
+}
+
+function redrivePolicy(queue: Queue): RedrivePolicy | undefined {
+  const policy = queue.attributes.RedrivePolicy;
+  return policy ? (JSON.parse(policy) as RedrivePolicy) : undefined;
+}
+
+/** Receipt handles name their queue, so a handle SQS never issued is told from a stale one. */
+function checkReceiptHandle(queue: Queue, receiptHandle: string): void {
+  if (!Buffer.from(receiptHandle, "base64url").toString().startsWith(`${queue.arn} `)) {
+    throw sqsError(
+      "ReceiptHandleIsInvalid",
+      `The input receipt handle "${receiptHandle}" is not a valid receipt handle.`,
+    );
+  }
+}
+
+/**
+ * Runs `each` on every entry of a batch request and answers per entry Id, Successful or Failed,
+ * as SQS does; the batch as a whole is refused only when its shape is wrong.
+ */
+function batch(input: Json, entryName: string, each: (entry: Json) => Json): Json {
+  const entries = input.Entries;
+  if (!Array.isArray(entries) || entries.length === 0) {
+    throw sqsError(
+      "EmptyBatchRequest",
+      `There should be at least one ${entryName} in the request.`,
+    );
+  }
+  if (entries.length > 10) {
+    throw sqsError(
+      "TooManyEntriesInBatchRequest",
+      `Maximum number of entries per request are 10. You have sent ${entries.length}.`,
+    );
+  }
+  const ids = new Set<unknown>();
+  for (const { Id } of entries as Json[]) {
+    if (typeof Id !== "string" || !/^[\w-]{1,80}$/.test(Id)) {
+      throw sqsError(
+        "InvalidBatchEntryId",
+        "A batch entry id can only contain alphanumeric characters, hyphens and underscores. It can be at most 80 letters long.",
+      );
+    }
+    if (ids.has(Id)) throw sqsError("BatchEntryIdsNotDistinct", `Id ${Id} repeated.`);
+    ids.add(Id);
+  }
+  const Successful: Json[] = [];
+  const Failed: Json[] = [];
+  for (const entry of entries as Json[]) {
+    try {
+      Successful.push({ Id: entry.Id, ...each(entry) });
+    } catch (error) {
+      if (!(error instanceof AwsError)) throw error;
+      Failed.push({
+        Id: entry.Id,
+        SenderFault: error.status < 500,
+        Code: error.headers["x-amzn-query-error"]?.split(";")[0],
+        Message: error.message,
+      });
+    }
+  }
+  return { Successful, Failed };
+}
+
+/** Message attributes as SQS accepts them, kept with only the value their type uses. */
+function checkMessageAttributes(given: unknown): MessageAttributes {
+  const entries = Object.entries((given ?? {}) as MessageAttributes);
+  if (entries.length > 10) {
+    throw invalidParameter(
+      `Number of message attributes [${entries.length}] exceeds the allowed maximum [10].`,
+    );
+  }
+  const checked: MessageAttributes = {};
+  for (const [name, { DataType, StringValue, BinaryValue }] of entries) {
+    if (!/^(?!aws\.|amazon\.|\.)(?!.*\.\.)[\w.-]{1,256}(?<!\.)$/i.test(name)) {
+      throw invalidParameter(`Message (user) attribute name '${name}' is invalid.`);
+    }
+    const type = /^(String|Number|Binary)(\..+)?$/.exec(DataType ?? "")?.[1];
+    if (!type) {
+      throw invalidParameter(
+        `The type of message (user) attribute '${name}' is invalid. You must use only the following supported type prefixes: Binary, Number, String.`,
+      );
+    }
+    const value = type === "Binary" ? BinaryValue : StringValue;
+    if (!value) {
+      throw invalidParameter(
+        `Message (user) attribute '${name}' must contain a non-empty value of type '${type}'.`,
+      );
+    }
+    if (type === "Number" && !/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(value)) {
+      throw invalidParameter(
+        `Can't cast the value of message (user) attribute '${name}' to a number.`,
+      );
+    }
+    checked[name] =
+      type === "Binary" ? { DataType, BinaryValue: value } : { DataType, StringValue: value };
+  }
+  return checked;
+}
+
+/** A message's size as SQS counts it against MaximumMessageSize: body and attributes. */
+function messageBytes(input: Json): number {
+  const body = typeof input.MessageBody === "string" ? input.MessageBody : "";
+  let bytes = Buffer.byteLength(body);
+  for (const [name, attribute] of Object.entries(
+    (input.MessageAttributes ?? {}) as MessageAttributes,
+  )) {
+    bytes += Buffer.byteLength(name) + Buffer.byteLength(attribute.DataType ?? "");
+    bytes += attribute.BinaryValue
+      ? Buffer.from(attribute.BinaryValue, "base64").length
+      : Buffer.byteLength(attribute.StringValue ?? "");
+  }
+  return bytes;
+}
+
+/** The entries of `from` that `names` asks for: "All", ".*", a name, or a prefix such as "error.*". */
+function selected<T>(from: Record<string, T>, names: string[]): Record<string, T> {
+  const wanted = (name: string) =>
+    names.some(
+      (asked) =>
+        asked === "All" ||
+        asked === ".*" ||
+        asked === name ||
+        (asked.endsWith(".*") && name.startsWith(asked.slice(0, -2))),
+    );
+  return Object.fromEntries(Object.entries(from).filter(([name]) => wanted(name)));
+}
+
+function list(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((item) => typeof item === "string") : [];
+}
+
+function required(input: Json, name: string): string {
+  const value = input[name];
+  if (typeof value !== "string" || value === "") {
+    throw sqsError("MissingParameter", `The request must contain the parameter ${name}.`);
+  }
+  return value;
+}
+
+/** An integer request parameter in SQS's range; `fallback` when absent, required without one. */
+function integer(input: Json, name: keyof typeof PARAMETERS, fallback?: number): number {
+  const value = input[name] ?? fallback;
+  if (value === undefined) {
+    throw sqsError("MissingParameter", `The request must contain the parameter ${name}.`);
+  }
+  const [least, greatest, reason] = PARAMETERS[name];
+  if (typeof value !== "number" || !Number.isInteger(value) || value < least || value > greatest) {
+    throw invalidParameter(`Value ${value} for parameter ${name} is invalid. Reason: ${reason}`);
+  }
+  return value;
 }
