@@ -1,3 +1,4 @@
 export * from "./seed";
 export * from "./server";
 export * from "./settings";
+export type * from "./types";

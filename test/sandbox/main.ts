@@ -1,6 +1,7 @@
 /**
  * The Zoho Books sandbox on its own: `tsx test/sandbox/main.ts [--port 4010] [--contacts 300]
- * [--rate-limit 100]`. Prints one JSON line with its URL and the credentials to put in a secret.
+ * [--rate-limit 100]`. Prints one JSON line, `{"url", "credentials"}`, the credentials being what
+ * to put in a secret; stops on SIGINT or SIGTERM. Drive it through `{url}/__sandbox/…`.
  */
 import { parseArgs } from "node:util";
 import { SANDBOX_CREDENTIALS, startSandbox } from "./index";
@@ -13,10 +14,19 @@ const { values } = parseArgs({
   },
 });
 
+function count(flag: keyof typeof values): number {
+  const n = Number(values[flag]);
+  if (!Number.isInteger(n) || n < 0) {
+    console.error(`--${flag} must be a whole number, 0 or more (got ${values[flag]})`);
+    process.exit(2);
+  }
+  return n;
+}
+
 const sandbox = await startSandbox({
-  port: Number(values.port),
-  contacts: Number(values.contacts),
-  settings: { rateLimitPerMinute: Number(values["rate-limit"]) },
+  port: count("port"),
+  contacts: count("contacts"),
+  settings: { rateLimitPerMinute: count("rate-limit") },
 });
 console.log(JSON.stringify({ url: sandbox.url, credentials: SANDBOX_CREDENTIALS }));
 

@@ -1,13 +1,4 @@
-/** A Books contact as the sandbox keeps it. */
-export interface SandboxContact {
-  contact_id: string;
-  contact_name: string;
-  company_name: string;
-  contact_type: "customer" | "vendor";
-  status: "active" | "inactive";
-  email: string;
-  last_modified_time: string;
-}
+import type { SandboxContact } from "./types";
 
 /** The user's organization, and one that exists but the user is not a member of (→ 6024). */
 export const ORGANIZATION_ID = "10234695";
@@ -22,12 +13,16 @@ export const SANDBOX_CREDENTIALS = {
 } as const;
 
 const FIRST_ID = 460_000_000_000_000;
+/** The id of the main organization's n-th seed contact (from 1): 15 digits, increasing. */
 export const contactId = (n: number) => String(FIRST_ID + n);
+
+const SEED_TIME = "2026-01-01T00:00:00+0000";
 
 /**
  * The main organization's contacts, the same every time: every 4th inactive, every 3rd a
- * vendor, every 10th (from 7) with a mixed-case email; contacts 5 and 6 share an email; contact
- * 12's email contains contact 1's, so a loose email search for contact 1 finds both.
+ * vendor, every 10th (from 7) with a mixed-case email (`Contact7@Example.com`); contacts 5 and 6
+ * share an email; contact 12's email contains contact 1's, so a loose email search for contact
+ * 1 finds both.
  */
 export function seedContacts(count: number): SandboxContact[] {
   return Array.from({ length: count }, (_, i) => {
@@ -43,11 +38,12 @@ export function seedContacts(count: number): SandboxContact[] {
       contact_type: n % 3 === 0 ? "vendor" : "customer",
       status: n % 4 === 0 ? "inactive" : "active",
       email,
-      last_modified_time: "2026-01-01T00:00:00+0000",
+      last_modified_time: SEED_TIME,
     };
   });
 }
 
+/** The foreign organization's own contacts: the main organization's token never sees them. */
 export function seedForeignContacts(): SandboxContact[] {
   return [1, 2, 3].map((n) => ({
     contact_id: String(470_000_000_000_000 + n),
@@ -56,20 +52,37 @@ export function seedForeignContacts(): SandboxContact[] {
     contact_type: "customer",
     status: "active",
     email: `foreign${n}@example.org`,
-    last_modified_time: "2026-01-01T00:00:00+0000",
+    last_modified_time: SEED_TIME,
   }));
 }
 
-/** Notable seed contacts, for tests and the README's curl session (valid for 20+ contacts). */
+/**
+ * Notable seed contacts, for tests and the README's curl session. Everything but `inactiveIds`
+ * holds from 20 contacts on; `inactiveIds` needs 240.
+ */
 export const SEED = {
   organizationId: ORGANIZATION_ID,
+  /** contact 1: active, unique email */
   activeId: contactId(1),
+  /** contact 4: inactive, unique email */
   inactiveId: contactId(4),
   /** inactive contacts with a unique email: 4, 8, 16, 20, … (12 is left out: its email is odd) */
   inactiveIds: Array.from({ length: 60 }, (_, i) => 4 * (i + 1))
     .filter((n) => n !== 12)
     .map(contactId),
+  /** contact 8's */
   inactiveEmail: "contact8@example.com",
+  /** contacts 5 and 6 share it */
   ambiguousEmail: "shared@example.com",
+  ambiguousIds: [contactId(5), contactId(6)],
+  /** contact 1's; a loose email search also finds contact 12 (`xcontact1@example.com`) */
+  looseEmail: "contact1@example.com",
+  looseMatchIds: [contactId(1), contactId(12)],
+  /** contact 7's, as stored: a caller must compare emails case-insensitively */
+  mixedCaseEmail: "Contact7@Example.com",
+  mixedCaseId: contactId(7),
+  /** no contact has it, in any organization */
   unknownId: "460000099999999",
+  /** a contact of the foreign organization: "not found" for the main one */
+  foreignContactId: "470000000000001",
 } as const;

@@ -1,181 +1,126 @@
 import { randomBytes } from "node:crypto";
+import { once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+import { controlAnswer } from "./control";
 import {
   FOREIGN_ORGANIZATION_ID,
   ORGANIZATION_ID,
   SANDBOX_CREDENTIALS,
-  type SandboxContact,
   seedContacts,
   seedForeignContacts,
 } from "./seed";
-import { DEFAULT_SETTINGS, type SandboxSettings, settingsProblem } from "./settings";
-
-export interface SandboxOptions {
-  /** 0 or absent: a free port */
-  port?: number;
-  /** contacts in the main organization; default 300 */
-  contacts?: number;
-  settings?: Partial<SandboxSettings>;
-}
-
-export interface RecordedRequest {
-  at: number;
-  method: string;
-  /** path and query as received (never a header or a body: no secret is recorded) */
-  url: string;
-  endpoint: string;
-  /** 0 for a request that was left hanging */
-  status: number;
-  code?: number;
-  authorization: "present" | "absent";
-}
-
-export interface SandboxStats {
-  calls: Record<string, number>;
-  byStatus: Record<string, number>;
-  byCode: Record<string, number>;
-  grants: number;
-  grantsRefused: number;
-  throttled: number;
-  maxInFlight: number;
-}
-
-export interface Sandbox {
-  url: string;
-  settings: SandboxSettings;
-  close(): Promise<void>;
-  reset(): void;
-  advanceClock(seconds: number): void;
-  /** a valid access token that does not count as a grant (tests seed a fresh token with it) */
-  issueToken(): { access_token: string; expires_in: number };
-  revokeAccessTokens(): void;
-  contact(id: string): SandboxContact | undefined;
-  setContactStatus(id: string, status: "active" | "inactive"): void;
-  contacts(): SandboxContact[];
-  stats(): SandboxStats;
-  requests(): RecordedRequest[];
-}
+import { resolveSettings } from "./settings";
+import type {
+  RecordedRequest,
+  Sandbox,
+  SandboxContact,
+  SandboxEndpoint,
+  SandboxOptions,
+  SandboxStats,
+} from "./types";
 
 type Json = Record<string, unknown>;
+
 interface Answer {
   status: number;
-  body: Json | string;
-  /** what the request is recorded as */
-  endpoint: string;
+  /** a string is sent as an HTML page, anything else as JSON */
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+interface Route {
+  endpoint: SandboxEndpoint;
+  contactId?: string;
+  /** the action of contact.active / contact.inactive */
+  action?: "active" | "inactive";
+}
+
+interface StoredContact extends SandboxContact {
+  organization_id: string;
 }
 
 const GRANT_WINDOW_MS = 10 * 60_000;
 const READ_SCOPE = "ZohoBooks.contacts.READ";
+const PAGE_SIZE_MAX = 200;
+/** /books/v3/contacts, /books/v3/contacts/{id}, /books/v3/contacts/{id}/active|inactive */
 const BOOKS_PATH = /^\/books\/v3\/contacts(?:\/([^/]+)(?:\/(active|inactive))?)?\/?$/;
+/** query parameters whose values are never recorded */
+const SECRET_PARAMS = /([?&](?:client_secret|refresh_token|access_token|authtoken|code)=)[^&#]*/gi;
+const FAULT_SEED = 42;
 const OUTAGE_PAGE =
-  "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>";
+  "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>";
 
-/** A small deterministic PRNG (mulberry32), so fault rates repeat from run to run. */
-function prng(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const STATUS_FILTERS: Record<string, (contact: SandboxContact) => boolean> = {
+  "Status.All": () => true,
+  "Status.Active": (c) => c.status === "active",
+  "Status.Inactive": (c) => c.status === "inactive",
+  // Real filters; the sandbox has no duplicate or CRM-linked contacts.
+  "Status.Duplicate": () => false,
+  "Status.Crm": () => false,
+};
 
 /**
  * A local Zoho Books API v3 and Zoho Accounts OAuth server that behaves like the real ones,
- * limits and failures included: every code of ../shared/zoho-facts.md can be produced through
- * `settings`. Both the accounts server and the API domain are `url`. A control API under
- * `/__sandbox/` does over HTTP what the returned object does in process.
+ * limits and failures included: every Zoho answer the service must handle (see the Zoho facts
+ * page) can be produced through `settings`. `url` serves both the accounts server (`/oauth/v2/token`) and the API
+ * domain (`/books/v3/…`); `/__sandbox/…` is the control API (see control.ts).
+ *
+ * Checks on a Books request, in order: route and method (405), Authorization header (14),
+ * token and scope (57), organization (6024 or its variants), concurrency (1070), per-minute
+ * (44) and daily (45) limits, then the faults (latency, hang, failure) and the operation.
  *
  * @example
- * const sandbox = await startSandbox({ settings: { rateLimitPerMinute: 600 } });
- * sandbox.settings.failNext = 3; // the next three Books calls answer HTTP 500 code 5
+ * const sandbox = await startSandbox({ contacts: 50, settings: { rateLimitPerMinute: 600 } });
+ * const { access_token } = sandbox.issueToken();
+ * sandbox.settings.failNext = 3; // the next three Books calls answer HTTP 500
+ * await sandbox.close();
  */
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const contactCount = options.contacts ?? 300;
-  const initialSettings = {
-    ...DEFAULT_SETTINGS,
-    grantedScopes: [...DEFAULT_SETTINGS.grantedScopes],
-    ...options.settings,
-  };
+  const startSettings = resolveSettings(options.settings);
+  let state = seededState(contactCount);
+  /** Books requests in progress; it outlives reset(), which cannot stop them */
+  let inFlight = 0;
+  const now = () => Date.now() + state.clockOffsetMs;
 
-  const state = {
-    settings: { ...initialSettings },
-    offsetMs: 0,
-    contacts: new Map<string, SandboxContact & { organization_id: string }>(),
-    /** access token → expiry (sandbox clock), in issue order */
-    tokens: new Map<string, number>(),
-    grantTimes: [] as number[],
-    grantsBlockedUntil: 0,
-    minuteWindows: new Map<string, { minute: number; count: number }>(),
-    dayWindows: new Map<string, { day: number; count: number }>(),
-    inFlight: 0,
-    random: prng(42),
-    stats: emptyStats(),
-    requests: [] as RecordedRequest[],
-  };
-  const now = () => Date.now() + state.offsetMs;
-
-  function reset(): void {
-    state.settings = { ...initialSettings, grantedScopes: [...initialSettings.grantedScopes] };
-    sandbox.settings = state.settings;
-    state.offsetMs = 0;
-    state.contacts.clear();
-    for (const c of seedContacts(contactCount))
-      state.contacts.set(c.contact_id, { ...c, organization_id: ORGANIZATION_ID });
-    for (const c of seedForeignContacts())
-      state.contacts.set(c.contact_id, { ...c, organization_id: FOREIGN_ORGANIZATION_ID });
-    state.tokens.clear();
-    state.grantTimes = [];
-    state.grantsBlockedUntil = 0;
-    state.minuteWindows.clear();
-    state.dayWindows.clear();
-    state.random = prng(42);
-    clearRecords();
-  }
-
-  function clearRecords(): void {
-    state.stats = emptyStats();
-    state.requests = [];
-  }
+  // ---------------------------------------------------------------------------- OAuth
 
   function issueToken(): { access_token: string; expires_in: number } {
+    const { tokenLifetimeSeconds, maxLiveTokens } = sandbox.settings;
+    const t = now();
+    for (const [token, expiresAt] of state.tokens) if (expiresAt <= t) state.tokens.delete(token);
     const token = `1000.${randomBytes(16).toString("hex")}.${randomBytes(16).toString("hex")}`;
-    state.tokens.set(token, now() + state.settings.tokenLifetimeSeconds * 1000);
-    while (state.tokens.size > state.settings.maxLiveTokens) {
-      const oldest = state.tokens.keys().next().value as string;
+    state.tokens.set(token, t + tokenLifetimeSeconds * 1000);
+    for (const oldest of state.tokens.keys()) {
+      if (state.tokens.size <= maxLiveTokens) break;
       state.tokens.delete(oldest);
     }
-    return { access_token: token, expires_in: state.settings.tokenLifetimeSeconds };
+    return { access_token: token, expires_in: tokenLifetimeSeconds };
   }
 
-  // ------------------------------------------------------------------------------ OAuth
-
   function grant(params: URLSearchParams): Answer {
-    const s = state.settings;
-    const refuse = (error: string, status = 200, extra: Json = {}): Answer => ({
+    const s = sandbox.settings;
+    const refuse = (error: string, status = 200, more: Json = {}): Answer => ({
       status,
-      body: { error, ...extra },
-      endpoint: "token",
+      body: { error, ...more },
     });
     if (params.get("grant_type") !== "refresh_token") return refuse("unsupported_grant_type");
     if (
       params.get("client_id") !== SANDBOX_CREDENTIALS.client_id ||
       params.get("client_secret") !== SANDBOX_CREDENTIALS.client_secret
-    ) {
+    )
       return refuse("invalid_client");
-    }
-    if (
-      params.get("refresh_token") !== SANDBOX_CREDENTIALS.refresh_token ||
-      s.refreshTokenRevoked
-    ) {
+    if (params.get("refresh_token") !== SANDBOX_CREDENTIALS.refresh_token || s.refreshTokenRevoked)
       return refuse("invalid_code");
-    }
+
+    // A sliding window of grants; once it is full, every grant is refused for the next 10 minutes.
     const t = now();
     state.grantTimes = state.grantTimes.filter((at) => t - at < GRANT_WINDOW_MS);
-    if (t < state.grantsBlockedUntil || state.grantTimes.length >= s.grantLimit) {
-      state.grantsBlockedUntil = Math.max(state.grantsBlockedUntil, t + GRANT_WINDOW_MS);
+    if (t >= state.grantsBlockedUntil && state.grantTimes.length >= s.grantLimit)
+      state.grantsBlockedUntil = t + GRANT_WINDOW_MS;
+    if (t < state.grantsBlockedUntil) {
       state.stats.grantsRefused++;
       return refuse("Access Denied", s.tooManyGrantsStatus, {
         error_description:
@@ -185,353 +130,336 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     }
     state.grantTimes.push(t);
     state.stats.grants++;
-    const token = issueToken();
+    const { access_token, expires_in } = issueToken();
     return {
       status: 200,
-      endpoint: "token",
       body: {
-        access_token: token.access_token,
+        access_token,
         api_domain: sandbox.url,
         token_type: "Bearer",
-        ...(s.omitExpiresIn ? {} : { expires_in: token.expires_in }),
+        ...(s.omitExpiresIn ? {} : { expires_in }),
       },
     };
   }
 
-  // ------------------------------------------------------------------------------ Books
+  // ---------------------------------------------------------------------------- Books checks
 
-  const zohoError = (status: number, code: number, message: string, endpoint: string): Answer => ({
-    status,
-    body: { code, message },
-    endpoint,
-  });
-
-  /** The checks every Books request passes before its operation, in Zoho's order. */
-  function admit(
-    req: IncomingMessage,
-    url: URL,
-    endpoint: string,
-    scope: string,
-  ): Answer | undefined {
-    const s = state.settings;
-    const header = /^Zoho-oauthtoken (\S+)$/.exec(req.headers.authorization ?? "");
-    if (!header?.[1]) return zohoError(401, 14, "Invalid OAuth token.", endpoint);
-    const expiresAt = state.tokens.get(header[1]);
-    if (expiresAt === undefined || expiresAt <= now() || !s.grantedScopes.includes(scope)) {
-      return zohoError(401, 57, "You are not authorized to perform this operation", endpoint);
-    }
-    const organization = url.searchParams.get("organization_id");
-    if (organization !== ORGANIZATION_ID) {
-      const message =
-        s.invalidOrganizationCode === 6024
-          ? "The organization is not valid for this user."
-          : "Invalid value passed for organization_id";
-      return zohoError(400, s.invalidOrganizationCode, message, endpoint);
-    }
-    if (state.inFlight >= s.concurrencyLimit) {
-      return zohoError(
-        429,
-        1070,
-        "Too many requests are in progress. Please try again later.",
-        endpoint,
-      );
-    }
-    // Zoho blocks the organization for the rest of the calendar minute; refused requests are not counted.
-    const t = now();
-    const minute = Math.floor(t / 60_000);
-    const perMinute = state.minuteWindows.get(organization) ?? { minute, count: 0 };
-    if (perMinute.minute !== minute) Object.assign(perMinute, { minute, count: 0 });
-    state.minuteWindows.set(organization, perMinute);
-    if (perMinute.count >= s.rateLimitPerMinute) {
-      return zohoError(
-        429,
-        44,
-        "You have exceeded the maximum number of API calls allowed per minute.",
-        endpoint,
-      );
-    }
-    const day = Math.floor(t / 86_400_000);
-    const perDay = state.dayWindows.get(organization) ?? { day, count: 0 };
-    if (perDay.day !== day) Object.assign(perDay, { day, count: 0 });
-    state.dayWindows.set(organization, perDay);
-    if (s.dailyLimit !== null && perDay.count >= s.dailyLimit) {
-      return zohoError(
-        429,
-        45,
-        "You have reached the maximum number of API calls allowed for a day.",
-        endpoint,
-      );
-    }
-    perMinute.count++;
-    perDay.count++;
+  function checkToken(authorization: string | undefined, scope: string): Answer | undefined {
+    const token = /^Zoho-oauthtoken (\S+)$/.exec(authorization ?? "")?.[1];
+    if (!token) return zohoError(401, 14, "Invalid OAuth token.");
+    const expiresAt = state.tokens.get(token);
+    // Zoho answers 57 alike for an unknown, expired or revoked token and for a missing scope.
+    if (
+      expiresAt === undefined ||
+      expiresAt <= now() ||
+      !sandbox.settings.grantedScopes.includes(scope)
+    )
+      return zohoError(401, 57, "You are not authorized to perform this operation");
     return undefined;
   }
 
-  function operate(
-    method: string,
-    url: URL,
-    id: string | undefined,
-    verb: string | undefined,
-  ): Answer {
-    const s = state.settings;
-    const endpoint = verb ? `contact.${verb}` : id ? "contact.get" : "contacts.list";
-    const notFound = () =>
-      zohoError(
-        s.notFoundStatus,
-        s.notFoundCode,
-        s.notFoundCode === 2 ? "Invalid value passed for contact_id" : "Contact does not exist.",
-        endpoint,
-      );
-    if (id !== undefined) {
-      const contact = state.contacts.get(id);
-      if (!contact || contact.organization_id !== ORGANIZATION_ID) return notFound();
-      if (!verb)
-        return {
-          status: 200,
-          endpoint,
-          body: { code: 0, message: "success", contact: publicContact(contact) },
-        };
-      const target = verb === "active" ? "active" : "inactive";
-      if (contact.status === target && s.alreadyInStateAnswer === "error") {
-        return verb === "active"
-          ? zohoError(400, 3031, "The contact is already active.", endpoint)
-          : zohoError(400, 3032, "The contact is already inactive.", endpoint);
-      }
-      contact.status = target;
-      contact.last_modified_time = new Date(now()).toISOString().replace("Z", "+0000");
-      return {
-        status: 200,
-        endpoint,
-        body: { code: 0, message: `The contact has been marked as ${target}.` },
-      };
-    }
-    if (method !== "GET") return { status: 405, endpoint, body: { message: "Method Not Allowed" } };
-    return { status: 200, endpoint, body: list(url) };
+  /** The user belongs to the main organization only; a missing id gets the same answer. */
+  function checkOrganization(organizationId: string | null): Answer | undefined {
+    if (organizationId === ORGANIZATION_ID) return undefined;
+    const code = sandbox.settings.invalidOrganizationCode;
+    return zohoError(
+      400,
+      code,
+      code === 6024
+        ? "You are not a member of this organization."
+        : "Invalid value passed for organization_id",
+    );
   }
 
-  function list(url: URL): Json {
-    const filter = url.searchParams.get("filter_by") ?? "Status.All";
-    const page = Math.max(1, Number(url.searchParams.get("page") ?? "1") || 1);
-    const perPage = Math.min(
-      200,
-      Math.max(1, Number(url.searchParams.get("per_page") ?? "200") || 200),
-    );
-    const email = url.searchParams.get("email")?.toLowerCase();
-    const search = url.searchParams.get("search_text")?.toLowerCase();
-    const matching = [...state.contacts.values()]
-      .filter((c) => c.organization_id === ORGANIZATION_ID)
-      .filter(
-        (c) => filter === "Status.All" || (filter === "Status.Active") === (c.status === "active"),
-      )
-      // Zoho's filters match loosely: substrings, any case.
+  function checkConcurrency(): Answer | undefined {
+    if (inFlight < sandbox.settings.concurrencyLimit) return undefined;
+    return zohoError(429, 1070, "Too many requests are in progress. Please try again later.");
+  }
+
+  /**
+   * Counts the request against the organization's calendar minute and UTC day (sandbox clock),
+   * or refuses it. What counts: every request that got past auth, organization and concurrency;
+   * a request refused here (429) is not counted, so the organization is blocked for exactly the
+   * rest of the minute (or day), however often a client retries meanwhile.
+   */
+  function takeQuota(): Answer | undefined {
+    const s = sandbox.settings;
+    const t = now();
+    const minute = Math.floor(t / 60_000);
+    const day = Math.floor(t / 86_400_000);
+    const usage = state.usage; // only the main organization gets this far
+    if (usage.minute !== minute) Object.assign(usage, { minute, inMinute: 0 });
+    if (usage.day !== day) Object.assign(usage, { day, inDay: 0 });
+    if (usage.inMinute >= s.rateLimitPerMinute)
+      return zohoError(429, 44, "You have exceeded the maximum number of API calls per minute.");
+    if (s.dailyLimit !== null && usage.inDay >= s.dailyLimit)
+      return zohoError(429, 45, "You have reached the maximum number of API calls for the day.");
+    usage.inMinute++;
+    usage.inDay++;
+    return undefined;
+  }
+
+  /** Whether a fault strikes this request: one of the next N for sure, else by the seeded PRNG. */
+  function strikes(next: "failNext" | "hangNext", rate: number): boolean {
+    const s = sandbox.settings;
+    if (s[next] > 0) {
+      s[next]--;
+      return true;
+    }
+    return rate > 0 && state.random() < rate;
+  }
+
+  function failure(): Answer {
+    if (sandbox.settings.failureStyle === "html") return { status: 502, body: OUTAGE_PAGE };
+    // Zoho's internal errors come as code 5 or 1000; alternate so clients meet both.
+    const code = state.jsonFailures++ % 2 === 0 ? 5 : 1000;
+    return zohoError(500, code, "Internal error. Please try again after some time.");
+  }
+
+  // ---------------------------------------------------------------------------- Books operations
+
+  /** The main organization's contacts, by contact_id (the map keeps the seed's order). */
+  function mainContacts(): StoredContact[] {
+    return [...state.contacts.values()].filter((c) => c.organization_id === ORGANIZATION_ID);
+  }
+
+  function changeStatus(contact: StoredContact, status: "active" | "inactive"): void {
+    if (contact.status === status) return;
+    contact.status = status;
+    contact.last_modified_time = zohoTime(now());
+  }
+
+  function operate(route: Route, params: URLSearchParams): Answer {
+    const s = sandbox.settings;
+    if (route.contactId === undefined) return listContacts(params);
+    const contact = state.contacts.get(route.contactId);
+    if (contact?.organization_id !== ORGANIZATION_ID) {
+      const message =
+        s.notFoundCode === 2 ? "Invalid value passed for contact_id" : "Contact does not exist.";
+      return zohoError(s.notFoundStatus, s.notFoundCode, message);
+    }
+    if (!route.action) return success({ contact: publicContact(contact) });
+    const target = route.action;
+    if (contact.status === target && s.alreadyInStateAnswer === "error") {
+      return target === "active"
+        ? zohoError(400, 3031, "The contact is already active.")
+        : zohoError(400, 3032, "The contact is already inactive.");
+    }
+    changeStatus(contact, target);
+    return { status: 200, body: { code: 0, message: `The contact has been marked as ${target}.` } };
+  }
+
+  function listContacts(params: URLSearchParams): Answer {
+    const byStatus = STATUS_FILTERS[params.get("filter_by") ?? "Status.All"];
+    if (!byStatus) return zohoError(400, 2, "Invalid value passed for filter_by");
+    const page = positiveInteger(params.get("page")) ?? 1;
+    const perPage = Math.min(PAGE_SIZE_MAX, positiveInteger(params.get("per_page")) ?? 200);
+    // Zoho matches these loosely (any case, any part): callers must compare exactly themselves.
+    const email = params.get("email")?.toLowerCase();
+    const text = params.get("search_text")?.toLowerCase();
+    const matching = mainContacts()
+      .filter(byStatus)
       .filter((c) => !email || c.email.toLowerCase().includes(email))
-      .filter((c) => !search || `${c.contact_name} ${c.email}`.toLowerCase().includes(search))
-      .sort((a, b) => a.contact_id.localeCompare(b.contact_id));
-    const slice = matching.slice((page - 1) * perPage, page * perPage);
-    return {
-      code: 0,
-      message: "success",
-      contacts: slice.map(publicContact),
+      .filter(
+        (c) =>
+          !text ||
+          c.contact_name.toLowerCase().includes(text) ||
+          c.email.toLowerCase().includes(text),
+      );
+    return success({
+      contacts: matching.slice((page - 1) * perPage, page * perPage).map(publicContact),
       page_context: { page, per_page: perPage, has_more_page: page * perPage < matching.length },
-    };
+    });
   }
 
   async function books(
     req: IncomingMessage,
     res: ServerResponse,
     url: URL,
-    match: RegExpExecArray,
-  ): Promise<Answer | "hung"> {
-    const [, id, verb] = match;
-    const endpoint = verb ? `contact.${verb}` : id ? "contact.get" : "contacts.list";
-    const allowed = verb ? "POST" : "GET";
-    if (req.method !== allowed)
-      return { status: 405, endpoint, body: { message: "Method Not Allowed" } };
-    const refused = admit(req, url, endpoint, verb ? state.settings.requiredScope : READ_SCOPE);
-    if (refused) return refused;
+    route: Route,
+  ): Promise<Answer | undefined> {
+    const method = route.action ? "POST" : "GET";
+    if (req.method !== method) return methodNotAllowed(req.method, method);
+    const scope = route.action ? sandbox.settings.requiredScope : READ_SCOPE;
+    const refusal =
+      checkToken(req.headers.authorization, scope) ??
+      checkOrganization(url.searchParams.get("organization_id")) ??
+      checkConcurrency() ??
+      takeQuota();
+    if (refusal) return refusal;
 
-    state.inFlight++;
-    state.stats.maxInFlight = Math.max(state.stats.maxInFlight, state.inFlight);
+    inFlight++;
+    state.stats.maxInFlight = Math.max(state.stats.maxInFlight, inFlight);
     try {
-      const s = state.settings;
-      if (s.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, s.latencyMs));
-      if (s.hangNext > 0 || (s.hangRate > 0 && state.random() < s.hangRate)) {
-        if (s.hangNext > 0) s.hangNext--;
-        await new Promise((resolve) => res.once("close", resolve)); // until the client gives up
-        return "hung";
+      const s = sandbox.settings;
+      if (s.latencyMs > 0) await sleep(s.latencyMs);
+      if (strikes("hangNext", s.hangRate)) {
+        await closed(res); // never answered: in progress until the client (or close()) hangs up
+        return undefined;
       }
-      if (s.failNext > 0 || (s.failureRate > 0 && state.random() < s.failureRate)) {
-        if (s.failNext > 0) s.failNext--;
-        return s.failureStyle === "html"
-          ? { status: 502, endpoint, body: OUTAGE_PAGE }
-          : zohoError(500, 5, "Internal error. Please try again later.", endpoint);
-      }
-      return operate(req.method ?? "GET", url, id, verb);
+      if (strikes("failNext", s.failureRate)) return failure();
+      return operate(route, url.searchParams);
     } finally {
-      state.inFlight--;
+      inFlight--;
     }
   }
 
-  // ------------------------------------------------------------------------------ control
+  // ---------------------------------------------------------------------------- HTTP
 
-  async function control(
+  async function answer(
     req: IncomingMessage,
-    path: string,
-  ): Promise<{ status: number; body: unknown }> {
-    const method = req.method ?? "GET";
-    const contactMatch = /^\/__sandbox\/contacts\/(\d+)$/.exec(path);
-    if (method === "GET" && path === "/__sandbox/state") {
-      return {
-        status: 200,
-        body: {
-          settings: state.settings,
-          clock: new Date(now()).toISOString(),
-          contacts: contactCount,
-        },
-      };
+    res: ServerResponse,
+    url: URL,
+    route: Route,
+  ): Promise<Answer | undefined> {
+    switch (route.endpoint) {
+      case "control":
+        return controlAnswer(sandbox, req.method ?? "", url.pathname, () => readJson(req));
+      case "token":
+        if (req.method !== "POST") return methodNotAllowed(req.method, "POST");
+        return grant(await grantParams(req, url));
+      case "unknown":
+        return zohoError(404, 404, "Invalid URL Passed");
+      default:
+        return books(req, res, url, route);
     }
-    if (method === "PATCH" && path === "/__sandbox/settings") {
-      const patch = await readJson(req);
-      const problem = settingsProblem(patch);
-      if (problem) return { status: 400, body: { error: problem } };
-      Object.assign(state.settings, patch);
-      return { status: 200, body: state.settings };
-    }
-    if (method === "POST" && path === "/__sandbox/reset") {
-      reset();
-      return { status: 200, body: { reset: true } };
-    }
-    if (method === "POST" && path === "/__sandbox/clock/advance") {
-      const { seconds } = (await readJson(req)) as { seconds?: unknown };
-      if (typeof seconds !== "number")
-        return { status: 400, body: { error: "seconds must be a number" } };
-      state.offsetMs += seconds * 1000;
-      return { status: 200, body: { clock: new Date(now()).toISOString() } };
-    }
-    if (method === "POST" && path === "/__sandbox/tokens/issue")
-      return { status: 200, body: issueToken() };
-    if (method === "POST" && path === "/__sandbox/tokens/revoke") {
-      state.tokens.clear();
-      return { status: 200, body: { revoked: true } };
-    }
-    if (method === "GET" && path === "/__sandbox/stats") return { status: 200, body: state.stats };
-    if (method === "GET" && path === "/__sandbox/requests")
-      return { status: 200, body: state.requests };
-    if (method === "DELETE" && path === "/__sandbox/requests") {
-      clearRecords();
-      return { status: 200, body: { cleared: true } };
-    }
-    if (contactMatch?.[1] && method === "GET") {
-      const contact = state.contacts.get(contactMatch[1]);
-      return contact
-        ? { status: 200, body: contact }
-        : { status: 404, body: { error: "no such contact" } };
-    }
-    if (contactMatch?.[1] && method === "PUT") {
-      const { status } = (await readJson(req)) as { status?: unknown };
-      const contact = state.contacts.get(contactMatch[1]);
-      if (!contact) return { status: 404, body: { error: "no such contact" } };
-      if (status !== "active" && status !== "inactive")
-        return { status: 400, body: { error: "status must be active or inactive" } };
-      contact.status = status;
-      return { status: 200, body: contact };
-    }
-    return { status: 404, body: { error: "no such control endpoint" } };
   }
 
-  // ------------------------------------------------------------------------------ server
-
-  function record(
-    req: IncomingMessage,
-    answer: Answer | { endpoint: string; status: number; body: unknown },
-  ): void {
-    const body = answer.body as Json | string;
-    const code = typeof body === "object" && typeof body.code === "number" ? body.code : undefined;
-    state.requests.push({
+  /** Records the request on arrival, answers it, and counts it once answered (or abandoned). */
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://sandbox");
+    const route = routeOf(url.pathname);
+    const entry: RecordedRequest = {
       at: now(),
       method: req.method ?? "",
-      url: req.url ?? "",
-      endpoint: answer.endpoint,
-      status: answer.status,
-      ...(code === undefined ? {} : { code }),
+      url: (req.url ?? "").replace(SECRET_PARAMS, "$1[REDACTED]"),
+      endpoint: route.endpoint,
+      status: 0,
       authorization: req.headers.authorization ? "present" : "absent",
-    });
-    const stats = state.stats;
-    stats.calls[answer.endpoint] = (stats.calls[answer.endpoint] ?? 0) + 1;
-    stats.byStatus[answer.status] = (stats.byStatus[answer.status] ?? 0) + 1;
-    if (code !== undefined) stats.byCode[code] = (stats.byCode[code] ?? 0) + 1;
-    if (answer.status === 429) stats.throttled++;
+    };
+    state.requests.push(entry);
+    let reply: Answer | undefined;
+    try {
+      reply = await answer(req, res, url, route);
+    } catch (error) {
+      reply = zohoError(500, 500, `Sandbox error: ${String(error)}`);
+    }
+    if (reply) {
+      entry.status = reply.status;
+      const code = (reply.body as Json | null)?.code;
+      if (typeof code === "number") entry.code = code;
+      send(res, reply);
+    }
+    if (route.endpoint !== "control") count(entry);
   }
 
-  const server = createServer(async (req, res) => {
-    const url = new URL(req.url ?? "/", "http://sandbox");
-    try {
-      if (url.pathname.startsWith("/__sandbox/")) {
-        const answer = await control(req, url.pathname);
-        return send(res, answer.status, answer.body);
-      }
-      let answer: Answer | "hung";
-      const booksMatch = BOOKS_PATH.exec(url.pathname);
-      if (url.pathname === "/oauth/v2/token" && req.method === "POST") {
-        const form = new URLSearchParams(await readText(req));
-        for (const [name, value] of url.searchParams) if (!form.has(name)) form.set(name, value);
-        answer = grant(form);
-      } else if (booksMatch) {
-        answer = await books(req, res, url, booksMatch);
-      } else {
-        answer = {
-          status: 404,
-          endpoint: "unknown",
-          body: { code: 404, message: "Invalid URL Passed" },
-        };
-      }
-      if (answer === "hung") {
-        record(req, { endpoint: "hung", status: 0, body: {} });
-        return;
-      }
-      record(req, answer);
-      send(res, answer.status, answer.body);
-    } catch (error) {
-      send(res, 500, { error: String(error) });
-    }
-  });
+  function count(entry: RecordedRequest): void {
+    const stats = state.stats;
+    stats.calls[entry.endpoint] = (stats.calls[entry.endpoint] ?? 0) + 1;
+    stats.byStatus[entry.status] = (stats.byStatus[entry.status] ?? 0) + 1;
+    if (entry.code !== undefined) stats.byCode[entry.code] = (stats.byCode[entry.code] ?? 0) + 1;
+    if (entry.status === 429) stats.throttled++;
+  }
 
+  const server = createServer((req, res) => void handle(req, res));
   server.listen(options.port ?? 0, "127.0.0.1");
-  await new Promise((resolve) => server.once("listening", resolve));
+  await once(server, "listening"); // rejects on an error such as EADDRINUSE
   const { port } = server.address() as AddressInfo;
 
   const sandbox: Sandbox = {
     url: `http://127.0.0.1:${port}`,
-    settings: state.settings,
+    settings: resolveSettings(startSettings),
     close: () =>
       new Promise<void>((resolve) => {
-        server.closeAllConnections();
         server.close(() => resolve());
+        server.closeAllConnections(); // hanging requests included: nothing is awaited
       }),
-    reset,
-    advanceClock(seconds) {
-      state.offsetMs += seconds * 1000;
+    reset() {
+      state = seededState(contactCount);
+      Object.assign(sandbox.settings, resolveSettings(startSettings)); // same object: held references stay live
     },
+    advanceClock(seconds) {
+      state.clockOffsetMs += seconds * 1000;
+    },
+    now,
     issueToken,
     revokeAccessTokens: () => state.tokens.clear(),
     contact(id) {
       const found = state.contacts.get(id);
-      return found ? publicContact(found) : undefined;
+      return found && publicContact(found);
     },
     setContactStatus(id, status) {
-      const contact = state.contacts.get(id);
-      if (!contact) throw new Error(`no contact ${id}`);
-      contact.status = status;
+      const found = state.contacts.get(id);
+      if (!found) throw new Error(`The sandbox has no contact ${id}`);
+      changeStatus(found, status);
     },
-    contacts: () =>
-      [...state.contacts.values()]
-        .filter((c) => c.organization_id === ORGANIZATION_ID)
-        .map(publicContact),
+    contacts: () => mainContacts().map(publicContact),
     stats: () => structuredClone(state.stats),
-    requests: () => [...state.requests],
+    requests: () => state.requests.map((entry) => ({ ...entry })),
+    clearRequests() {
+      state.stats = emptyStats();
+      state.requests = [];
+    },
   };
-  reset();
   return sandbox;
+}
+
+/** Everything reset() starts afresh. */
+function seededState(contactCount: number) {
+  const contacts = new Map<string, StoredContact>();
+  for (const c of seedContacts(contactCount))
+    contacts.set(c.contact_id, { ...c, organization_id: ORGANIZATION_ID });
+  for (const c of seedForeignContacts())
+    contacts.set(c.contact_id, { ...c, organization_id: FOREIGN_ORGANIZATION_ID });
+  return {
+    clockOffsetMs: 0,
+    contacts,
+    /** access token → expiry on the sandbox clock, oldest first (one refresh token, one user) */
+    tokens: new Map<string, number>(),
+    grantTimes: [] as number[],
+    grantsBlockedUntil: 0,
+    /** the main organization's Books requests in the current calendar minute and UTC day */
+    usage: { minute: 0, inMinute: 0, day: 0, inDay: 0 },
+    random: prng(FAULT_SEED),
+    jsonFailures: 0,
+    stats: emptyStats(),
+    requests: [] as RecordedRequest[],
+  };
+}
+
+function routeOf(path: string): Route {
+  if (path.startsWith("/__sandbox/")) return { endpoint: "control" };
+  if (path === "/oauth/v2/token") return { endpoint: "token" };
+  const books = BOOKS_PATH.exec(path);
+  if (!books) return { endpoint: "unknown" };
+  const [, contactId, action] = books;
+  if (action === "active" || action === "inactive")
+    return { endpoint: `contact.${action}`, contactId, action };
+  return contactId ? { endpoint: "contact.get", contactId } : { endpoint: "contacts.list" };
+}
+
+/** The grant's parameters, from a form body or the query string (Zoho takes either). */
+async function grantParams(req: IncomingMessage, url: URL): Promise<URLSearchParams> {
+  const form = req.headers["content-type"]?.startsWith("application/x-www-form-urlencoded");
+  const params = new URLSearchParams(form ? await readText(req) : "");
+  for (const [name, value] of url.searchParams) if (!params.has(name)) params.set(name, value);
+  return params;
+}
+
+function zohoError(status: number, code: number, message: string): Answer {
+  return { status, body: { code, message } };
+}
+
+function success(fields: Json): Answer {
+  return { status: 200, body: { code: 0, message: "success", ...fields } };
+}
+
+function methodNotAllowed(method: string | undefined, allowed: string): Answer {
+  return {
+    status: 405,
+    body: { message: `The HTTP method ${method} is not allowed for the requested resource` },
+    headers: { allow: allowed },
+  };
 }
 
 function emptyStats(): SandboxStats {
@@ -546,16 +474,45 @@ function emptyStats(): SandboxStats {
   };
 }
 
-function publicContact(contact: SandboxContact & { organization_id?: string }): SandboxContact {
-  const { organization_id: _org, ...rest } = contact;
-  return { ...rest };
+function publicContact({ organization_id: _, ...contact }: StoredContact): SandboxContact {
+  return contact;
 }
 
-function send(res: ServerResponse, status: number, body: unknown): void {
+/** Zoho's timestamp form: 2026-01-01T00:00:00+0000 */
+function zohoTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, "+0000");
+}
+
+function positiveInteger(text: string | null): number | undefined {
+  const n = Number(text);
+  return text !== null && Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+/** A small deterministic PRNG (mulberry32), so fault rates strike the same requests every run. */
+function prng(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Resolves once the client, or close(), has hung up. */
+function closed(res: ServerResponse): Promise<void> {
+  if (res.socket === null || res.socket.destroyed) return Promise.resolve();
+  return new Promise((resolve) => res.once("close", () => resolve()));
+}
+
+function send(res: ServerResponse, answer: Answer): void {
   if (res.writableEnded || res.destroyed) return;
-  const html = typeof body === "string";
-  res.writeHead(status, { "content-type": html ? "text/html" : "application/json;charset=UTF-8" });
-  res.end(html ? body : JSON.stringify(body));
+  const html = typeof answer.body === "string";
+  res.writeHead(answer.status, {
+    "content-type": html ? "text/html; charset=UTF-8" : "application/json;charset=UTF-8",
+    ...answer.headers,
+  });
+  res.end(html ? answer.body : JSON.stringify(answer.body));
 }
 
 async function readText(req: IncomingMessage): Promise<string> {
@@ -564,6 +521,7 @@ async function readText(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString("utf8");
 }
 
+/** The JSON body ({} when empty), or undefined when it is not JSON. */
 async function readJson(req: IncomingMessage): Promise<unknown> {
   try {
     return JSON.parse((await readText(req)) || "{}");

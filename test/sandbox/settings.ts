@@ -1,4 +1,7 @@
-/** How the sandbox behaves; every field can be changed while it runs. Defaults are Zoho's. */
+/**
+ * How the sandbox behaves. Every field is read on each request, so a test can change it on a
+ * running sandbox (`sandbox.settings.x = …`, or `PATCH /__sandbox/settings`). Defaults are Zoho's.
+ */
 export interface SandboxSettings {
   /** Books requests per organization per calendar minute; then HTTP 429 code 44 until the minute ends */
   rateLimitPerMinute: number;
@@ -8,16 +11,16 @@ export interface SandboxSettings {
   concurrencyLimit: number;
   /** scope the action endpoints need (Zoho's reference says CREATE, the seed article UPDATE) */
   requiredScope: string;
-  /** scopes the refresh token grants, checked on every request; removing one gives code 57 */
+  /** scopes the refresh token grants, checked on every request: removing one gives code 57 at once */
   grantedScopes: string[];
   /** "error": 3031/3032 when already in the state; "success": code 0, as some accounts answer */
   alreadyInStateAnswer: "error" | "success";
   /** the code and HTTP status for an unknown contact (sources disagree) */
   notFoundCode: 2 | 1002;
   notFoundStatus: 400 | 404;
-  /** the code for an organization the user is not in (6024 by the seed; 2, 14, 4001, 6041 seen by others) */
+  /** HTTP 400 code for an organization the user is not in, or none: 6024 (seed); 2, 14, 4001, 6041 seen by others */
   invalidOrganizationCode: 6024 | 2 | 14 | 4001 | 6041;
-  /** grants per refresh token per 10 minutes; then grants are refused for 10 minutes */
+  /** grants per refresh token per 10 minutes (sliding); then grants are refused for 10 minutes */
   grantLimit: number;
   /** HTTP status of the "Access Denied" refusal (200 per Zoho, 400 as some clients saw) */
   tooManyGrantsStatus: 200 | 400;
@@ -26,17 +29,19 @@ export interface SandboxSettings {
   tokenLifetimeSeconds: number;
   /** some token answers have lacked expires_in */
   omitExpiresIn: boolean;
-  /** the token endpoint answers {"error": "invalid_code"} */
+  /** the token endpoint answers HTTP 200 {"error": "invalid_code"} */
   refreshTokenRevoked: boolean;
-  /** added to every Books request */
+  /** milliseconds added to every Books request that passes the checks */
   latencyMs: number;
-  /** share (0..1) of Books requests that fail, and the next N that fail for sure */
+  /** share (0..1) of Books requests that fail (a seeded PRNG: the same runs fail every time) */
   failureRate: number;
+  /** the next N Books requests fail for sure (counts down) */
   failNext: number;
-  /** "json": HTTP 500 {"code": 5}; "html": an HTTP 502 HTML page, as an outage answers */
+  /** "json": HTTP 500 {"code": 5} or {"code": 1000} in turn; "html": an HTTP 502 page, as an outage answers */
   failureStyle: "json" | "html";
-  /** share (0..1) of Books requests that never answer, and the next N that hang for sure */
+  /** share (0..1) of Books requests that never answer, so the client's timeout must fire */
   hangRate: number;
+  /** the next N Books requests never answer (counts down) */
   hangNext: number;
 }
 
@@ -45,11 +50,11 @@ export const DEFAULT_SETTINGS: Readonly<SandboxSettings> = Object.freeze({
   dailyLimit: null,
   concurrencyLimit: 10,
   requiredScope: "ZohoBooks.contacts.CREATE",
-  grantedScopes: [
+  grantedScopes: Object.freeze([
     "ZohoBooks.contacts.CREATE",
     "ZohoBooks.contacts.UPDATE",
     "ZohoBooks.contacts.READ",
-  ],
+  ]) as string[],
   alreadyInStateAnswer: "error",
   notFoundCode: 2,
   notFoundStatus: 404,
@@ -68,7 +73,8 @@ export const DEFAULT_SETTINGS: Readonly<SandboxSettings> = Object.freeze({
   hangNext: 0,
 });
 
-const ALLOWED: { [K in keyof SandboxSettings]?: readonly unknown[] } = {
+/** Settings that take one of a few values; every other setting is checked against its default's type. */
+const CHOICES: { [K in keyof SandboxSettings]?: readonly unknown[] } = {
   alreadyInStateAnswer: ["error", "success"],
   notFoundCode: [2, 1002],
   notFoundStatus: [400, 404],
@@ -76,26 +82,39 @@ const ALLOWED: { [K in keyof SandboxSettings]?: readonly unknown[] } = {
   tooManyGrantsStatus: [200, 400],
   failureStyle: ["json", "html"],
 };
+const SHARES: ReadonlySet<string> = new Set(["failureRate", "hangRate"]);
 
-/** Checks a partial settings object; returns the problem, or undefined when it is valid. */
+/** Checks a partial settings object; returns what is wrong with it, or undefined when it is valid. */
 export function settingsProblem(patch: unknown): string | undefined {
   if (patch === null || typeof patch !== "object" || Array.isArray(patch))
-    return "settings must be an object";
+    return "settings must be a JSON object";
   for (const [key, value] of Object.entries(patch)) {
-    if (!(key in DEFAULT_SETTINGS)) return `unknown setting ${key}`;
-    const name = key as keyof SandboxSettings;
-    const fallback = DEFAULT_SETTINGS[name];
-    const allowed = ALLOWED[name];
-    if (allowed && !allowed.includes(value)) return `${key} must be one of ${allowed.join(", ")}`;
-    if (name === "dailyLimit" && value === null) continue;
-    if (Array.isArray(fallback)) {
+    if (!Object.hasOwn(DEFAULT_SETTINGS, key)) return `unknown setting ${key}`;
+    const fallback = DEFAULT_SETTINGS[key as keyof SandboxSettings];
+    const choices = CHOICES[key as keyof SandboxSettings];
+    if (choices) {
+      if (!choices.includes(value)) return `${key} must be one of ${choices.join(", ")}`;
+    } else if (Array.isArray(fallback)) {
       if (!Array.isArray(value) || value.some((v) => typeof v !== "string"))
         return `${key} must be a list of strings`;
+    } else if (key === "dailyLimit" && value === null) {
+      // null: no daily cap
     } else if (typeof value !== typeof (fallback ?? 0)) {
-      return `${key} must be a ${typeof (fallback ?? 0)}`;
+      return `${key} must be a ${typeof (fallback ?? 0)}${fallback === null ? " or null" : ""}`;
     } else if (typeof value === "number" && (!Number.isFinite(value) || value < 0)) {
-      return `${key} must be 0 or more`;
+      return `${key} must be a number, 0 or more`;
+    } else if (SHARES.has(key) && (value as number) > 1) {
+      return `${key} must be between 0 and 1`;
     }
   }
   return undefined;
+}
+
+/** A full, independent settings object: the defaults under `patch`, validated (throws when invalid). */
+export function resolveSettings(patch: Partial<SandboxSettings> = {}): SandboxSettings {
+  const given = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
+  const problem = settingsProblem(given);
+  if (problem) throw new TypeError(`Invalid sandbox settings: ${problem}`);
+  const settings = { ...DEFAULT_SETTINGS, ...given } as SandboxSettings;
+  return { ...settings, grantedScopes: [...settings.grantedScopes] };
 }

@@ -1,0 +1,93 @@
+import { settingsProblem } from "./settings";
+import type { Sandbox } from "./types";
+
+export interface ControlAnswer {
+  status: number;
+  body: unknown;
+}
+
+const CONTACT_PATH = /^\/__sandbox\/contacts\/([^/]+)$/;
+
+/**
+ * The control API, for tests, e2e runs and benchmarks in another process: over HTTP, what the
+ * Sandbox object does in process (and nothing more, since it goes through that object).
+ * Not rate-limited, not counted in the stats.
+ *
+ *   GET    /__sandbox/state              {settings, clock, contacts}
+ *   PATCH  /__sandbox/settings           a JSON merge into the settings (400 when invalid)
+ *   POST   /__sandbox/reset
+ *   POST   /__sandbox/clock/advance      {"seconds": n}
+ *   POST   /__sandbox/tokens/issue       {access_token, expires_in}, not a grant
+ *   POST   /__sandbox/tokens/revoke
+ *   GET    /__sandbox/stats
+ *   GET    /__sandbox/requests           (DELETE clears the requests and the stats)
+ *   GET    /__sandbox/contacts/{id}
+ *   PUT    /__sandbox/contacts/{id}      {"status": "active" | "inactive"}
+ */
+export async function controlAnswer(
+  sandbox: Sandbox,
+  method: string,
+  path: string,
+  readJson: () => Promise<unknown>,
+): Promise<ControlAnswer> {
+  const ok = (body: unknown): ControlAnswer => ({ status: 200, body });
+  const invalid = (error: string): ControlAnswer => ({ status: 400, body: { error } });
+  const clock = () => new Date(sandbox.now()).toISOString();
+
+  switch (`${method} ${path}`) {
+    case "GET /__sandbox/state":
+      return ok({
+        settings: sandbox.settings,
+        clock: clock(),
+        contacts: sandbox.contacts().length,
+      });
+    case "PATCH /__sandbox/settings": {
+      const patch = await readJson();
+      const problem = settingsProblem(patch);
+      if (problem) return invalid(problem);
+      Object.assign(sandbox.settings, patch);
+      return ok(sandbox.settings);
+    }
+    case "POST /__sandbox/reset":
+      sandbox.reset();
+      return ok({ reset: true });
+    case "POST /__sandbox/clock/advance": {
+      const seconds = field(await readJson(), "seconds");
+      if (typeof seconds !== "number" || !Number.isFinite(seconds))
+        return invalid("seconds must be a number");
+      sandbox.advanceClock(seconds);
+      return ok({ clock: clock() });
+    }
+    case "POST /__sandbox/tokens/issue":
+      return ok(sandbox.issueToken());
+    case "POST /__sandbox/tokens/revoke":
+      sandbox.revokeAccessTokens();
+      return ok({ revoked: true });
+    case "GET /__sandbox/stats":
+      return ok(sandbox.stats());
+    case "GET /__sandbox/requests":
+      return ok(sandbox.requests());
+    case "DELETE /__sandbox/requests":
+      sandbox.clearRequests();
+      return ok({ cleared: true });
+  }
+
+  const id = CONTACT_PATH.exec(path)?.[1];
+  const contact = id === undefined ? undefined : sandbox.contact(id);
+  if (id !== undefined && (method === "GET" || method === "PUT")) {
+    if (!contact) return { status: 404, body: { error: `no contact ${id}` } };
+    if (method === "GET") return ok(contact);
+    const status = field(await readJson(), "status");
+    if (status !== "active" && status !== "inactive")
+      return invalid('status must be "active" or "inactive"');
+    sandbox.setContactStatus(id, status);
+    return ok(sandbox.contact(id));
+  }
+  return { status: 404, body: { error: `no control endpoint ${method} ${path}` } };
+}
+
+function field(body: unknown, name: string): unknown {
+  return typeof body === "object" && body !== null
+    ? (body as Record<string, unknown>)[name]
+    : undefined;
+}

@@ -1,0 +1,95 @@
+import type { SandboxSettings } from "./settings";
+
+/** A Books contact as the API answers it (the sandbox also keeps its organization). */
+export interface SandboxContact {
+  contact_id: string;
+  contact_name: string;
+  company_name: string;
+  contact_type: "customer" | "vendor";
+  status: "active" | "inactive";
+  email: string;
+  last_modified_time: string;
+}
+
+export interface SandboxOptions {
+  /** 0 or absent: a free port */
+  port?: number;
+  /** contacts in the main organization; default 300 */
+  contacts?: number;
+  /** over DEFAULT_SETTINGS; `reset()` comes back to these. Invalid ones make startSandbox throw. */
+  settings?: Partial<SandboxSettings>;
+}
+
+/** What a request is recorded and counted as. */
+export type SandboxEndpoint =
+  | "token"
+  | "contact.active"
+  | "contact.inactive"
+  | "contact.get"
+  | "contacts.list"
+  | "control"
+  | "unknown";
+
+export interface RecordedRequest {
+  /** arrival, on the sandbox clock (ms since the epoch) */
+  at: number;
+  method: string;
+  /**
+   * path and query as received, except the values of secret parameters (client_secret,
+   * refresh_token, …), replaced by `[REDACTED]`. No header or body is ever recorded.
+   */
+  url: string;
+  endpoint: SandboxEndpoint;
+  /** 0 while the request is in progress, and for good when it was left hanging */
+  status: number;
+  /** the `code` of a JSON answer */
+  code?: number;
+  authorization: "present" | "absent";
+}
+
+/** Counts of Books, token and unknown-path requests (control requests are not counted). */
+export interface SandboxStats {
+  calls: Partial<Record<SandboxEndpoint, number>>;
+  /** by HTTP status; "0" counts requests left hanging */
+  byStatus: Record<string, number>;
+  /** by the `code` of JSON answers */
+  byCode: Record<string, number>;
+  /** access tokens granted at the token endpoint (issueToken() is not a grant) */
+  grants: number;
+  /** grants refused with "Access Denied" (too many grants) */
+  grantsRefused: number;
+  /** HTTP 429 answers (codes 44, 45 and 1070) */
+  throttled: number;
+  /** the most Books requests in progress at once */
+  maxInFlight: number;
+}
+
+export interface Sandbox {
+  /** e.g. http://127.0.0.1:41234: both the accounts server (/oauth/v2/token) and the API domain (/books/v3) */
+  url: string;
+  /** live and mutable: read on every request */
+  settings: SandboxSettings;
+  /** Stops at once: open connections (a hanging request's included) are destroyed, not awaited. */
+  close(): Promise<void>;
+  /** Reseeds contacts; clears stats, requests, tokens, grant and rate windows and the clock offset; restores the start settings. */
+  reset(): void;
+  /** Moves the sandbox clock (token expiry, rate and grant windows), which is Date.now() + an offset. */
+  advanceClock(seconds: number): void;
+  /** the sandbox clock, in ms since the epoch */
+  now(): number;
+  /** a valid access token that does not count as a grant (tests seed a fresh token with it) */
+  issueToken(): { access_token: string; expires_in: number };
+  /** Every access token issued so far becomes invalid (→ 57). */
+  revokeAccessTokens(): void;
+  /** a contact of any organization, by id */
+  contact(id: string): SandboxContact | undefined;
+  /** Sets a contact's status as if changed in Zoho's UI (throws for an unknown id). */
+  setContactStatus(id: string, status: "active" | "inactive"): void;
+  /** the main organization's contacts, by contact_id */
+  contacts(): SandboxContact[];
+  stats(): SandboxStats;
+  /** every request seen (Books, OAuth, control, unknown), in order of arrival */
+  requests(): RecordedRequest[];
+  /** Forgets the recorded requests and the stats. */
+  clearRequests(): void;
+}
