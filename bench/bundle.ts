@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -11,20 +12,25 @@ export const FUNCTIONS = [
   "scheduled-token-refresh",
 ] as const;
 
-/** The same esbuild options serverless.yml gives serverless-esbuild. */
-const OPTIONS: BuildOptions = {
-  bundle: true,
-  minify: true,
-  platform: "node",
-  target: "node24",
-  format: "esm",
-  mainFields: ["module", "main"],
-  banner: {
-    js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
-  },
-  metafile: true,
-  logLevel: "silent",
-};
+/** serverless-esbuild's own keys in `custom.esbuild`: everything else goes to esbuild as is. */
+const PLUGIN_KEYS = ["exclude", "packager", "outputFileExtension", "outputWorkFolder"];
+
+/**
+ * The esbuild options serverless.yml gives serverless-esbuild, as osls resolves them, so the
+ * benchmark measures exactly the bundles Lambda gets.
+ */
+function lambdaBuildOptions(): BuildOptions {
+  const printed = execFileSync(
+    join(ROOT, "node_modules/.bin/osls"),
+    ["print", "--stage", "bench", "--path", "custom.esbuild", "--format", "json"],
+    { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const options: Record<string, unknown> = JSON.parse(printed);
+  for (const key of PLUGIN_KEYS) delete options[key];
+  return { ...options, absWorkingDir: ROOT, metafile: true, logLevel: "silent" };
+}
+
+const OPTIONS = lambdaBuildOptions();
 
 export interface Bundle {
   file: string;

@@ -1,0 +1,54 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { bundle, FUNCTIONS, ROOT } from "../../bench/bundle";
+import { defaultProvider } from "../../lib/lambda-bundle/credentials-from-env";
+import {
+  EventStreamSerde,
+  eventStreamSerdeProvider,
+} from "../../lib/lambda-bundle/no-event-streams";
+
+afterEach(() => {
+  vi.unstubAllEnvs();
+});
+
+describe("the stand-ins the Lambda bundles use for two AWS SDK modules", () => {
+  it("takes the role's credentials from the environment, as Lambda provides them", async () => {
+    vi.stubEnv("AWS_ACCESS_KEY_ID", "ASIAEXAMPLE");
+    vi.stubEnv("AWS_SECRET_ACCESS_KEY", "secret-example");
+    vi.stubEnv("AWS_SESSION_TOKEN", "session-example");
+    await expect(defaultProvider()()).resolves.toMatchObject({
+      accessKeyId: "ASIAEXAMPLE",
+      secretAccessKey: "secret-example",
+      sessionToken: "session-example",
+    });
+  });
+
+  it("says so when the environment has no credentials", async () => {
+    vi.stubEnv("AWS_ACCESS_KEY_ID", "");
+    vi.stubEnv("AWS_SECRET_ACCESS_KEY", "");
+    await expect(defaultProvider()()).rejects.toThrow(/environment variable credentials/);
+  });
+
+  it("fails clearly if an event-stream operation were ever called", () => {
+    expect(() => eventStreamSerdeProvider()).toThrow(/event streams are left out/);
+    expect(() => new EventStreamSerde()).toThrow(/event streams are left out/);
+  });
+});
+
+describe("each function's Lambda bundle, built with serverless.yml's esbuild options", () => {
+  it.each(FUNCTIONS)(
+    "%s leaves out the SDK's credential chain and event streams",
+    async (name) => {
+      const { metafile, bytes } = await bundle(`${name}-test`, {
+        path: `${ROOT}/functions/${name}.ts`,
+      });
+      const inputs = Object.keys(metafile.inputs);
+      expect(inputs).toContain("lib/lambda-bundle/credentials-from-env.ts");
+      expect(
+        inputs.filter((input) => /credential-provider-(node|ini|sso)|nested-clients/.test(input)),
+      ).toEqual([]);
+      expect(inputs.filter((input) => input.includes("/event-streams/"))).toEqual([]);
+      expect(bytes).toBeLessThan(600 * 1024);
+    },
+    60_000,
+  );
+});
