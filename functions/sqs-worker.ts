@@ -119,10 +119,6 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
       );
     }),
   );
-  logger.info("Batch processed", {
-    records: event.Records.length,
-    failed: response.batchItemFailures.length,
-  });
   return response;
 }
 
