@@ -15,7 +15,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vites
 import { handler } from "../../functions/sqs-worker";
 import { logger } from "../../lib/observability";
 import { type LocalAws, startLocalAws } from "../local-aws";
-import { deleteSucceeded, toSqsRecord } from "../local-stack/sqs-poller";
+import { deleteSucceeded, toSqsRecord } from "../local-stack/sqs-records";
 import { SANDBOX_CREDENTIALS, type Sandbox, SEED, startSandbox } from "../sandbox";
 import { lambdaContext } from "../support/events";
 import { sandboxSecret } from "../support/secret-store";

@@ -6,7 +6,7 @@
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { Context, SQSBatchResponse } from "aws-lambda";
 import { handler } from "../../functions/sqs-worker";
-import { deleteSucceeded, toSqsRecord } from "./sqs-poller";
+import { deleteSucceeded, toSqsRecord } from "./sqs-records";
 
 const queueUrl = process.env.BENCH_QUEUE_URL as string;
 const sqs = new SQSClient({});
