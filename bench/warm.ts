@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { httpEvent, lambdaContext, sqsEvent, sqsRecord } from "../test/support/events";
+import { allAccepted } from "../test/support/queue-mock";
 import { median } from "./stats";
 
 export interface WarmFigure {
@@ -81,11 +82,7 @@ export async function warmOverhead(iterations: number): Promise<Record<string, W
   });
   const restoreSqs = answerAtOnce(SQSClient, (command) => {
     if (!(command instanceof SendMessageBatchCommand)) throw new Error("unexpected call");
-    const entries = command.input.Entries ?? [];
-    return {
-      Successful: entries.map(({ Id }) => ({ Id, MessageId: `m-${Id}`, MD5OfMessageBody: "x" })),
-      Failed: [],
-    };
+    return allAccepted(command.input);
   });
 
   const context = lambdaContext("bench");

@@ -1,15 +1,10 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { SQSClient } from "@aws-sdk/client-sqs";
 import { type LocalAws, startLocalAws } from "../test/local-aws";
-import { createQueueWithDlq } from "../test/local-stack/queues";
-import {
-  SANDBOX_CREDENTIALS,
-  type Sandbox,
-  type SandboxSettings,
-  startSandbox,
-} from "../test/sandbox";
+import { createQueueWithDlq, queueActivations } from "../test/local-stack/queues";
+import { type Sandbox, type SandboxSettings, sandboxSecret, startSandbox } from "../test/sandbox";
 import { contactId } from "../test/sandbox/seed";
 import { bundle, ROOT } from "./bundle";
 
@@ -60,21 +55,17 @@ export async function runWorkers(options: {
     region: "us-east-1",
     credentials: { accessKeyId: "bench", secretAccessKey: "bench" },
   };
-  const token = options.freshToken ? sandbox.issueToken() : undefined;
-  await new SecretsManagerClient(client).send(
-    new CreateSecretCommand({
-      Name: "bench/zoho",
-      SecretString: JSON.stringify({
-        client_id: SANDBOX_CREDENTIALS.client_id,
-        client_secret: SANDBOX_CREDENTIALS.client_secret,
-        refresh_token: SANDBOX_CREDENTIALS.refresh_token,
-        accounts_url: sandbox.url,
-        organization_id: SANDBOX_CREDENTIALS.organization_id,
-        access_token: token?.access_token ?? "1000.expired.token",
+  // An expired stored token is still a token: the first container to use it must refresh it.
+  const secret = options.freshToken
+    ? sandboxSecret(sandbox, { fresh: true })
+    : {
+        ...sandboxSecret(sandbox),
+        access_token: "1000.expired.token",
         api_domain: sandbox.url,
-        access_token_expires_at: new Date(Date.now() + (token ? 3600_000 : -60_000)).toISOString(),
-      }),
-    }),
+        access_token_expires_at: new Date(Date.now() - 60_000).toISOString(),
+      };
+  await new SecretsManagerClient(client).send(
+    new CreateSecretCommand({ Name: "bench/zoho", SecretString: JSON.stringify(secret) }),
   );
   const sqs = new SQSClient(client);
   const { queueUrl, dlqUrl } = await createQueueWithDlq(sqs, {
@@ -83,16 +74,7 @@ export async function runWorkers(options: {
     visibilityTimeoutSeconds: 120,
   });
   const ids = jobIds(options.jobs);
-  for (let i = 0; i < ids.length; i += 10) {
-    await sqs.send(
-      new SendMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: ids
-          .slice(i, i + 10)
-          .map((id, j) => ({ Id: String(j), MessageBody: JSON.stringify({ contact_id: id }) })),
-      }),
-    );
-  }
+  await queueActivations(sqs, queueUrl, ids);
 
   const startedAt = Date.now();
   const env = {

@@ -1,13 +1,12 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundle, ROOT } from "../../bench/bundle";
 import { type LocalAws, startLocalAws } from "../local-aws";
-import { createQueueWithDlq } from "../local-stack/queues";
-import { type Sandbox, SEED, startSandbox } from "../sandbox";
-import { sandboxSecret } from "../support/secret-store";
+import { createQueueWithDlq, queueActivations } from "../local-stack/queues";
+import { type Sandbox, SEED, sandboxSecret, startSandbox } from "../sandbox";
 
 // A worker "container" killed with SIGKILL in the middle of a batch: SQS brings the batch back
 // after its visibility timeout, a new container does it, nothing is lost, and doing a job twice
@@ -49,15 +48,7 @@ describe("a worker killed mid-batch", () => {
       visibilityTimeoutSeconds: 3,
     });
     const ids = SEED.inactiveIds.slice(0, 10);
-    await sqs.send(
-      new SendMessageBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: ids.map((id, i) => ({
-          Id: String(i),
-          MessageBody: JSON.stringify({ contact_id: id }),
-        })),
-      }),
-    );
+    await queueActivations(sqs, queueUrl, ids);
     const env = {
       PATH: process.env.PATH,
       AWS_REGION: "us-east-1",

@@ -7,7 +7,6 @@ import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
-  SendMessageBatchCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse } from "aws-lambda";
@@ -15,10 +14,10 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vites
 import { handler } from "../../functions/sqs-worker";
 import { logger } from "../../lib/observability";
 import { type LocalAws, startLocalAws } from "../local-aws";
+import { queueActivations } from "../local-stack/queues";
 import { deleteSucceeded, toSqsRecord } from "../local-stack/sqs-records";
-import { SANDBOX_CREDENTIALS, type Sandbox, SEED, startSandbox } from "../sandbox";
+import { SANDBOX_CREDENTIALS, type Sandbox, SEED, sandboxSecret, startSandbox } from "../sandbox";
 import { lambdaContext } from "../support/events";
-import { sandboxSecret } from "../support/secret-store";
 
 // The fault matrix for the worker, on real SDK clients against the local AWS endpoints and real
 // HTTP against the sandbox. For each fault: where every job ends, and how many Zoho calls it cost.
@@ -101,18 +100,6 @@ beforeEach(async () => {
 const storeSecret = (value: Record<string, unknown>) =>
   sm.send(new PutSecretValueCommand({ SecretId: SECRET_ID, SecretString: JSON.stringify(value) }));
 
-async function queueJobs(ids: string[]): Promise<void> {
-  await sqs.send(
-    new SendMessageBatchCommand({
-      QueueUrl: queueUrl,
-      Entries: ids.map((id, i) => ({
-        Id: String(i),
-        MessageBody: JSON.stringify({ contact_id: id }),
-      })),
-    }),
-  );
-}
-
 /** What Lambda's event source mapping does once: receive a batch, invoke, delete what succeeded. */
 async function deliver(): Promise<{ records: number; failed: number }> {
   const { Messages = [] } = await sqs.send(
@@ -152,7 +139,7 @@ const booksCalls = () => sandbox.requests().filter((r) => r.endpoint.startsWith(
 describe("the worker under faults", () => {
   it("Secrets Manager unreachable for a while: jobs wait, none parked, no Zoho call; all done after", async () => {
     const ids = SEED.inactiveIds.slice(0, 5);
-    await queueJobs(ids);
+    await queueActivations(sqs, queueUrl, ids);
     aws.faults.secretsManagerUnavailable = true;
     expect(await deliver()).toEqual({ records: 5, failed: 5 });
     expect(whereJobsAre(ids)).toEqual({ done: 0, waiting: 5, parked: 0 });
@@ -167,7 +154,7 @@ describe("the worker under faults", () => {
 
   it("a malformed secret: jobs wait, none parked, no Zoho call; all done once it is fixed", async () => {
     const ids = SEED.inactiveIds.slice(5, 8);
-    await queueJobs(ids);
+    await queueActivations(sqs, queueUrl, ids);
     await storeSecret({ client_id: "only this" });
     expect(await deliver()).toEqual({ records: 3, failed: 3 });
     expect(whereJobsAre(ids)).toEqual({ done: 0, waiting: 3, parked: 0 });
@@ -181,7 +168,7 @@ describe("the worker under faults", () => {
 
   it("refresh token revoked, then restored: one refused grant per minute, jobs wait, all done after", async () => {
     const ids = SEED.inactiveIds.slice(8, 13);
-    await queueJobs(ids);
+    await queueActivations(sqs, queueUrl, ids);
     await storeSecret(sandboxSecret(sandbox)); // no stored token: a grant is needed
     sandbox.settings.refreshTokenRevoked = true;
     expect(await deliver()).toEqual({ records: 5, failed: 5 });
@@ -198,7 +185,7 @@ describe("the worker under faults", () => {
 
   it("scope removed, then restored: at most one grant, jobs wait (never parked), all done after", async () => {
     const ids = SEED.inactiveIds.slice(13, 18);
-    await queueJobs(ids);
+    await queueActivations(sqs, queueUrl, ids);
     sandbox.settings.grantedScopes = ["ZohoBooks.contacts.READ"];
     expect(await deliver()).toEqual({ records: 5, failed: 5 });
     expect(whereJobsAre(ids)).toEqual({ done: 0, waiting: 5, parked: 0 });
@@ -216,7 +203,7 @@ describe("the worker under faults", () => {
 
   it("a burst of 5xx: each job tries 3 times at most, waits, and is done after the burst", async () => {
     const ids = SEED.inactiveIds.slice(18, 21);
-    await queueJobs(ids);
+    await queueActivations(sqs, queueUrl, ids);
     sandbox.settings.failNext = 9;
     expect(await deliver()).toEqual({ records: 3, failed: 3 });
     expect(booksCalls()).toBe(9);

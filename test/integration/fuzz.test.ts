@@ -6,10 +6,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { handler as httpApi } from "../../functions/http-api";
 import { handler as worker } from "../../functions/sqs-worker";
 import { ERROR_TABLE } from "../../lib/errors";
-import { type Sandbox, SEED, startSandbox } from "../sandbox";
+import { type Sandbox, SEED, sandboxSecret, startSandbox } from "../sandbox";
 import { httpEvent, lambdaContext, sqsEvent, sqsRecord } from "../support/events";
 import { acceptEverything } from "../support/queue-mock";
-import { mockSecretStore, sandboxSecret } from "../support/secret-store";
+import { mockSecretStore } from "../support/secret-store";
 
 // Whatever a caller or a queue sends: never a 5xx for bad input, always a known error code, and
 // no value that is not 1-25 digits ever in a URL Zoho sees (the sandbox records every URL).

@@ -8,11 +8,12 @@ import {
   SANDBOX_CREDENTIALS,
   type Sandbox,
   SEED,
+  sandboxSecret,
   startSandbox,
 } from "../sandbox";
 import { type HttpEventInput, httpEvent, lambdaContext } from "../support/events";
 import { acceptEverything } from "../support/queue-mock";
-import { mockSecretStore, sandboxSecret } from "../support/secret-store";
+import { mockSecretStore } from "../support/secret-store";
 
 const QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/activation-queue";
 let sandbox: Sandbox;

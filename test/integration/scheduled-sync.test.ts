@@ -6,10 +6,17 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vites
 import { handler as syncHandler } from "../../functions/scheduled-sync";
 import { handler as workerHandler } from "../../functions/sqs-worker";
 import type { SyncSummary } from "../../lib/sync";
-import { contactId, ORGANIZATION_ID, type Sandbox, SEED, startSandbox } from "../sandbox";
+import {
+  contactId,
+  ORGANIZATION_ID,
+  type Sandbox,
+  SEED,
+  sandboxSecret,
+  startSandbox,
+} from "../sandbox";
 import { lambdaContext, sqsEvent, sqsRecord } from "../support/events";
 import { acceptEverything } from "../support/queue-mock";
-import { mockSecretStore, sandboxSecret } from "../support/secret-store";
+import { mockSecretStore } from "../support/secret-store";
 
 const CONTACTS = 1_200;
 let sandbox: Sandbox;

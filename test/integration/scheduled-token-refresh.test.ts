@@ -2,9 +2,9 @@ import type { ScheduledEvent } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { handler, type TokenRefreshResult } from "../../functions/scheduled-token-refresh";
 import { logger } from "../../lib/observability";
-import { type Sandbox, startSandbox } from "../sandbox";
+import { type Sandbox, sandboxSecret, startSandbox } from "../sandbox";
 import { lambdaContext } from "../support/events";
-import { mockSecretStore, sandboxSecret } from "../support/secret-store";
+import { mockSecretStore } from "../support/secret-store";
 
 const scheduledEvent: ScheduledEvent = {
   version: "0",

@@ -8,10 +8,11 @@ import {
   SANDBOX_CREDENTIALS,
   type Sandbox,
   SEED,
+  sandboxSecret,
   startSandbox,
 } from "../sandbox";
 import { lambdaContext, sqsEvent, sqsRecord } from "../support/events";
-import { mockSecretStore, sandboxSecret } from "../support/secret-store";
+import { mockSecretStore } from "../support/secret-store";
 
 const DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/activation-dlq";
 let sandbox: Sandbox;

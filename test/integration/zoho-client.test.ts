@@ -4,8 +4,8 @@ import type { ServiceError } from "../../lib/errors";
 import { RateLimiter } from "../../lib/rate-limiter";
 import { TokenStore } from "../../lib/token-store";
 import { ZohoBooksClient } from "../../lib/zoho-client";
-import { ORGANIZATION_ID, type Sandbox, SEED, startSandbox } from "../sandbox";
-import { mockSecretStore, sandboxSecret } from "../support/secret-store";
+import { ORGANIZATION_ID, type Sandbox, SEED, sandboxSecret, startSandbox } from "../sandbox";
+import { mockSecretStore } from "../support/secret-store";
 
 let sandbox: Sandbox;
 let secret: ReturnType<typeof mockSecretStore>;

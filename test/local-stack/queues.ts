@@ -1,4 +1,5 @@
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { enqueueJobs } from "../../lib/queue";
 
 /**
  * The activation queue and its dead-letter queue as serverless.yml declares them (redrive after
@@ -41,4 +42,18 @@ export async function createQueueWithDlq(
     )
   ).QueueUrl as string;
   return { queueUrl, dlqUrl };
+}
+
+/** Queues one activation job per contact id, as the HTTP API does; throws if any is not queued. */
+export async function queueActivations(
+  sqs: SQSClient,
+  queueUrl: string,
+  contactIds: readonly string[],
+): Promise<void> {
+  const { failed } = await enqueueJobs(
+    sqs,
+    queueUrl,
+    contactIds.map((id, index) => ({ index, job: { contact_id: id, action: "activate" } })),
+  );
+  if (failed.length > 0) throw new Error(`${failed.length} jobs could not be queued`);
 }

@@ -6,7 +6,7 @@ import { LambdaClient } from "@aws-sdk/client-lambda";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { type LocalAws, startLocalAws } from "../local-aws";
-import { SANDBOX_CREDENTIALS, type Sandbox, type SandboxSettings, startSandbox } from "../sandbox";
+import { type Sandbox, type SandboxSettings, sandboxSecret, startSandbox } from "../sandbox";
 import { createQueueWithDlq } from "./queues";
 import { SqsPoller } from "./sqs-poller";
 
@@ -98,13 +98,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   await secretsManager.send(
     new CreateSecretCommand({
       Name: secretId,
-      SecretString: JSON.stringify({
-        client_id: SANDBOX_CREDENTIALS.client_id,
-        client_secret: SANDBOX_CREDENTIALS.client_secret,
-        refresh_token: SANDBOX_CREDENTIALS.refresh_token,
-        accounts_url: sandbox.url,
-        organization_id: SANDBOX_CREDENTIALS.organization_id,
-      }),
+      SecretString: JSON.stringify(sandboxSecret(sandbox)),
     }),
   );
   const { queueUrl, dlqUrl } = await createQueueWithDlq(sqs, {

@@ -5,7 +5,6 @@ import {
   SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
 import { mockClient } from "aws-sdk-client-mock";
-import { SANDBOX_CREDENTIALS, type Sandbox } from "../sandbox";
 
 /**
  * Secrets Manager as aws-sdk-client-mock: one secret that GetSecretValue reads and
@@ -40,27 +39,5 @@ export function mockSecretStore(initial: Record<string, unknown>) {
       value = JSON.stringify(next);
       version++;
     },
-  };
-}
-
-/** The secret a deployment against the sandbox holds; `fresh` adds a live access token. */
-export function sandboxSecret(
-  sandbox: Sandbox,
-  options: { fresh?: boolean } = {},
-): Record<string, unknown> {
-  const base = {
-    client_id: SANDBOX_CREDENTIALS.client_id,
-    client_secret: SANDBOX_CREDENTIALS.client_secret,
-    refresh_token: SANDBOX_CREDENTIALS.refresh_token,
-    accounts_url: sandbox.url,
-    organization_id: SANDBOX_CREDENTIALS.organization_id,
-  };
-  if (!options.fresh) return base;
-  const token = sandbox.issueToken();
-  return {
-    ...base,
-    access_token: token.access_token,
-    api_domain: sandbox.url,
-    access_token_expires_at: new Date(Date.now() + token.expires_in * 1000).toISOString(),
   };
 }
