@@ -9,10 +9,10 @@ import { required } from "../lib/config";
 import { createDependencies, lazy } from "../lib/dependencies";
 import { ServiceError, toServiceError } from "../lib/errors";
 import { json, readJsonBody } from "../lib/http";
-import { type ActivationJob, describeIssues, parseJob } from "../lib/jobs";
+import { type ActivationJob, describeIssues, parseJob } from "../lib/jobs/job";
+import { enqueueJobs } from "../lib/jobs/queue";
 import { httpErrorResponse } from "../lib/middleware/http-error-response";
 import { logger, metrics, outcomeForLog, recordOutcome } from "../lib/observability";
-import { enqueueJobs } from "../lib/queue";
 
 /** At most this many items per `POST /activations`. */
 export const MAX_ITEMS = 500;

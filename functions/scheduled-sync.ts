@@ -6,7 +6,7 @@ import { required } from "../lib/config";
 import { createDependencies, lazy } from "../lib/dependencies";
 import { toServiceError } from "../lib/errors";
 import { errorForLog, logger, metrics } from "../lib/observability";
-import { parseSyncInput, runSync, type SyncSummary } from "../lib/sync";
+import { parseSyncInput, runSync, type SyncSummary } from "../lib/sync/sync";
 
 const dependencies = lazy(() => createDependencies(undefined, { rateLimited: true }));
 

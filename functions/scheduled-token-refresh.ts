@@ -3,9 +3,9 @@ import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import middy from "@middy/core";
 import type { ScheduledEvent } from "aws-lambda";
 import { readConfig } from "../lib/config";
+import { tokenStoreFromConfig } from "../lib/credentials/token-store";
 import { lazy } from "../lib/dependencies";
 import { logger, metrics } from "../lib/observability";
-import { tokenStoreFromConfig } from "../lib/token-store";
 
 // Only the token store: this function needs no queue and no Books client.
 const dependencies = lazy(() => {

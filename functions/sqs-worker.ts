@@ -8,7 +8,8 @@ import { changeContactStatus } from "../lib/activation";
 import { required } from "../lib/config";
 import { createDependencies, lazy } from "../lib/dependencies";
 import { type JobDecision, toServiceError, workerDecision } from "../lib/errors";
-import { jobToRequest, parseJobMessage } from "../lib/jobs";
+import { jobToRequest, parseJobMessage } from "../lib/jobs/job";
+import { delayMessage, parkJob, queueUrlFromArn } from "../lib/jobs/queue";
 import {
   errorForLog,
   logger,
@@ -18,7 +19,6 @@ import {
   recordOutcome,
   recordParked,
 } from "../lib/observability";
-import { delayMessage, parkJob, queueUrlFromArn } from "../lib/queue";
 
 const dependencies = lazy(() => createDependencies(undefined, { rateLimited: true }));
 const processor = new BatchProcessor(EventType.SQS);

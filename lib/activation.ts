@@ -1,8 +1,8 @@
 import pRetry from "p-retry";
+import type { ZohoSecret } from "./credentials/secret";
 import { ServiceError, toServiceError } from "./errors";
 import { assertZohoId } from "./ids";
-import type { ZohoSecret } from "./secret";
-import type { ZohoBooksClient } from "./zoho-client";
+import type { ZohoBooksClient } from "./zoho/books-client";
 
 export type Action = "activate" | "deactivate";
 export type Outcome = "activated" | "already_active" | "deactivated" | "already_inactive";

@@ -1,8 +1,8 @@
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { type Config, readConfig } from "./config";
+import { type TokenStore, tokenStoreFromConfig } from "./credentials/token-store";
 import { RateLimiter } from "./rate-limiter";
-import { type TokenStore, tokenStoreFromConfig } from "./token-store";
-import { ZohoBooksClient } from "./zoho-client";
+import { ZohoBooksClient } from "./zoho/books-client";
 
 export interface Dependencies {
   config: Config;

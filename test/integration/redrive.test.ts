@@ -1,7 +1,7 @@
 import { CreateQueueCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ServiceError } from "../../lib/errors";
-import { parkJob } from "../../lib/queue";
+import { parkJob } from "../../lib/jobs/queue";
 import { listParked, moveBack } from "../../scripts/redrive";
 import { type LocalAws, startLocalAws } from "../local-aws";
 

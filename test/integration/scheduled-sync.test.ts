@@ -5,7 +5,7 @@ import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { handler as syncHandler } from "../../functions/scheduled-sync";
 import { handler as workerHandler } from "../../functions/sqs-worker";
-import type { SyncSummary } from "../../lib/sync";
+import type { SyncSummary } from "../../lib/sync/sync";
 import {
   contactId,
   ORGANIZATION_ID,

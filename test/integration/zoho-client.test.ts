@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { changeContactStatus } from "../../lib/activation";
+import { TokenStore } from "../../lib/credentials/token-store";
 import type { ServiceError } from "../../lib/errors";
 import { RateLimiter } from "../../lib/rate-limiter";
-import { TokenStore } from "../../lib/token-store";
-import { ZohoBooksClient } from "../../lib/zoho-client";
+import { ZohoBooksClient } from "../../lib/zoho/books-client";
 import { ORGANIZATION_ID, type Sandbox, SEED, sandboxSecret, startSandbox } from "../sandbox";
 import { mockSecretStore } from "../support/secret-store";
 

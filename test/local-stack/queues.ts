@@ -1,5 +1,5 @@
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
-import { enqueueJobs } from "../../lib/queue";
+import { enqueueJobs } from "../../lib/jobs/queue";
 
 /**
  * The activation queue and its dead-letter queue as serverless.yml declares them (redrive after

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type DesiredEntry, parseDesiredState, planChanges } from "../../lib/sync";
+import { type DesiredEntry, parseDesiredState, planChanges } from "../../lib/sync/sync";
 
 type Contact = { contact_id: string; status: "active" | "inactive"; email?: string };
 
@@ -147,7 +147,7 @@ describe("parseDesiredState", () => {
 
 describe("runSync", () => {
   it("never queues more than max_changes: it queues the whole plan or nothing", async () => {
-    const { runSync } = await import("../../lib/sync");
+    const { runSync } = await import("../../lib/sync/sync");
     const { SQSClient, SendMessageBatchCommand } = await import("@aws-sdk/client-sqs");
     const { mockClient } = await import("aws-sdk-client-mock");
     const { acceptEverything } = await import("../support/queue-mock");

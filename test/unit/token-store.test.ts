@@ -7,8 +7,8 @@ import {
 } from "@aws-sdk/client-secrets-manager";
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it, vi } from "vitest";
+import { TokenStore } from "../../lib/credentials/token-store";
 import { ServiceError } from "../../lib/errors";
-import { TokenStore } from "../../lib/token-store";
 
 const sm = mockClient(SecretsManagerClient);
 const T0 = Date.parse("2026-11-25T10:00:00.000Z");

@@ -2,7 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it, vi } from "vitest";
 import { ServiceError } from "../../lib/errors";
 import { ZOHO_ID_PATTERN } from "../../lib/ids";
-import { ZohoBooksClient } from "../../lib/zoho-client";
+import { ZohoBooksClient } from "../../lib/zoho/books-client";
 
 const token = {
   accessToken: "1000.a.b",

@@ -1,6 +1,6 @@
 import * as z from "zod/mini";
-import { ServiceError } from "./errors";
-import { ZOHO_ID_PATTERN } from "./ids";
+import { ServiceError } from "../errors";
+import { ZOHO_ID_PATTERN } from "../ids";
 
 /** Zoho data centers: the accounts server that grants tokens, and the API domain it pairs with. */
 export const DATA_CENTERS = {

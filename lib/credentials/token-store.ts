@@ -4,11 +4,11 @@ import {
   PutSecretValueCommand,
   SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
-import type { Config } from "./config";
-import { ServiceError } from "./errors";
-import { logger } from "./observability";
+import type { Config } from "../config";
+import { ServiceError } from "../errors";
+import { logger } from "../observability";
+import { type GrantedToken, grantAccessToken } from "../zoho/accounts";
 import { parseSecret, type ZohoSecret } from "./secret";
-import { type GrantedToken, grantAccessToken } from "./zoho-accounts";
 
 export interface TokenStoreOptions {
   /** name or ARN of the secret (`ZOHO_SECRET_ID`) */

@@ -1,7 +1,7 @@
 import * as z from "zod/mini";
-import type { ActivationRequest } from "./activation";
-import { ServiceError } from "./errors";
-import { ZOHO_ID_PATTERN } from "./ids";
+import type { ActivationRequest } from "../activation";
+import { ServiceError } from "../errors";
+import { ZOHO_ID_PATTERN } from "../ids";
 
 const zohoId = (field: string) =>
   z

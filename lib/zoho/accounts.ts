@@ -1,5 +1,5 @@
-import { ServiceError } from "./errors";
-import { accountsUrl, defaultApiDomain, type ZohoSecret } from "./secret";
+import { accountsUrl, defaultApiDomain, type ZohoSecret } from "../credentials/secret";
+import { ServiceError } from "../errors";
 
 /** Zoho's access tokens live one hour; some token answers have left `expires_in` out. */
 const DEFAULT_EXPIRES_IN_SECONDS = 3600;

@@ -1,13 +1,13 @@
+import type { AccessToken } from "../credentials/token-store";
 import {
   ServiceError,
   ZOHO_ALREADY_ACTIVE,
   ZOHO_ALREADY_INACTIVE,
   ZOHO_SUCCESS,
   zohoAnswerToError,
-} from "./errors";
-import { assertZohoId } from "./ids";
-import type { AccessToken } from "./token-store";
-import { parseJsonObject } from "./zoho-accounts";
+} from "../errors";
+import { assertZohoId } from "../ids";
+import { parseJsonObject } from "./accounts";
 
 /** The part of the token store the client needs. */
 export interface AccessTokenSource {

@@ -6,8 +6,8 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
-import { ServiceError } from "./errors";
-import type { ActivationJob } from "./jobs";
+import { ServiceError } from "../errors";
+import type { ActivationJob } from "./job";
 
 /** SQS takes at most 10 entries per SendMessageBatch. */
 const BATCH_SIZE = 10;

@@ -1,12 +1,12 @@
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import * as z from "zod/mini";
-import { type Action, normalizeEmail } from "./activation";
-import { ServiceError } from "./errors";
-import { ZOHO_ID_PATTERN } from "./ids";
-import { describeIssues } from "./jobs";
-import { enqueueJobs } from "./queue";
-import type { ZohoSecret } from "./secret";
-import type { BooksContact, ContactStatus, ZohoBooksClient } from "./zoho-client";
+import { type Action, normalizeEmail } from "../activation";
+import type { ZohoSecret } from "../credentials/secret";
+import { ServiceError } from "../errors";
+import { ZOHO_ID_PATTERN } from "../ids";
+import { describeIssues } from "../jobs/job";
+import { enqueueJobs } from "../jobs/queue";
+import type { BooksContact, ContactStatus, ZohoBooksClient } from "../zoho/books-client";
 
 const zohoId = (field: string) =>
   z
