@@ -1,0 +1,34 @@
+/**
+ * The ledger: one DynamoDB table (`ZOHO_LEDGER_TABLE`) that every Zoho call of every function
+ * goes through. Items are keyed so that many organizations and many Zoho connections fit in it
+ * without a migration:
+ *
+ * | pk                      | sk                 | what                                              |
+ * | ----------------------- | ------------------ | ------------------------------------------------- |
+ * | `connection#<secretId>` | `token`            | the shared access token, its grant lease, back-off |
+ * | `org#<organization_id>` | `minute#<epochMin>`| Zoho calls taken in that calendar minute          |
+ * | `org#<organization_id>` | `daily`            | the daily quota as Zoho last reported it          |
+ * | `org#<organization_id>` | `lease#<slot>`     | one call in progress (concurrency), with expiry   |
+ *
+ * `expires_at` (epoch seconds) is the table's TTL attribute. DynamoDB deletes expired items
+ * only eventually (often hours late), so every reader checks expiry itself and never relies on
+ * an item being gone.
+ */
+export const LEDGER_KEY = {
+  partition: "pk",
+  sort: "sk",
+  ttl: "expires_at",
+} as const;
+
+/** The table as `serverless.yml` declares it and the local stack creates it. */
+export const LEDGER_TABLE_DEFINITION = {
+  AttributeDefinitions: [
+    { AttributeName: LEDGER_KEY.partition, AttributeType: "S" },
+    { AttributeName: LEDGER_KEY.sort, AttributeType: "S" },
+  ],
+  KeySchema: [
+    { AttributeName: LEDGER_KEY.partition, KeyType: "HASH" },
+    { AttributeName: LEDGER_KEY.sort, KeyType: "RANGE" },
+  ],
+  BillingMode: "PAY_PER_REQUEST",
+} as const;
