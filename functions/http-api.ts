@@ -17,7 +17,11 @@ import { logger, metrics, outcomeForLog, recordOutcome } from "../lib/observabil
 /** At most this many items per `POST /activations`. */
 export const MAX_ITEMS = 500;
 
-const dependencies = lazy(() => createDependencies());
+// Synchronous calls use the interactive lane and wait at most a few seconds for it: API Gateway
+// gives up at 30 s, and a caller is better told 429 with Retry-After.
+const dependencies = lazy(() =>
+  createDependencies(undefined, { lane: "interactive", maxWaitMs: 3_000 }),
+);
 
 type Event = APIGatewayProxyEventV2;
 

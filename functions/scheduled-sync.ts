@@ -8,7 +8,8 @@ import { toServiceError } from "../lib/errors";
 import { errorForLog, logger, metrics } from "../lib/observability";
 import { parseSyncInput, runSync, type SyncSummary } from "../lib/sync/sync";
 
-const dependencies = lazy(() => createDependencies(undefined, { rateLimited: true }));
+// The sync lists Books in the bulk lane; a page may wait for the next minute (the run has 300 s).
+const dependencies = lazy(() => createDependencies(undefined, { lane: "bulk", maxWaitMs: 65_000 }));
 
 /**
  * On its EventBridge schedule: reconciles Zoho Books with the desired state the rule's constant
@@ -23,7 +24,7 @@ async function scheduledSync(event: unknown): Promise<SyncSummary> {
         books,
         tokens,
         sqs,
-        queueUrl: required(config, "ACTIVATION_QUEUE_URL"),
+        queueUrl: required(config, "BULK_QUEUE_URL"),
         timeoutMs: config.ZOHO_HTTP_TIMEOUT_MS,
       },
       input,

@@ -5,11 +5,19 @@ import middy from "@middy/core";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import pLimit from "p-limit";
 import { changeContactStatus } from "../lib/activation";
-import { required } from "../lib/config";
+import { type Config, required } from "../lib/config";
 import { createDependencies, lazy } from "../lib/dependencies";
-import { type JobDecision, toServiceError, workerDecision } from "../lib/errors";
+import { type JobDecision, ServiceError, toServiceError, workerDecision } from "../lib/errors";
 import { jobToRequest, parseJobMessage } from "../lib/jobs/job";
-import { delayMessage, parkJob, queueUrlFromArn } from "../lib/jobs/queue";
+import {
+  attemptsOf,
+  delayMessage,
+  MAX_DELAY_SECONDS,
+  parkJob,
+  queueUrlFromArn,
+  resendJob,
+} from "../lib/jobs/queue";
+import type { Lane } from "../lib/ledger/budget";
 import {
   errorForLog,
   logger,
@@ -18,78 +26,132 @@ import {
   recordFailure,
   recordOutcome,
   recordParked,
+  recordWaiting,
 } from "../lib/observability";
 
-const dependencies = lazy(() => createDependencies(undefined, { rateLimited: true }));
+const dependencies = lazy(() => createDependencies(undefined, { lane: "realtime" }));
 const processor = new BatchProcessor(EventType.SQS);
 
-/** Thrown for a record the worker did not finish, so the batch reports it failed. */
-class NotDone extends Error {}
+/** Time kept back at the end of an invocation: a Zoho call's timeout and the SQS sends after it. */
+const FINISH_MARGIN_MS = 5_000;
+/** A budget wait longer than this is not waited inside the invocation (a minute turns in at most 60 s). */
+const MAX_INLINE_WAIT_MS = 61_000;
+
+/** Which queue a record came from: its lane of the budget and its own dead-letter queue. */
+function queueOf(record: SQSRecord, config: Config): { lane: Lane; dlqUrl: string } {
+  const queueName = record.eventSourceARN.split(":").pop();
+  const bulk =
+    config.BULK_QUEUE_URL !== undefined && config.BULK_QUEUE_URL.endsWith(`/${queueName}`);
+  return bulk
+    ? { lane: "bulk", dlqUrl: required(config, "BULK_DLQ_URL") }
+    : { lane: "realtime", dlqUrl: required(config, "ACTIVATION_DLQ_URL") };
+}
 
 /**
- * One batch of activation jobs. Each record ends done, parked in the DLQ with its reason, or
- * failed with a visibility delay from the error table; after a rate limit, the records still
- * waiting for that organization are not sent to Zoho but delayed the same way.
+ * One batch of activation jobs, from the activation queue (the realtime lane) or the bulk queue.
+ * Each record ends done, parked in its DLQ with the reason, or sent again with a delay and
+ * acknowledged: a quota wait keeps the job's attempt count, a real failure adds one, and the
+ * `JOB_MAX_ATTEMPTS`-th failure parks it with its reason. A short wait for the budget happens
+ * inside the invocation while time remains. After a quota answer, the organization's other
+ * records of the batch are not sent to Zoho but wait the same time.
  */
 async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
-  const { sqs, config } = dependencies();
-  /** per organization (or "default"): the delay a rate limit asked for */
+  const { sqs, config, tokens } = dependencies();
+  /** per organization: the wait a quota asked for, for the rest of the batch */
   const stopped = new Map<string, number>();
-  /** messageId → the decision for a record that failed */
-  const delays = new Map<string, JobDecision & { action: "retry" }>();
-  // Bounded here rather than only in the client, so that a record waiting for a slot sees a
-  // rate limit hit while it waited and does not go to Zoho.
-  const slot = pLimit(config.WORKER_CONCURRENCY);
+  /** messageId → how long a record that could not be sent again stays invisible */
+  const fallbackDelays = new Map<string, number>();
+  const slot = pLimit(config.ZOHO_CONCURRENCY);
+  const remainingMs = () =>
+    typeof context?.getRemainingTimeInMillis === "function"
+      ? context.getRemainingTimeInMillis()
+      : MAX_INLINE_WAIT_MS;
 
   const handleRecord = async (record: SQSRecord) => {
+    const { lane, dlqUrl } = queueOf(record, config);
+    const attempts = attemptsOf(record);
     let organization = "default";
+    const settle = async (error: ServiceError, decision: JobDecision) => {
+      if (decision.action === "park") {
+        await parkJob(sqs, dlqUrl, record, error, attempts + (error.worker === "retry" ? 1 : 0));
+        recordParked();
+        logger.warn("Job parked in the dead-letter queue", {
+          message_id: record.messageId,
+          attempts,
+          error: errorForLog(error),
+        });
+        return;
+      }
+      if (decision.action === "wait") stopped.set(organization, decision.delaySeconds);
+      const nextAttempts = decision.action === "retry" ? attempts + 1 : attempts;
+      const delaySeconds = Math.min(decision.delaySeconds, MAX_DELAY_SECONDS);
+      try {
+        await resendJob(sqs, queueUrlFromArn(record.eventSourceARN), record, {
+          delaySeconds,
+          attempts: nextAttempts,
+          reason: error.code,
+        });
+      } catch (sendError) {
+        // Not sent again: let this receive fail and come back after the same delay.
+        fallbackDelays.set(record.messageId, delaySeconds);
+        logger.warn("Could not send a waiting job again; it comes back on its own", {
+          message_id: record.messageId,
+          error: (sendError as Error).name,
+        });
+        throw error;
+      }
+      if (decision.action === "wait") recordWaiting(error);
+      logger.warn(
+        decision.action === "wait" ? "Job waits for the Zoho budget" : "Job will be retried",
+        {
+          message_id: record.messageId,
+          error: errorForLog(error),
+          attempts: nextAttempts,
+          delaySeconds,
+        },
+      );
+    };
+
     try {
       const job = parseJobMessage(record.body);
       // Keyed by the organization Zoho sees, so a job naming the default one is held back too.
-      organization =
-        job.organization_id ??
-        (await dependencies().tokens.getSecret()).organization_id ??
-        "default";
+      organization = job.organization_id ?? (await tokens.getSecret()).organization_id ?? "default";
       const stop = stopped.get(organization);
       if (stop !== undefined) {
-        delays.set(record.messageId, { action: "retry", delaySeconds: stop, stopBatch: true });
-        throw new NotDone("held back by a rate limit earlier in the batch");
+        const held = new ServiceError(
+          "ZOHO_RATE_LIMITED",
+          "Held back by a quota answer earlier in the batch.",
+          {
+            retryAfterSeconds: stop,
+          },
+        );
+        await settle(held, { action: "wait", delaySeconds: stop });
+        return;
       }
-      // A rate limit is never waited out here: the message waits, invisible, instead.
+      const maxWaitMs = Math.max(
+        0,
+        Math.min(
+          MAX_INLINE_WAIT_MS,
+          remainingMs() - config.ZOHO_HTTP_TIMEOUT_MS - FINISH_MARGIN_MS,
+        ),
+      );
       const outcome = await changeContactStatus(dependencies(), jobToRequest(job), {
-        maxInlineWaitSeconds: 0,
+        call: { lane, maxWaitMs },
+        // a short quota answer (1070's two seconds) is waited out here when time allows
+        maxInlineWaitSeconds: maxWaitMs >= 5_000 ? 5 : 0,
       });
       recordOutcome(outcome.outcome);
       logger.info("Job done", {
         message_id: record.messageId,
         ...outcomeForLog(outcome),
         source: job.source,
+        lane,
       });
     } catch (thrown) {
-      if (thrown instanceof NotDone) throw thrown;
       const error = toServiceError(thrown);
-      const decision = workerDecision(
-        error,
-        Number(record.attributes.ApproximateReceiveCount ?? "1"),
-      );
-      recordFailure(error);
-      if (decision.action === "park") {
-        await parkJob(sqs, required(config, "ACTIVATION_DLQ_URL"), record, error);
-        recordParked();
-        logger.warn("Job parked in the dead-letter queue", {
-          message_id: record.messageId,
-          error: errorForLog(error),
-        });
-        return; // done with it: it is safe in the DLQ
-      }
-      if (decision.stopBatch) stopped.set(organization, decision.delaySeconds);
-      delays.set(record.messageId, decision);
-      logger.warn("Job will be retried", {
-        message_id: record.messageId,
-        error: errorForLog(error),
-        delaySeconds: decision.delaySeconds,
-      });
-      throw error;
+      const decision = workerDecision(error, attempts, config.JOB_MAX_ATTEMPTS);
+      if (decision.action !== "wait") recordFailure(error); // a wait for the budget is no failure
+      await settle(error, decision);
     }
   };
 
@@ -97,23 +159,20 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
     event,
     (record: SQSRecord) => slot(() => handleRecord(record)),
     processor,
-    {
-      context,
-      throwOnFullBatchFailure: false,
-    },
+    { context, throwOnFullBatchFailure: false },
   );
 
-  // Failed records come back after their delay instead of the queue's long visibility timeout.
+  // A record that could not be sent again comes back after its delay, not the queue's visibility timeout.
   await Promise.all(
     response.batchItemFailures.map(async ({ itemIdentifier }) => {
       const record = event.Records.find((r) => r.messageId === itemIdentifier);
-      const delay = delays.get(itemIdentifier);
-      if (!record || !delay) return;
+      const delay = fallbackDelays.get(itemIdentifier);
+      if (!record || delay === undefined) return;
       await delayMessage(
         sqs,
         queueUrlFromArn(record.eventSourceARN),
         record.receiptHandle,
-        delay.delaySeconds,
+        delay,
       ).catch((error: unknown) =>
         logger.warn("Could not delay a failed job", { error: (error as Error).name }),
       );

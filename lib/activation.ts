@@ -2,7 +2,7 @@ import pRetry from "p-retry";
 import type { ZohoSecret } from "./credentials/secret";
 import { ServiceError, toServiceError } from "./errors";
 import { assertZohoId } from "./ids";
-import type { ZohoBooksClient } from "./zoho/books-client";
+import type { CallOptions, ZohoBooksClient } from "./zoho/books-client";
 
 export type Action = "activate" | "deactivate";
 export type Outcome = "activated" | "already_active" | "deactivated" | "already_inactive";
@@ -38,9 +38,11 @@ export interface ActivationOptions {
   maxInlineWaitSeconds?: number;
   /** first back-off, doubled each retry, with jitter; default 250 */
   minTimeoutMs?: number;
+  /** the budget lane of the Zoho calls and how long each may wait for it; default: the client's */
+  call?: CallOptions;
 }
 
-const DEFAULTS: Required<ActivationOptions> = {
+const DEFAULTS: Required<Omit<ActivationOptions, "call">> = {
   retries: 2,
   maxInlineWaitSeconds: 5,
   minTimeoutMs: 250,
@@ -69,13 +71,13 @@ export async function changeContactStatus(
   const { organizationId, fromSecret } = await resolveOrganization(deps, request.organizationId);
   const contactId =
     request.contactId === undefined
-      ? await findContactIdByEmail(deps.books, request.email, organizationId)
+      ? await findContactIdByEmail(deps.books, request.email, organizationId, options.call)
       : assertZohoId(request.contactId, "contact_id");
 
   const result = await withRetries(options, () =>
     request.action === "activate"
-      ? deps.books.markActive(contactId, organizationId)
-      : deps.books.markInactive(contactId, organizationId),
+      ? deps.books.markActive(contactId, organizationId, options.call)
+      : deps.books.markInactive(contactId, organizationId, options.call),
   ).catch((error: unknown) => {
     throw explainOrganization(toServiceError(error), organizationId, fromSecret);
   });
@@ -99,16 +101,16 @@ export async function findContactIdByEmail(
   books: ZohoBooksClient,
   email: string | undefined,
   organizationId: string,
+  call?: CallOptions,
 ): Promise<string> {
   const wanted = normalizeEmail(email ?? "");
   if (!wanted)
     throw new ServiceError("INVALID_REQUEST", "Name the contact by contact_id or email.");
   const matches: string[] = [];
-  for await (const page of books.listAllContacts({
-    organizationId,
-    email: wanted,
-    filterBy: "Status.All",
-  })) {
+  for await (const page of books.listAllContacts(
+    { organizationId, email: wanted, filterBy: "Status.All" },
+    call,
+  )) {
     for (const contact of page.contacts) {
       if (normalizeEmail(contact.email ?? "") === wanted) matches.push(contact.contact_id);
     }

@@ -16,8 +16,15 @@ const EnvSchema = z.object({
   ZOHO_SECRET_ID: z
     .string({ error: "is required: the Secrets Manager secret with the Zoho credentials" })
     .check(z.minLength(1, "is required: the Secrets Manager secret with the Zoho credentials")),
+  ZOHO_LEDGER_TABLE: z
+    .string({ error: "is required: the DynamoDB ledger table (tokens, Zoho's budget, jobs)" })
+    .check(z.minLength(1, "is required: the DynamoDB ledger table (tokens, Zoho's budget, jobs)")),
+  /** real-time jobs (the HTTP API's) */
   ACTIVATION_QUEUE_URL: queueUrl(),
+  /** bulk jobs (the sync's) */
+  BULK_QUEUE_URL: queueUrl(),
   ACTIVATION_DLQ_URL: queueUrl(),
+  BULK_DLQ_URL: queueUrl(),
   ZOHO_HTTP_TIMEOUT_MS: positiveInt(10_000),
   SECRET_CACHE_TTL_SECONDS: z._default(
     z.coerce
@@ -25,12 +32,19 @@ const EnvSchema = z.object({
       .check(z.int(), z.nonnegative("must be 0 or more")),
     300,
   ),
-  /** the scheduled refresher renews a token with less than this left */
-  TOKEN_REFRESH_MARGIN_MINUTES: positiveInt(15),
-  /** Zoho calls per organization per minute one worker container allows itself */
-  ZOHO_RATE_LIMIT_PER_MINUTE: positiveInt(50),
-  /** Zoho calls one worker container keeps in progress at once */
-  WORKER_CONCURRENCY: positiveInt(5),
+  /** calls a minute per organization the service allows itself, of Zoho's 100 */
+  ZOHO_MINUTE_SHARE: z._default(
+    z.coerce.number({ error: "must be a number" }).check(z.int(), z.positive("must be positive")),
+    80,
+  ),
+  /** Zoho calls in progress at once per organization: 5 on the Free plan, 10 on paid plans */
+  ZOHO_CONCURRENCY: positiveInt(5),
+  /** the plan's daily calls, used only until Zoho reports its own in X-Rate-Limit-* headers */
+  ZOHO_DAILY_QUOTA: positiveInt(1000),
+  /** a job that failed this many times for a real reason is parked with that reason */
+  JOB_MAX_ATTEMPTS: positiveInt(5),
+  /** the scheduled refresher (every 30 minutes) renews a token with less than this left */
+  TOKEN_REFRESH_MARGIN_MINUTES: positiveInt(40),
 });
 
 export type Config = z.infer<typeof EnvSchema>;

@@ -1,40 +1,51 @@
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { type Config, readConfig } from "./config";
 import { type TokenStore, tokenStoreFromConfig } from "./credentials/token-store";
-import { RateLimiter } from "./rate-limiter";
+import { type Lane, ZohoBudget } from "./ledger/budget";
 import { ZohoBooksClient } from "./zoho/books-client";
 
 export interface Dependencies {
   config: Config;
   sqs: SQSClient;
+  dynamo: DynamoDBClient;
   tokens: TokenStore;
+  budget: ZohoBudget;
   books: ZohoBooksClient;
 }
 
 /**
- * Builds what a handler needs from the environment. The AWS SDK clients read their own
- * variables (`AWS_REGION`, `AWS_ENDPOINT_URL…`), which is how the service runs against local
- * endpoints unchanged.
+ * Builds what a handler needs from the environment. Every Books call goes through the ledger's
+ * budget, in `lane` unless the call names another. The AWS SDK clients read their own variables
+ * (`AWS_REGION`, `AWS_ENDPOINT_URL…`), which is how the service runs against local endpoints.
  */
 export function createDependencies(
   config: Config = readConfig(),
-  options: { rateLimited?: boolean } = {},
+  options: { lane: Lane; maxWaitMs?: number } = { lane: "interactive" },
 ): Dependencies {
-  const tokens = tokenStoreFromConfig(config);
-  const limiter = options.rateLimited
-    ? new RateLimiter({
-        perMinute: config.ZOHO_RATE_LIMIT_PER_MINUTE,
-        concurrency: config.WORKER_CONCURRENCY,
-      })
-    : undefined;
+  const dynamo = new DynamoDBClient({});
+  const tokens = tokenStoreFromConfig(config, dynamo);
+  const budget = new ZohoBudget({
+    dynamo,
+    table: config.ZOHO_LEDGER_TABLE,
+    minuteShare: config.ZOHO_MINUTE_SHARE,
+    concurrency: config.ZOHO_CONCURRENCY,
+    dailyQuota: config.ZOHO_DAILY_QUOTA,
+    // A lease outlives the call it guards: its timeout, plus a margin for the clock.
+    leaseSeconds: Math.ceil(config.ZOHO_HTTP_TIMEOUT_MS / 1000) + 5,
+  });
   return {
     config,
     sqs: new SQSClient({}),
+    dynamo,
     tokens,
+    budget,
     books: new ZohoBooksClient({
       tokens,
+      budget,
+      lane: options.lane,
+      maxWaitMs: options.maxWaitMs ?? 0,
       timeoutMs: config.ZOHO_HTTP_TIMEOUT_MS,
-      ...(limiter ? { limiter } : {}),
     }),
   };
 }

@@ -101,37 +101,33 @@ export function toServiceError(error: unknown): ServiceError {
   return new ServiceError("INTERNAL_ERROR", "Unexpected internal error.", { cause: error });
 }
 
-/** SQS keeps a message invisible for at most 12 hours. */
-export const MAX_VISIBILITY_SECONDS = 43_200;
-
-/** What the SQS worker does with a failed job: park it now, or let it come back after a delay. */
+/** What the SQS worker does with a failed job. */
 export type JobDecision =
+  /** to the DLQ now, with the reason */
   | { action: "park" }
-  | {
-      action: "retry";
-      /** how long the message stays invisible before its next try */
-      delaySeconds: number;
-      /** a rate limit: send none of the batch's remaining records to Zoho */
-      stopBatch: boolean;
-    };
+  /** a quota: sent again after the wait, attempts unchanged; the organization's other records wait too */
+  | { action: "wait"; delaySeconds: number }
+  /** a real failure: sent again after a back-off, one attempt more */
+  | { action: "retry"; delaySeconds: number };
 
 /**
- * The worker's reading of the error table. A rate limit waits as long as Zoho asks (capped by
- * SQS's 12 hours) and stops the batch; other retries back off with the receive count
- * (15 s, 1 min, 4 min, 15 min) instead of the queue's long visibility timeout.
+ * The worker's reading of the error table. `attempts` is how many times the job failed before.
+ * A quota wait never counts as an attempt; a real failure backs off 15 s, 1 min, 4 min, 15 min
+ * (at least as long as the error asks) and, at the `maxAttempts`-th failure, is parked with its
+ * reason instead of being left for SQS's redrive, which would park it without one.
  */
-export function workerDecision(error: ServiceError, receiveCount: number): JobDecision {
+export function workerDecision(
+  error: ServiceError,
+  attempts: number,
+  maxAttempts: number,
+): JobDecision {
   if (error.worker === "park") return { action: "park" };
   if (error.worker === "wait") {
-    const wait = error.retryAfterSeconds ?? 60;
-    return {
-      action: "retry",
-      delaySeconds: Math.min(Math.max(wait, 1), MAX_VISIBILITY_SECONDS),
-      stopBatch: true,
-    };
+    return { action: "wait", delaySeconds: Math.max(error.retryAfterSeconds ?? 60, 1) };
   }
-  const backoff = 15 * 4 ** Math.max(0, receiveCount - 1);
-  return { action: "retry", delaySeconds: Math.min(backoff, 900), stopBatch: false };
+  if (attempts + 1 >= maxAttempts) return { action: "park" };
+  const backoff = Math.min(15 * 4 ** attempts, 900);
+  return { action: "retry", delaySeconds: Math.max(backoff, error.retryAfterSeconds ?? 0) };
 }
 
 // ---------------------------------------------------------------------------------------------

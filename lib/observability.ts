@@ -36,6 +36,12 @@ export function recordFailure(error: ServiceError): void {
   if (error.worker === "wait") metrics.addMetric("Throttled", MetricUnit.Count, 1);
 }
 
+/** A job that waits for Zoho's budget (sent again with a delay): not a failure. */
+export function recordWaiting(error: ServiceError): void {
+  metrics.addMetric("Waiting", MetricUnit.Count, 1);
+  metrics.addMetric(`Waiting.${error.code}`, MetricUnit.Count, 1);
+}
+
 export function recordParked(): void {
   metrics.addMetric("Parked", MetricUnit.Count, 1);
 }

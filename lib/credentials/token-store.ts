@@ -1,30 +1,39 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import {
-  GetSecretValueCommand,
-  PutSecretValueCommand,
-  SecretsManagerClient,
-} from "@aws-sdk/client-secrets-manager";
+  type AttributeValue,
+  DynamoDBClient,
+  GetItemCommand,
+  UpdateItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { Config } from "../config";
-import { ServiceError } from "../errors";
+import { type ErrorCode, ServiceError } from "../errors";
+import { isConditionFailed, ledgerError, num, str } from "../ledger/dynamo";
+import { LEDGER_KEY } from "../ledger/table";
 import { logger } from "../observability";
 import { type GrantedToken, grantAccessToken } from "../zoho/accounts";
 import { parseSecret, type ZohoSecret } from "./secret";
 
 export interface TokenStoreOptions {
-  /** name or ARN of the secret (`ZOHO_SECRET_ID`) */
+  /** name or ARN of the secret (`ZOHO_SECRET_ID`): read only, never written */
   secretId: string;
   secretsManager: SecretsManagerClient;
+  /** the ledger table (`ZOHO_LEDGER_TABLE`) that holds the shared access token */
+  dynamo: DynamoDBClient;
+  table: string;
   /** how long a container trusts its cached copy of the secret (`SECRET_CACHE_TTL_SECONDS`); default 300 */
   cacheTtlSeconds?: number;
   /** a stored token with less than this left is treated as expired; default 300 */
   expiryMarginSeconds?: number;
   /** timeout of a token grant (`ZOHO_HTTP_TIMEOUT_MS`); default 10000 */
   timeoutMs?: number;
-  /** how often a container polls the secret while another one refreshes; default 500 */
+  /** how often a container looks at the ledger while another one grants; default 500 */
   pollIntervalMs?: number;
-  /** after Zoho refused a grant, no new grant from this container for this long; default 60 */
+  /** after Zoho refused a grant, no container asks again for this long (Zoho's block lasts 10 minutes); default 600 */
   refusalBackoffSeconds?: number;
-  /** at most one refresh this long because Zoho refused an access token; default 300 */
+  /** after the accounts server failed (5xx, timeout), no container asks again for this long; default 60 */
+  unavailableBackoffSeconds?: number;
+  /** a token refused by Zoho within this long of its grant is not replaced (scope missing, revoked); default 300 */
   recoveryIntervalSeconds?: number;
   now?: () => number;
   fetch?: typeof fetch;
@@ -35,52 +44,59 @@ const DEFAULTS = {
   expiryMarginSeconds: 300,
   timeoutMs: 10_000,
   pollIntervalMs: 500,
-  /** after Zoho refused a grant, this container does not ask again for this long */
-  refusalBackoffSeconds: 60,
+  refusalBackoffSeconds: 600,
+  unavailableBackoffSeconds: 60,
   recoveryIntervalSeconds: 300,
 };
 
-/** The secret as read, with what is needed to write it back without losing anything. */
-interface LoadedSecret {
-  secret: ZohoSecret;
-  versionId: string | undefined;
-  fetchedAt: number;
-}
-
-/** Written into the secret while one container refreshes, so the others wait instead of granting. */
-interface RefreshLock {
-  holder: string;
-  until: string;
-}
+/** A grant refused for the token's scopes waits for the operator to change the secret. */
+const UNTIL_SECRET_CHANGES_SECONDS = 86_400;
 
 export type AccessToken = GrantedToken;
 
+/** The secret as read, with its version: a failed grant blocks only that version. */
+interface LoadedSecret {
+  secret: ZohoSecret;
+  versionId: string;
+  fetchedAt: number;
+}
+
+/** The connection's item in the ledger, as read. */
+interface StoredToken {
+  token: (AccessToken & { grantedAt: number; version: number }) | undefined;
+  leaseUntil: number;
+  block: { until: number; code: ErrorCode; message: string; secretVersion: string } | undefined;
+}
+
 /**
- * Zoho OAuth tokens kept in one Secrets Manager secret and shared by every container.
- *
- * The stored access token is used until a few minutes before it expires; a refresh happens
- * only when it must, at most one at a time per container, and across containers through a
- * lock version of the secret (PutSecretValue with a ClientRequestToken derived from the version
- * being replaced succeeds for one writer only). This keeps the service far inside Zoho's limit of
- * about ten grants per refresh token in ten minutes, however many containers start at once.
+ * Zoho OAuth tokens for one connection (one secret), shared by every container through the
+ * ledger table. The secret holds only what the operator writes and is only read. The access
+ * token lives in the ledger; a container that needs a new one takes the grant lease (a
+ * conditional write), so exactly one grants at a time while the others wait for its token.
+ * After a failed grant, every container backs off until the back-off ends or the operator
+ * changes the secret. This keeps the service inside Zoho's limit of about ten grants per
+ * refresh token in ten minutes, however many containers run.
  *
  * @example
- * const tokens = new TokenStore({ secretId: process.env.ZOHO_SECRET_ID, secretsManager: new SecretsManagerClient({}) });
+ * const tokens = new TokenStore({ secretId, secretsManager: new SecretsManagerClient({}), dynamo: new DynamoDBClient({}), table });
  * const { accessToken, apiDomain } = await tokens.getAccessToken();
  */
 export class TokenStore {
   readonly #options: Required<Omit<TokenStoreOptions, "fetch">> & Pick<TokenStoreOptions, "fetch">;
-  #cached: LoadedSecret | undefined;
+  #secret: LoadedSecret | undefined;
   /** the read in flight: callers at the same moment share one GetSecretValue */
   #loading: Promise<LoadedSecret> | undefined;
+  /** the container's copy of the ledger's token: a call needs no ledger read while it is fresh */
+  #token: (AccessToken & { grantedAt: number }) | undefined;
   #refreshing: Promise<AccessToken> | undefined;
-  /** when this container last refreshed because Zoho refused a token */
-  #recoveredAt: number | undefined;
-  /** the last refusal of the token endpoint, replayed until the back-off ends */
-  #refusal: { error: ServiceError; until: number } | undefined;
+  readonly #key: Record<string, AttributeValue>;
 
   constructor(options: TokenStoreOptions) {
     this.#options = { ...DEFAULTS, now: () => Date.now(), ...options };
+    this.#key = {
+      [LEDGER_KEY.partition]: { S: `connection#${options.secretId}` },
+      [LEDGER_KEY.sort]: { S: "token" },
+    };
   }
 
   /** The secret, from the container's cache unless it is older than the TTL or `forceFetch`. */
@@ -88,151 +104,262 @@ export class TokenStore {
     return (await this.#load(options.forceFetch ?? false)).secret;
   }
 
-  /** A usable access token: the stored one while it has time left, else a refreshed one. */
+  /** A usable access token: the container's copy, else the ledger's, else a new grant. */
   async getAccessToken(): Promise<AccessToken> {
-    const stored = this.#usableToken((await this.#load(false)).secret);
-    return stored ?? this.#refresh(undefined);
+    if (this.#usable(this.#token)) return this.#token as AccessToken;
+    const stored = await this.#read();
+    if (this.#usable(stored.token))
+      return this.#keep(stored.token as AccessToken & { grantedAt: number });
+    return this.#refresh(stored.token?.accessToken);
   }
 
   /**
-   * Called when Zoho refused `rejected`: reloads the secret (another container may have
-   * refreshed already) and refreshes only if the stored token is still the rejected one.
+   * Called when Zoho refused `rejected`: uses a newer token from the ledger if there is one,
+   * else grants a new one, unless the refused token is itself fresh (then the grant lacks a
+   * scope or was revoked, and another grant would only spend Zoho's grant quota).
    */
   async replaceRejectedToken(rejected: string): Promise<AccessToken> {
-    const stored = this.#usableToken((await this.#load(true)).secret);
-    if (stored && stored.accessToken !== rejected) return stored;
-    // A token refused right after a refresh is not an expired one (a scope is missing, or the
-    // grant was revoked): another grant would not help and would eat Zoho's grant quota.
-    const now = this.#options.now();
-    if (
-      this.#recoveredAt !== undefined &&
-      now - this.#recoveredAt < this.#options.recoveryIntervalSeconds * 1000
-    ) {
-      throw new ServiceError(
-        "ZOHO_UNAUTHORIZED",
-        "Zoho refused a freshly granted access token: the grant lacks the ZohoBooks.contacts.CREATE/UPDATE/READ scopes or was revoked. Generate a refresh token with those scopes.",
-      );
+    this.#token = undefined;
+    const stored = await this.#read();
+    const current = stored.token;
+    if (current && current.accessToken !== rejected && this.#usable(current))
+      return this.#keep(current);
+    if (current?.accessToken === rejected) {
+      const age = this.#options.now() - current.grantedAt;
+      if (age < this.#options.recoveryIntervalSeconds * 1000) {
+        throw new ServiceError(
+          "ZOHO_UNAUTHORIZED",
+          "Zoho refused a freshly granted access token: the grant lacks the ZohoBooks.contacts.CREATE/UPDATE/READ scopes, was revoked, or belongs to another data center. Generate a refresh token with those scopes.",
+        );
+      }
     }
-    this.#recoveredAt = now;
     return this.#refresh(rejected);
   }
 
   /**
-   * For the scheduled refresher: refreshes when the stored token has less than `marginSeconds`
-   * left, so a run while the token is fresh costs no grant.
+   * For the scheduled refresher: grants a new token when the stored one has less than
+   * `marginSeconds` left, so a run while the token is fresh costs no grant.
    */
   async refreshIfExpiringWithin(
     marginSeconds: number,
   ): Promise<{ refreshed: boolean; expiresAt: number }> {
-    const { secret } = await this.#load(true);
-    const stored = this.#storedToken(secret);
-    if (stored && stored.expiresAt - this.#options.now() > marginSeconds * 1000) {
-      return { refreshed: false, expiresAt: stored.expiresAt };
+    const stored = await this.#read();
+    const token = stored.token;
+    if (token && token.expiresAt - this.#options.now() > marginSeconds * 1000) {
+      this.#keep(token);
+      return { refreshed: false, expiresAt: token.expiresAt };
     }
-    const token = await this.#refresh(stored?.accessToken);
-    return { refreshed: true, expiresAt: token.expiresAt };
+    const fresh = await this.#refresh(token?.accessToken, marginSeconds);
+    return { refreshed: true, expiresAt: fresh.expiresAt };
   }
 
-  #refresh(stale: string | undefined): Promise<AccessToken> {
-    // A revoked refresh token stays revoked: asking again per job would only burn Zoho's grant quota.
-    if (this.#refusal && this.#refusal.until > this.#options.now()) {
-      return Promise.reject(this.#refusal.error);
-    }
-    this.#refreshing ??= this.#refreshShared(stale).finally(() => {
+  /** One refresh at a time per container; across containers, the ledger's lease. */
+  #refresh(stale: string | undefined, marginSeconds?: number): Promise<AccessToken> {
+    this.#refreshing ??= this.#refreshShared(stale, marginSeconds).finally(() => {
       this.#refreshing = undefined;
     });
     return this.#refreshing;
   }
 
-  async #refreshShared(stale: string | undefined): Promise<AccessToken> {
-    const deadline = this.#options.now() + this.#lockSeconds() * 1000 * 2;
+  async #refreshShared(stale: string | undefined, marginSeconds?: number): Promise<AccessToken> {
+    const deadline = this.#options.now() + this.#leaseSeconds() * 2000;
+    const fresh = (token: StoredToken["token"]) =>
+      token &&
+      token.accessToken !== stale &&
+      this.#usable(token) &&
+      (marginSeconds === undefined || token.expiresAt - this.#options.now() > marginSeconds * 1000);
     for (;;) {
-      const current = await this.#load(true);
-      const stored = this.#usableToken(current.secret);
-      if (stored && stored.accessToken !== stale) return stored; // someone else refreshed
-      const lock = readLock(current.secret);
-      const lockedByOther = lock && Date.parse(lock.until) > this.#options.now();
-      if (!lockedByOther || this.#options.now() > deadline) {
-        const holder = await this.#claim(current);
-        if (holder) return this.#grantAndStore(current.secret, holder);
+      const stored = await this.#read();
+      if (fresh(stored.token)) return this.#keep(stored.token as NonNullable<StoredToken["token"]>);
+      const loaded = await this.#load(false);
+      const now = this.#options.now();
+      const block = stored.block;
+      if (block && block.until > now && block.secretVersion === loaded.versionId) {
+        // A new secret version (the operator's fix, seen within the cache TTL) lifts the block.
+        throw new ServiceError(
+          block.code,
+          `${block.message} No new grant is asked for until ${new Date(block.until).toISOString()} or until the secret changes.`,
+          { retryAfterSeconds: Math.ceil((block.until - now) / 1000) },
+        );
+      }
+      if (stored.leaseUntil <= now || now > deadline) {
+        const holder = await this.#claim(stored, loaded.versionId);
+        if (holder) return this.#grantAndStore(loaded, holder);
       }
       await sleep(this.#options.pollIntervalMs);
     }
   }
 
-  /** Writes a lock version; returns the lock's holder id, or undefined if another writer won. */
-  async #claim(current: LoadedSecret): Promise<string | undefined> {
-    const lock: RefreshLock = {
-      holder: randomUUID(),
-      until: new Date(this.#options.now() + this.#lockSeconds() * 1000).toISOString(),
-    };
+  /** Takes the grant lease; undefined if another container holds it or stored a token meanwhile. */
+  async #claim(stored: StoredToken, secretVersion: string): Promise<string | undefined> {
+    const holder = randomUUID();
+    const now = this.#options.now();
     try {
-      await this.#options.secretsManager.send(
-        new PutSecretValueCommand({
-          SecretId: this.#options.secretId,
-          // The same token for every container that saw this version: only one write can win.
-          ClientRequestToken: createHash("sha256")
-            .update(`refresh-lock:${current.versionId ?? "none"}`)
-            .digest("hex"),
-          SecretString: JSON.stringify({ ...current.secret, refresh_lock: lock }),
+      await this.#options.dynamo.send(
+        new UpdateItemCommand({
+          TableName: this.#options.table,
+          Key: this.#key,
+          UpdateExpression: "SET lease_holder = :holder, lease_until = :until",
+          ConditionExpression:
+            "(attribute_not_exists(lease_until) OR lease_until < :now) AND (attribute_not_exists(token_version) OR token_version = :seen) AND (attribute_not_exists(blocked_until) OR blocked_until < :now OR block_version <> :secretVersion)",
+          ExpressionAttributeValues: {
+            ":holder": { S: holder },
+            ":until": { N: String(now + this.#leaseSeconds() * 1000) },
+            ":now": { N: String(now) },
+            ":seen": { N: String(stored.token?.version ?? 0) },
+            ":secretVersion": { S: secretVersion },
+          },
         }),
       );
-      return lock.holder;
+      return holder;
     } catch (error) {
-      if ((error as Error).name === "ResourceExistsException") return undefined;
-      throw secretsManagerError(error, "write", this.#options.secretId);
+      if (isConditionFailed(error)) return undefined;
+      throw ledgerError(error, this.#options.table);
     }
   }
 
-  async #grantAndStore(secret: ZohoSecret, holder: string): Promise<AccessToken> {
-    const token = await grantAccessToken(secret, this.#options).catch(async (error: unknown) => {
-      if (error instanceof ServiceError && error.code === "ZOHO_AUTH_FAILED") {
-        this.#refusal = {
-          error,
-          until: this.#options.now() + this.#options.refusalBackoffSeconds * 1000,
-        };
-      }
-      await this.#write(withoutLock(secret)).catch(() => undefined); // let others try at once
-      throw error;
-    });
-    const next: ZohoSecret = {
-      ...withoutLock(secret),
-      access_token: token.accessToken,
-      api_domain: token.apiDomain,
-      access_token_expires_at: new Date(token.expiresAt).toISOString(),
-    };
+  async #grantAndStore(loaded: LoadedSecret, holder: string): Promise<AccessToken> {
+    let token: AccessToken;
     try {
-      await this.#write(next);
+      token = await grantAccessToken(loaded.secret, this.#options);
     } catch (error) {
-      // The token works even if it could not be stored; the lock expires on its own.
-      logger.warn("Could not store the refreshed Zoho access token", {
-        holder,
-        error: (error as Error).message,
-      });
+      await this.#block(error, loaded.versionId, holder);
+      throw error;
     }
-    this.#cached = { secret: next, versionId: undefined, fetchedAt: this.#options.now() };
-    logger.info("Refreshed the Zoho access token", {
-      expiresAt: next.access_token_expires_at,
+    const now = this.#options.now();
+    await this.#options.dynamo
+      .send(
+        new UpdateItemCommand({
+          TableName: this.#options.table,
+          Key: this.#key,
+          UpdateExpression:
+            "SET access_token = :token, api_domain = :domain, token_expires_at = :expires, granted_at = :now, expires_at = :ttl ADD token_version :one REMOVE lease_holder, lease_until, blocked_until, block_code, block_message, block_version",
+          ExpressionAttributeValues: {
+            ":token": { S: token.accessToken },
+            ":domain": { S: token.apiDomain },
+            ":expires": { N: String(token.expiresAt) },
+            ":now": { N: String(now) },
+            ":ttl": { N: String(Math.ceil(token.expiresAt / 1000) + 86_400) },
+            ":one": { N: "1" },
+          },
+        }),
+      )
+      .catch((error: unknown) => {
+        // The token works even if it could not be stored; the lease expires on its own.
+        logger.warn("Could not store the new Zoho access token in the ledger", {
+          holder,
+          error: (error as Error).name,
+        });
+      });
+    logger.info("Granted a new Zoho access token", {
+      expiresAt: new Date(token.expiresAt).toISOString(),
       apiDomain: token.apiDomain,
     });
-    return token;
+    return this.#keep({ ...token, grantedAt: now });
   }
 
-  async #write(secret: ZohoSecret): Promise<void> {
-    try {
-      await this.#options.secretsManager.send(
-        new PutSecretValueCommand({
-          SecretId: this.#options.secretId,
-          SecretString: JSON.stringify(secret),
+  /** After a failed grant, every container backs off: for a while, or until the secret changes. */
+  async #block(error: unknown, secretVersion: string, holder: string): Promise<void> {
+    const failure = error instanceof ServiceError ? error : undefined;
+    const seconds =
+      failure?.code === "ZOHO_UNAUTHORIZED"
+        ? UNTIL_SECRET_CHANGES_SECONDS
+        : failure?.code === "ZOHO_AUTH_FAILED"
+          ? this.#options.refusalBackoffSeconds
+          : this.#options.unavailableBackoffSeconds;
+    const until = this.#options.now() + seconds * 1000;
+    await this.#options.dynamo
+      .send(
+        new UpdateItemCommand({
+          TableName: this.#options.table,
+          Key: this.#key,
+          UpdateExpression:
+            "SET blocked_until = :until, block_code = :code, block_message = :message, block_version = :version, expires_at = if_not_exists(expires_at, :ttl) REMOVE lease_holder, lease_until",
+          ConditionExpression: "lease_holder = :holder",
+          ExpressionAttributeValues: {
+            ":until": { N: String(until) },
+            ":code": { S: failure?.code ?? "ZOHO_UNAVAILABLE" },
+            ":message": { S: failure?.message ?? "The Zoho token grant failed." },
+            ":version": { S: secretVersion },
+            ":holder": { S: holder },
+            ":ttl": { N: String(Math.ceil(until / 1000) + 86_400) },
+          },
         }),
-      );
+      )
+      .catch((writeError: unknown) => {
+        logger.warn("Could not record the failed token grant in the ledger", {
+          error: (writeError as Error).name,
+        });
+      });
+    logger.warn(
+      "Zoho token grant failed; no container asks again until the back-off ends or the secret changes",
+      {
+        code: failure?.code,
+        backoffSeconds: seconds,
+      },
+    );
+  }
+
+  async #read(): Promise<StoredToken> {
+    let item: Record<string, AttributeValue> | undefined;
+    try {
+      item = (
+        await this.#options.dynamo.send(
+          new GetItemCommand({
+            TableName: this.#options.table,
+            Key: this.#key,
+            ConsistentRead: true,
+          }),
+        )
+      ).Item;
     } catch (error) {
-      throw secretsManagerError(error, "write", this.#options.secretId);
+      throw ledgerError(error, this.#options.table);
     }
+    const accessToken = str(item?.access_token);
+    const apiDomain = str(item?.api_domain);
+    const blockCode = str(item?.block_code) as ErrorCode | undefined;
+    return {
+      token:
+        accessToken && apiDomain
+          ? {
+              accessToken,
+              apiDomain,
+              expiresAt: num(item?.token_expires_at),
+              grantedAt: num(item?.granted_at),
+              version: num(item?.token_version),
+            }
+          : undefined,
+      leaseUntil: num(item?.lease_until),
+      block: blockCode
+        ? {
+            until: num(item?.blocked_until),
+            code: blockCode,
+            message: str(item?.block_message) ?? "The Zoho token grant failed.",
+            secretVersion: str(item?.block_version) ?? "",
+          }
+        : undefined,
+    };
+  }
+
+  #keep(token: AccessToken & { grantedAt: number }): AccessToken {
+    this.#token = {
+      accessToken: token.accessToken,
+      apiDomain: token.apiDomain,
+      expiresAt: token.expiresAt,
+      grantedAt: token.grantedAt,
+    };
+    return this.#token;
+  }
+
+  #usable(token: AccessToken | undefined): boolean {
+    return (
+      token !== undefined &&
+      token.expiresAt - this.#options.now() > this.#options.expiryMarginSeconds * 1000
+    );
   }
 
   #load(forceFetch: boolean): Promise<LoadedSecret> {
-    const cached = this.#cached;
+    const cached = this.#secret;
     if (
       !forceFetch &&
       cached &&
@@ -240,13 +367,13 @@ export class TokenStore {
     ) {
       return Promise.resolve(cached);
     }
-    this.#loading ??= this.#read().finally(() => {
+    this.#loading ??= this.#readSecret().finally(() => {
       this.#loading = undefined;
     });
     return this.#loading;
   }
 
-  async #read(): Promise<LoadedSecret> {
+  async #readSecret(): Promise<LoadedSecret> {
     const fetchedAt = this.#options.now();
     let output: { SecretString?: string; VersionId?: string };
     try {
@@ -254,68 +381,40 @@ export class TokenStore {
         new GetSecretValueCommand({ SecretId: this.#options.secretId }),
       );
     } catch (error) {
-      throw secretsManagerError(error, "read", this.#options.secretId);
+      const name = (error as Error)?.name ?? "Error";
+      throw new ServiceError(
+        "CONFIGURATION_ERROR",
+        `Could not read the Zoho secret ${this.#options.secretId} in Secrets Manager (${name}).`,
+        { cause: error },
+      );
     }
-    this.#cached = {
+    this.#secret = {
       secret: parseSecret(output.SecretString, this.#options.secretId),
-      versionId: output.VersionId,
+      versionId: output.VersionId ?? "",
       fetchedAt,
     };
-    return this.#cached;
-  }
-
-  #storedToken(secret: ZohoSecret): AccessToken | undefined {
-    const expiresAt = Date.parse(secret.access_token_expires_at ?? "");
-    if (!secret.access_token || !secret.api_domain || Number.isNaN(expiresAt)) return undefined;
-    return { accessToken: secret.access_token, apiDomain: secret.api_domain, expiresAt };
-  }
-
-  #usableToken(secret: ZohoSecret): AccessToken | undefined {
-    const stored = this.#storedToken(secret);
-    const margin = this.#options.expiryMarginSeconds * 1000;
-    return stored && stored.expiresAt - this.#options.now() > margin ? stored : undefined;
+    return this.#secret;
   }
 
   /** Long enough for one grant, including its timeout. */
-  #lockSeconds(): number {
+  #leaseSeconds(): number {
     return Math.ceil(this.#options.timeoutMs / 1000) + 5;
   }
 }
 
 /** The token store a function gets from its environment. */
-export function tokenStoreFromConfig(config: Config): TokenStore {
+export function tokenStoreFromConfig(
+  config: Config,
+  dynamo: DynamoDBClient = new DynamoDBClient({}),
+): TokenStore {
   return new TokenStore({
     secretId: config.ZOHO_SECRET_ID,
     secretsManager: new SecretsManagerClient({}),
+    dynamo,
+    table: config.ZOHO_LEDGER_TABLE,
     cacheTtlSeconds: config.SECRET_CACHE_TTL_SECONDS,
     timeoutMs: config.ZOHO_HTTP_TIMEOUT_MS,
   });
-}
-
-function readLock(secret: ZohoSecret): RefreshLock | undefined {
-  const lock = secret.refresh_lock as Partial<RefreshLock> | undefined;
-  return typeof lock?.until === "string" && typeof lock.holder === "string"
-    ? (lock as RefreshLock)
-    : undefined;
-}
-
-function withoutLock(secret: ZohoSecret): ZohoSecret {
-  const { refresh_lock: _lock, ...rest } = secret;
-  return rest as ZohoSecret;
-}
-
-function secretsManagerError(
-  error: unknown,
-  verb: "read" | "write",
-  secretId: string,
-): ServiceError {
-  if (error instanceof ServiceError) return error;
-  const name = (error as Error)?.name ?? "Error";
-  return new ServiceError(
-    "CONFIGURATION_ERROR",
-    `Could not ${verb} the Zoho secret ${secretId} in Secrets Manager (${name}).`,
-    { cause: error },
-  );
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -80,8 +80,10 @@ export async function parkJob(
   dlqUrl: string,
   message: { body: string; messageId: string },
   error: ServiceError,
+  attempts = 0,
 ): Promise<void> {
   const attributes: Record<string, MessageAttributeValue> = {
+    [ATTEMPTS_ATTRIBUTE]: { DataType: "Number", StringValue: String(attempts) },
     error_code: { DataType: "String", StringValue: error.code },
     // SQS refuses empty attribute values: never let a blank one lose the parked job.
     error_message: { DataType: "String", StringValue: error.message.slice(0, 1024) || error.code },
@@ -102,6 +104,44 @@ export async function parkJob(
       QueueUrl: dlqUrl,
       MessageBody: message.body,
       MessageAttributes: attributes,
+    }),
+  );
+}
+
+/** A message attribute that carries how many times a job failed for a real reason. */
+export const ATTEMPTS_ATTRIBUTE = "attempts";
+
+/** SQS delays a message by at most 15 minutes. */
+export const MAX_DELAY_SECONDS = 900;
+
+/** How many times the job in this record failed before (0 for a new job). */
+export function attemptsOf(record: {
+  messageAttributes?: Record<string, { stringValue?: string | undefined }>;
+}): number {
+  const value = Number(record.messageAttributes?.[ATTEMPTS_ATTRIBUTE]?.stringValue ?? "0");
+  return Number.isInteger(value) && value >= 0 ? value : 0;
+}
+
+/**
+ * Sends a job again, unchanged, to come back after `delaySeconds` (at most SQS's 15 minutes),
+ * carrying its attempt count; the caller then acknowledges the original. A wait sent this way
+ * costs no receive of the original, so it never brings a job closer to the DLQ.
+ */
+export async function resendJob(
+  sqs: SQSClient,
+  queueUrl: string,
+  message: { body: string },
+  options: { delaySeconds: number; attempts: number; reason: string },
+): Promise<void> {
+  await sqs.send(
+    new SendMessageCommand({
+      QueueUrl: queueUrl,
+      MessageBody: message.body,
+      DelaySeconds: Math.min(Math.max(0, Math.ceil(options.delaySeconds)), MAX_DELAY_SECONDS),
+      MessageAttributes: {
+        [ATTEMPTS_ATTRIBUTE]: { DataType: "Number", StringValue: String(options.attempts) },
+        waiting_for: { DataType: "String", StringValue: options.reason },
+      },
     }),
   );
 }

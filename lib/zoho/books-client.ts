@@ -4,9 +4,11 @@ import {
   ZOHO_ALREADY_ACTIVE,
   ZOHO_ALREADY_INACTIVE,
   ZOHO_SUCCESS,
+  type ZohoAnswer,
   zohoAnswerToError,
 } from "../errors";
 import { assertZohoId } from "../ids";
+import type { CallPermit, Lane } from "../ledger/budget";
 import { parseJsonObject } from "./accounts";
 
 /** The part of the token store the client needs. */
@@ -15,15 +17,27 @@ export interface AccessTokenSource {
   replaceRejectedToken(rejected: string): Promise<AccessToken>;
 }
 
-/** Something that decides when a call to an organization may go out (see RateLimiter). */
-export interface CallLimiter {
-  run<T>(organizationId: string, call: () => Promise<T>): Promise<T>;
+/** Decides when a call to an organization may go out: the ledger's budget (see ZohoBudget). */
+export interface CallBudget {
+  acquire(organizationId: string, lane: Lane, options: { maxWaitMs: number }): Promise<CallPermit>;
+}
+
+/** Whose call this is and how long it may wait for the budget. */
+export interface CallOptions {
+  /** default: the client's `lane` */
+  lane?: Lane;
+  /** default: the client's `maxWaitMs` */
+  maxWaitMs?: number;
 }
 
 export interface ZohoBooksClientOptions {
   tokens: AccessTokenSource;
-  /** every Books call passes through it; default: none */
-  limiter?: CallLimiter;
+  /** every Books call takes a permit from it first; default: none (tests of the client alone) */
+  budget?: CallBudget;
+  /** the lane of calls that name none; default "interactive" */
+  lane?: Lane;
+  /** how long a call may wait for the budget unless it says otherwise; default 0 */
+  maxWaitMs?: number;
   /** per-request timeout (`ZOHO_HTTP_TIMEOUT_MS`); default 10000 */
   timeoutMs?: number;
   fetch?: typeof fetch;
@@ -85,7 +99,9 @@ export class ZohoBooksClient {
   readonly #timeoutMs: number;
   readonly #fetch: typeof fetch;
   readonly #now: () => Date;
-  readonly #limiter: CallLimiter | undefined;
+  readonly #budget: CallBudget | undefined;
+  readonly #lane: Lane;
+  readonly #maxWaitMs: number;
   /** Zoho calls made through this client (each counts against the organization's quota) */
   calls = 0;
 
@@ -94,36 +110,58 @@ export class ZohoBooksClient {
     this.#timeoutMs = options.timeoutMs ?? 10_000;
     this.#fetch = options.fetch ?? fetch;
     this.#now = options.now ?? (() => new Date());
-    this.#limiter = options.limiter;
+    this.#budget = options.budget;
+    this.#lane = options.lane ?? "interactive";
+    this.#maxWaitMs = options.maxWaitMs ?? 0;
   }
 
   /** Mark as Active: `POST /contacts/{id}/active` with an empty body. */
-  markActive(contactId: string, organizationId: string): Promise<ActionResult> {
-    return this.#action(contactId, organizationId, "active", ZOHO_ALREADY_ACTIVE);
+  markActive(contactId: string, organizationId: string, call?: CallOptions): Promise<ActionResult> {
+    return this.#action(contactId, organizationId, "active", ZOHO_ALREADY_ACTIVE, call);
   }
 
   /** Mark as Inactive: `POST /contacts/{id}/inactive` with an empty body. */
-  markInactive(contactId: string, organizationId: string): Promise<ActionResult> {
-    return this.#action(contactId, organizationId, "inactive", ZOHO_ALREADY_INACTIVE);
+  markInactive(
+    contactId: string,
+    organizationId: string,
+    call?: CallOptions,
+  ): Promise<ActionResult> {
+    return this.#action(contactId, organizationId, "inactive", ZOHO_ALREADY_INACTIVE, call);
   }
 
-  async getContact(contactId: string, organizationId: string): Promise<BooksContact> {
+  async getContact(
+    contactId: string,
+    organizationId: string,
+    call?: CallOptions,
+  ): Promise<BooksContact> {
     const id = assertZohoId(contactId, "contact_id");
-    const body = await this.#call("GET", ["contacts", id], { organization_id: organizationId });
+    const body = await this.#call(
+      "GET",
+      ["contacts", id],
+      { organization_id: organizationId },
+      undefined,
+      call,
+    );
     return body.contact as BooksContact;
   }
 
   /** One page of contacts. */
-  async listContacts(query: ListContactsQuery): Promise<ContactsPage> {
+  async listContacts(query: ListContactsQuery, call?: CallOptions): Promise<ContactsPage> {
     const page = query.page ?? 1;
     const perPage = Math.min(query.perPage ?? MAX_PER_PAGE, MAX_PER_PAGE);
-    const body = await this.#call("GET", ["contacts"], {
-      organization_id: query.organizationId,
-      filter_by: query.filterBy ?? "Status.All",
-      page: String(page),
-      per_page: String(perPage),
-      ...(query.email === undefined ? {} : { email: query.email }),
-    });
+    const body = await this.#call(
+      "GET",
+      ["contacts"],
+      {
+        organization_id: query.organizationId,
+        filter_by: query.filterBy ?? "Status.All",
+        page: String(page),
+        per_page: String(perPage),
+        ...(query.email === undefined ? {} : { email: query.email }),
+      },
+      undefined,
+      call,
+    );
     const context = (body.page_context ?? {}) as Json;
     return {
       contacts: Array.isArray(body.contacts) ? (body.contacts as BooksContact[]) : [],
@@ -133,9 +171,12 @@ export class ZohoBooksClient {
   }
 
   /** Every page of contacts, one request at a time, until Zoho says there is no more. */
-  async *listAllContacts(query: Omit<ListContactsQuery, "page">): AsyncGenerator<ContactsPage> {
+  async *listAllContacts(
+    query: Omit<ListContactsQuery, "page">,
+    call?: CallOptions,
+  ): AsyncGenerator<ContactsPage> {
     for (let page = 1; ; page++) {
-      const result = await this.listContacts({ ...query, page });
+      const result = await this.listContacts({ ...query, page }, call);
       yield result;
       if (!result.hasMorePage) return;
     }
@@ -146,6 +187,7 @@ export class ZohoBooksClient {
     organizationId: string,
     verb: "active" | "inactive",
     alreadyCode: number,
+    call: CallOptions | undefined,
   ): Promise<ActionResult> {
     const id = assertZohoId(contactId, "contact_id");
     const body = await this.#call(
@@ -153,25 +195,38 @@ export class ZohoBooksClient {
       ["contacts", id, verb],
       { organization_id: organizationId },
       alreadyCode,
+      call,
     );
     return { changed: body.code === ZOHO_SUCCESS, message: String(body.message ?? "") };
   }
 
-  /** One API call, with one token replacement on 401/57/14. Resolves only with a success body. */
+  /**
+   * One API call, with one token replacement on 401/57/14. Each request to Zoho takes a permit
+   * of the organization's budget and settles it with Zoho's answer (its quota headers, 44, 45).
+   * Resolves only with a success body.
+   */
   async #call(
     method: "GET" | "POST",
     path: string[],
     query: Record<string, string>,
-    alreadyCode?: number,
+    alreadyCode: number | undefined,
+    call: CallOptions | undefined,
   ): Promise<Json> {
-    assertZohoId(query.organization_id, "organization_id");
+    const organizationId = assertZohoId(query.organization_id, "organization_id");
     let token = await this.#tokens.getAccessToken();
     for (let attempt = 1; ; attempt++) {
-      const send = () => this.#send(method, token, path, query);
-      const answer = await (this.#limiter
-        ? this.#limiter.run(query.organization_id as string, send)
-        : send());
-      const code = answer.body?.code;
+      const permit = await this.#budget?.acquire(organizationId, call?.lane ?? this.#lane, {
+        maxWaitMs: call?.maxWaitMs ?? this.#maxWaitMs,
+      });
+      let answer: ZohoAnswer & { body: Json | undefined; headers: Headers };
+      try {
+        answer = await this.#send(method, token, path, query);
+      } catch (error) {
+        await permit?.settle();
+        throw error;
+      }
+      const code = typeof answer.body?.code === "number" ? answer.body.code : undefined;
+      await permit?.settle({ zohoCode: code, headers: answer.headers });
       if (
         (answer.status < 300 && code === ZOHO_SUCCESS) ||
         (alreadyCode !== undefined && code === alreadyCode)
@@ -189,7 +244,7 @@ export class ZohoBooksClient {
     token: AccessToken,
     path: string[],
     query: Record<string, string>,
-  ): Promise<{ status: number; body: Json | undefined; retryAfter: string | null }> {
+  ): Promise<ZohoAnswer & { body: Json | undefined; headers: Headers }> {
     const url = new URL(token.apiDomain);
     url.pathname = ["/books/v3", ...path.map(encodeURIComponent)].join("/");
     for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
@@ -209,7 +264,12 @@ export class ZohoBooksClient {
       });
       // An outage can answer an HTML page or nothing: that is no body, not a crash.
       const body = parseJsonObject(await response.text());
-      return { status: response.status, body, retryAfter: response.headers.get("retry-after") };
+      return {
+        status: response.status,
+        body,
+        retryAfter: response.headers.get("retry-after"),
+        headers: response.headers,
+      };
     } catch (error) {
       if (timeout.signal.aborted) {
         throw new ServiceError(

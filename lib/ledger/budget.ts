@@ -1,0 +1,510 @@
+import { randomUUID } from "node:crypto";
+import {
+  type AttributeValue,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  UpdateItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import { ServiceError } from "../errors";
+import { isConditionFailed, ledgerError, num } from "./dynamo";
+import { LEDGER_KEY } from "./table";
+
+/**
+ * Who is calling Zoho, in priority order. Each lane has a ceiling on the one per-minute budget,
+ * nested so that a lower lane never takes the last units of a higher one.
+ */
+export type Lane = "interactive" | "realtime" | "bulk";
+
+/** Share of `ZOHO_MINUTE_SHARE` each lane may fill a minute up to (one place for the split). */
+export const LANE_CEILING_FRACTION: Record<Lane, number> = {
+  interactive: 1,
+  realtime: 0.85,
+  bulk: 0.6,
+};
+
+/** The calls a minute each lane may take, from the service's share of Zoho's limit. */
+export function laneCeilings(minuteShare: number): Record<Lane, number> {
+  return {
+    interactive: minuteShare,
+    realtime: Math.max(1, Math.floor(minuteShare * LANE_CEILING_FRACTION.realtime)),
+    bulk: Math.max(1, Math.floor(minuteShare * LANE_CEILING_FRACTION.bulk)),
+  };
+}
+
+/** Concurrency slots a lane may hold: bulk leaves one free for the higher lanes. */
+export function laneSlots(concurrency: number, lane: Lane): number {
+  return lane === "bulk" ? Math.max(1, concurrency - 1) : concurrency;
+}
+
+export interface BudgetOptions {
+  dynamo: DynamoDBClient;
+  /** `ZOHO_LEDGER_TABLE` */
+  table: string;
+  /** calls a minute per organization the service allows itself (`ZOHO_MINUTE_SHARE`, default 80 of Zoho's 100) */
+  minuteShare: number;
+  /** Zoho calls in progress at once per organization (`ZOHO_CONCURRENCY`: 5 on Free, 10 on paid plans) */
+  concurrency: number;
+  /** the plan's daily calls, used only until Zoho reports its own (`ZOHO_DAILY_QUOTA`) */
+  dailyQuota: number;
+  /** a lease not released by then (a container died mid-call) frees its slot; longer than a call's timeout */
+  leaseSeconds: number;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface AcquireOptions {
+  /** how long this call may wait here for the budget; past that it fails with the wait it needs */
+  maxWaitMs: number;
+}
+
+/** What Zoho's answer said about the quota. */
+export interface QuotaReport {
+  /** Zoho's `code` */
+  zohoCode: number | undefined;
+  /** `X-Rate-Limit-Limit`, `-Remaining`, `-Reset` (seconds until the daily quota resets) */
+  headers: { get(name: string): string | null } | undefined;
+}
+
+/** One Zoho call's share of the budget; settle it once Zoho has answered (or not). */
+export interface CallPermit {
+  settle(report?: QuotaReport): Promise<void>;
+}
+
+/** Two readings of Zoho's reset closer than this are the same daily window (whole seconds, clock skew). */
+const SAME_WINDOW_MS = 30_000;
+/** How often a caller looks again for a free concurrency slot. */
+const SLOT_POLL_MS = 100;
+/** A wait for a concurrency slot longer than this is not waited here. */
+const MAX_SLOT_WAIT_MS = 5_000;
+
+interface DailyWindow {
+  remaining: number;
+  resetAt: number;
+}
+
+/**
+ * The Zoho budget of every organization, shared by every container through the ledger table:
+ * the calls of the current calendar minute (split in lanes), the daily quota as Zoho reports it
+ * in its `X-Rate-Limit-*` headers, and the calls in progress (leases with expiry). Each Zoho
+ * call takes a permit first and settles it with Zoho's answer.
+ *
+ * @example
+ * const budget = new ZohoBudget({ dynamo, table, minuteShare: 80, concurrency: 5, dailyQuota: 1000, leaseSeconds: 15 });
+ * const permit = await budget.acquire("123456789", "realtime", { maxWaitMs: 30_000 });
+ * try { response = await fetch(…) } finally { await permit.settle({ zohoCode, headers: response?.headers }) }
+ */
+export class ZohoBudget {
+  readonly #options: Required<BudgetOptions>;
+  readonly #ceilings: Record<Lane, number>;
+  /** per organization: the daily quota is known to be used up until then (saves a read per job) */
+  readonly #exhaustedUntil = new Map<string, number>();
+
+  constructor(options: BudgetOptions) {
+    this.#options = {
+      now: () => Date.now(),
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      ...options,
+    };
+    this.#ceilings = laneCeilings(options.minuteShare);
+  }
+
+  /**
+   * Takes one call's worth of budget for `organizationId` in `lane`: a unit of the current
+   * minute (waiting for the next minute if that fits in `maxWaitMs`), a unit of the daily quota,
+   * and a concurrency slot. Throws `ZOHO_RATE_LIMITED` or `ZOHO_DAILY_LIMIT` with the wait it
+   * needs when it cannot have them in time.
+   */
+  async acquire(organizationId: string, lane: Lane, options: AcquireOptions): Promise<CallPermit> {
+    const deadline = this.#options.now() + options.maxWaitMs;
+    this.#checkKnownExhausted(organizationId);
+    const minute = await this.#takeMinute(organizationId, lane, deadline);
+    try {
+      await this.#takeDaily(organizationId);
+    } catch (error) {
+      await this.#giveBackMinute(organizationId, minute);
+      throw error;
+    }
+    let holder: { slot: number; holder: string };
+    try {
+      holder = await this.#takeSlot(organizationId, lane, deadline);
+    } catch (error) {
+      await Promise.all([
+        this.#giveBackMinute(organizationId, minute),
+        this.#giveBackDaily(organizationId),
+      ]);
+      throw error;
+    }
+    let settled = false;
+    return {
+      settle: async (report) => {
+        if (settled) return;
+        settled = true;
+        await Promise.all([
+          this.#releaseSlot(organizationId, holder),
+          report ? this.#record(organizationId, report) : undefined,
+        ]).catch(() => undefined); // the lease expires on its own; the next answer reports the quota again
+      },
+    };
+  }
+
+  /** The daily window as the ledger has it (for reports and tests). */
+  async dailyWindow(organizationId: string): Promise<DailyWindow | undefined> {
+    const item = await this.#get(organizationId, "daily");
+    if (!item) return undefined;
+    return { remaining: num(item.remaining), resetAt: num(item.reset_at) };
+  }
+
+  // --- the minute -------------------------------------------------------------------------
+
+  async #takeMinute(organizationId: string, lane: Lane, deadline: number): Promise<number> {
+    for (;;) {
+      const now = this.#options.now();
+      const minute = Math.floor(now / 60_000);
+      try {
+        await this.#send(
+          new UpdateItemCommand({
+            TableName: this.#options.table,
+            Key: key(organizationId, `minute#${minute}`),
+            UpdateExpression: "ADD calls :one SET expires_at = :ttl",
+            ConditionExpression: "attribute_not_exists(calls) OR calls < :ceiling",
+            ExpressionAttributeValues: {
+              ":one": { N: "1" },
+              ":ceiling": { N: String(this.#ceilings[lane]) },
+              ":ttl": { N: String((minute + 60) * 60) },
+            },
+          }),
+        );
+        return minute;
+      } catch (error) {
+        if (!isConditionFailed(error)) throw ledgerError(error, this.#options.table);
+      }
+      const nextMinute = (minute + 1) * 60_000;
+      if (nextMinute > deadline) {
+        throw new ServiceError(
+          "ZOHO_RATE_LIMITED",
+          `The service's ${lane} budget of ${this.#ceilings[lane]} Zoho calls a minute for organization ${organizationId} is used up until the next minute.`,
+          { retryAfterSeconds: Math.max(1, Math.ceil((nextMinute - now) / 1000)) },
+        );
+      }
+      // A little after the minute turns, spread so that waiting containers do not all arrive at once.
+      await this.#options.sleep(nextMinute - now + Math.floor(Math.random() * 250));
+    }
+  }
+
+  async #giveBackMinute(organizationId: string, minute: number): Promise<void> {
+    await this.#send(
+      new UpdateItemCommand({
+        TableName: this.#options.table,
+        Key: key(organizationId, `minute#${minute}`),
+        UpdateExpression: "ADD calls :minusOne",
+        ExpressionAttributeValues: { ":minusOne": { N: "-1" } },
+      }),
+    ).catch(() => undefined);
+  }
+
+  /** Zoho said 44: the organization is blocked for the rest of the minute, whoever used it up. */
+  async #closeMinute(organizationId: string): Promise<void> {
+    const minute = Math.floor(this.#options.now() / 60_000);
+    await this.#send(
+      new UpdateItemCommand({
+        TableName: this.#options.table,
+        Key: key(organizationId, `minute#${minute}`),
+        UpdateExpression: "SET calls = :full, expires_at = :ttl",
+        ExpressionAttributeValues: {
+          ":full": { N: String(this.#ceilings.interactive) },
+          ":ttl": { N: String((minute + 60) * 60) },
+        },
+      }),
+    );
+  }
+
+  // --- the day ----------------------------------------------------------------------------
+
+  #checkKnownExhausted(organizationId: string): void {
+    const until = this.#exhaustedUntil.get(organizationId);
+    if (until !== undefined && until > this.#options.now()) throw this.#dailyLimit(until);
+  }
+
+  #dailyLimit(resetAt: number): ServiceError {
+    return new ServiceError(
+      "ZOHO_DAILY_LIMIT",
+      `The organization's daily Zoho Books API quota is used up until ${new Date(resetAt).toISOString()} (Zoho's reset).`,
+      { retryAfterSeconds: Math.max(1, Math.ceil((resetAt - this.#options.now()) / 1000)) },
+    );
+  }
+
+  async #takeDaily(organizationId: string): Promise<void> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const now = this.#options.now();
+      try {
+        await this.#send(
+          new UpdateItemCommand({
+            TableName: this.#options.table,
+            Key: key(organizationId, "daily"),
+            UpdateExpression: "ADD remaining :minusOne",
+            ConditionExpression: "remaining > :zero AND reset_at > :now",
+            ExpressionAttributeValues: {
+              ":minusOne": { N: "-1" },
+              ":zero": { N: "0" },
+              ":now": { N: String(now) },
+            },
+          }),
+        );
+        return;
+      } catch (error) {
+        if (!isConditionFailed(error)) throw ledgerError(error, this.#options.table);
+      }
+      const item = await this.#get(organizationId, "daily");
+      const resetAt = item ? num(item.reset_at) : 0;
+      if (resetAt > now) {
+        this.#exhaustedUntil.set(organizationId, resetAt);
+        throw this.#dailyLimit(resetAt);
+      }
+      // No window yet, or it has passed: open the next one with this call as its first. Zoho's
+      // windows repeat daily, so the next reset follows the last one Zoho reported; without
+      // any, the plan's cap until UTC midnight. The next answer's headers correct both.
+      const nextReset =
+        resetAt > 0 && item?.reported?.BOOL
+          ? resetAt + Math.ceil((now - resetAt + 1) / 86_400_000) * 86_400_000
+          : nextUtcMidnight(now);
+      const opened = await this.#send(
+        new UpdateItemCommand({
+          TableName: this.#options.table,
+          Key: key(organizationId, "daily"),
+          UpdateExpression:
+            "SET remaining = :remaining, quota = :quota, reset_at = :reset, reported = :false, expires_at = :ttl",
+          ConditionExpression: "attribute_not_exists(reset_at) OR reset_at <= :now",
+          ExpressionAttributeValues: {
+            ":remaining": { N: String(this.#options.dailyQuota - 1) },
+            ":quota": { N: String(this.#options.dailyQuota) },
+            ":reset": { N: String(nextReset) },
+            ":false": { BOOL: false },
+            ":now": { N: String(now) },
+            ":ttl": { N: String(Math.ceil(nextReset / 1000) + 86_400) },
+          },
+        }),
+      ).then(
+        () => true,
+        (error: unknown) => {
+          if (isConditionFailed(error)) return false; // another container opened it first
+          throw ledgerError(error, this.#options.table);
+        },
+      );
+      if (opened) return;
+    }
+    throw new ServiceError(
+      "ZOHO_RATE_LIMITED",
+      `The daily quota of organization ${organizationId} is being updated by other calls; try again.`,
+      { retryAfterSeconds: 1 },
+    );
+  }
+
+  async #giveBackDaily(organizationId: string): Promise<void> {
+    await this.#send(
+      new UpdateItemCommand({
+        TableName: this.#options.table,
+        Key: key(organizationId, "daily"),
+        UpdateExpression: "ADD remaining :one",
+        ConditionExpression: "attribute_exists(remaining)",
+        ExpressionAttributeValues: { ":one": { N: "1" } },
+      }),
+    ).catch(() => undefined);
+  }
+
+  /** Zoho's answer: its daily quota headers, a 45 (used up) or a 44 (the minute is closed). */
+  async #record(organizationId: string, report: QuotaReport): Promise<void> {
+    const now = this.#options.now();
+    const header = (name: string) => {
+      const value = report.headers?.get(name);
+      return value != null && /^\d+$/.test(value.trim()) ? Number(value) : undefined;
+    };
+    const quota = header("x-rate-limit-limit");
+    let remaining = header("x-rate-limit-remaining");
+    const resetIn = header("x-rate-limit-reset");
+    const work: Array<Promise<unknown>> = [];
+    if (report.zohoCode === 44) work.push(this.#closeMinute(organizationId));
+    if (report.zohoCode === 45) remaining = 0; // whatever the headers say: nothing more today
+    if (resetIn !== undefined && remaining !== undefined) {
+      work.push(
+        this.#reportWindow(organizationId, { quota, remaining, resetAt: now + resetIn * 1000 }),
+      );
+    } else if (report.zohoCode === 45) {
+      work.push(this.#closeDay(organizationId));
+    }
+    await Promise.all(work);
+  }
+
+  /**
+   * A window Zoho reported. A reset far from the stored one starts a new window; the same
+   * window only ever lowers what remains (calls in flight were already taken from it).
+   */
+  async #reportWindow(
+    organizationId: string,
+    reported: { quota: number | undefined; remaining: number; resetAt: number },
+  ): Promise<void> {
+    const now = this.#options.now();
+    if (reported.resetAt <= now + SAME_WINDOW_MS) return; // an answer from a window that is ending
+    const remaining: AttributeValue = { N: String(reported.remaining) };
+    const values: Record<string, AttributeValue> = {
+      ":remaining": remaining,
+      ":reset": { N: String(reported.resetAt) },
+      ":low": { N: String(reported.resetAt - SAME_WINDOW_MS) },
+      ":high": { N: String(reported.resetAt + SAME_WINDOW_MS) },
+      ":true": { BOOL: true },
+      ":quota": { N: String(reported.quota ?? this.#options.dailyQuota) },
+      ":ttl": { N: String(Math.ceil(reported.resetAt / 1000) + 86_400) },
+    };
+    const newWindow = await this.#send(
+      new UpdateItemCommand({
+        TableName: this.#options.table,
+        Key: key(organizationId, "daily"),
+        UpdateExpression:
+          "SET remaining = :remaining, quota = :quota, reset_at = :reset, reported = :true, expires_at = :ttl",
+        ConditionExpression:
+          "attribute_not_exists(reset_at) OR reset_at < :low OR reset_at > :high",
+        ExpressionAttributeValues: values,
+      }),
+    ).then(
+      () => true,
+      (error: unknown) => {
+        if (isConditionFailed(error)) return false;
+        throw error;
+      },
+    );
+    if (newWindow) {
+      this.#exhaustedUntil.delete(organizationId);
+      if (reported.remaining <= 0) this.#exhaustedUntil.set(organizationId, reported.resetAt);
+      return;
+    }
+    await this.#send(
+      new UpdateItemCommand({
+        TableName: this.#options.table,
+        Key: key(organizationId, "daily"),
+        UpdateExpression: "SET remaining = :remaining, reported = :true",
+        ConditionExpression: "remaining > :remaining",
+        ExpressionAttributeValues: { ":remaining": remaining, ":true": { BOOL: true } },
+      }),
+    ).catch((error: unknown) => {
+      if (!isConditionFailed(error)) throw error;
+    });
+    if (reported.remaining <= 0) this.#exhaustedUntil.set(organizationId, reported.resetAt);
+  }
+
+  /** A 45 without headers: nothing more until the stored reset (or UTC midnight). */
+  async #closeDay(organizationId: string): Promise<void> {
+    const now = this.#options.now();
+    const item = await this.#get(organizationId, "daily");
+    const stored = item ? num(item.reset_at) : 0;
+    const resetAt = stored > now ? stored : nextUtcMidnight(now);
+    await this.#send(
+      new UpdateItemCommand({
+        TableName: this.#options.table,
+        Key: key(organizationId, "daily"),
+        UpdateExpression:
+          "SET remaining = :zero, reset_at = :reset, quota = if_not_exists(quota, :quota), reported = if_not_exists(reported, :false), expires_at = :ttl",
+        ExpressionAttributeValues: {
+          ":zero": { N: "0" },
+          ":reset": { N: String(resetAt) },
+          ":quota": { N: String(this.#options.dailyQuota) },
+          ":false": { BOOL: false },
+          ":ttl": { N: String(Math.ceil(resetAt / 1000) + 86_400) },
+        },
+      }),
+    );
+    this.#exhaustedUntil.set(organizationId, resetAt);
+  }
+
+  // --- calls in progress ------------------------------------------------------------------
+
+  async #takeSlot(
+    organizationId: string,
+    lane: Lane,
+    deadline: number,
+  ): Promise<{ slot: number; holder: string }> {
+    const slots = laneSlots(this.#options.concurrency, lane);
+    const holder = randomUUID();
+    const slotDeadline = Math.min(deadline, this.#options.now() + MAX_SLOT_WAIT_MS);
+    for (;;) {
+      const now = this.#options.now();
+      const start = Math.floor(Math.random() * slots);
+      for (let i = 0; i < slots; i++) {
+        const slot = (start + i) % slots;
+        const until = now + this.#options.leaseSeconds * 1000;
+        try {
+          await this.#send(
+            new UpdateItemCommand({
+              TableName: this.#options.table,
+              Key: key(organizationId, `lease#${slot}`),
+              UpdateExpression: "SET holder = :holder, lease_until = :until, expires_at = :ttl",
+              ConditionExpression: "attribute_not_exists(lease_until) OR lease_until < :now",
+              ExpressionAttributeValues: {
+                ":holder": { S: holder },
+                ":until": { N: String(until) },
+                ":now": { N: String(now) },
+                ":ttl": { N: String(Math.ceil(until / 1000) + 3600) },
+              },
+            }),
+          );
+          return { slot, holder };
+        } catch (error) {
+          if (!isConditionFailed(error)) throw ledgerError(error, this.#options.table);
+        }
+      }
+      if (this.#options.now() + SLOT_POLL_MS > slotDeadline) {
+        throw new ServiceError(
+          "ZOHO_RATE_LIMITED",
+          `All ${slots} Zoho calls in progress allowed for organization ${organizationId} (${lane}) are taken.`,
+          { retryAfterSeconds: 2 },
+        );
+      }
+      await this.#options.sleep(SLOT_POLL_MS + Math.floor(Math.random() * SLOT_POLL_MS));
+    }
+  }
+
+  async #releaseSlot(organizationId: string, lease: { slot: number; holder: string }) {
+    await this.#send(
+      new DeleteItemCommand({
+        TableName: this.#options.table,
+        Key: key(organizationId, `lease#${lease.slot}`),
+        ConditionExpression: "holder = :holder",
+        ExpressionAttributeValues: { ":holder": { S: lease.holder } },
+      }),
+    ).catch((error: unknown) => {
+      if (!isConditionFailed(error)) throw error; // expired and taken over: not ours to free
+    });
+  }
+
+  // --- plumbing ---------------------------------------------------------------------------
+
+  async #get(organizationId: string, sort: string) {
+    try {
+      const output = await this.#options.dynamo.send(
+        new GetItemCommand({
+          TableName: this.#options.table,
+          Key: key(organizationId, sort),
+          ConsistentRead: true,
+        }),
+      );
+      return output.Item;
+    } catch (error) {
+      throw ledgerError(error, this.#options.table);
+    }
+  }
+
+  #send(command: UpdateItemCommand | DeleteItemCommand) {
+    // biome-ignore lint/suspicious/noExplicitAny: one client, two command types
+    return this.#options.dynamo.send(command as any);
+  }
+}
+
+function key(organizationId: string, sort: string): Record<string, AttributeValue> {
+  return {
+    [LEDGER_KEY.partition]: { S: `org#${organizationId}` },
+    [LEDGER_KEY.sort]: { S: sort },
+  };
+}
+
+function nextUtcMidnight(now: number): number {
+  return (Math.floor(now / 86_400_000) + 1) * 86_400_000;
+}
