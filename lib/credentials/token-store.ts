@@ -162,7 +162,8 @@ export class TokenStore {
   }
 
   async #refreshShared(stale: string | undefined, marginSeconds?: number): Promise<AccessToken> {
-    const deadline = this.#options.now() + this.#leaseSeconds() * 2000;
+    // Real time, so the wait ends whatever the injected clock does.
+    const deadline = Date.now() + this.#leaseSeconds() * 2000;
     const fresh = (token: StoredToken["token"]) =>
       token &&
       token.accessToken !== stale &&
@@ -182,7 +183,7 @@ export class TokenStore {
           { retryAfterSeconds: Math.ceil((block.until - now) / 1000) },
         );
       }
-      if (stored.leaseUntil <= now || now > deadline) {
+      if (stored.leaseUntil <= now || Date.now() > deadline) {
         const holder = await this.#claim(stored, loaded.versionId);
         if (holder) return this.#grantAndStore(loaded, holder);
       }
@@ -201,7 +202,7 @@ export class TokenStore {
           Key: this.#key,
           UpdateExpression: "SET lease_holder = :holder, lease_until = :until",
           ConditionExpression:
-            "(attribute_not_exists(lease_until) OR lease_until < :now) AND (attribute_not_exists(token_version) OR token_version = :seen) AND (attribute_not_exists(blocked_until) OR blocked_until < :now OR block_version <> :secretVersion)",
+            "(attribute_not_exists(lease_until) OR lease_until <= :now) AND (attribute_not_exists(token_version) OR token_version = :seen) AND (attribute_not_exists(blocked_until) OR blocked_until <= :now OR block_version <> :secretVersion)",
           ExpressionAttributeValues: {
             ":holder": { S: holder },
             ":until": { N: String(now + this.#leaseSeconds() * 1000) },

@@ -2,35 +2,45 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { changeContactStatus } from "../../lib/activation";
 import { TokenStore } from "../../lib/credentials/token-store";
 import type { ServiceError } from "../../lib/errors";
-import { RateLimiter } from "../../lib/rate-limiter";
+import { ZohoBudget } from "../../lib/ledger/budget";
 import { ZohoBooksClient } from "../../lib/zoho/books-client";
 import { ORGANIZATION_ID, type Sandbox, SEED, sandboxSecret, startSandbox } from "../sandbox";
+import { type Ledger, startLedger } from "../support/ledger";
 import { mockSecretStore } from "../support/secret-store";
 
+const SECRET_ID = "zoho/books";
 let sandbox: Sandbox;
+let ledger: Ledger;
 let secret: ReturnType<typeof mockSecretStore>;
 
 beforeAll(async () => {
-  sandbox = await startSandbox({ contacts: 450 });
+  [sandbox, ledger] = await Promise.all([startSandbox({ contacts: 450 }), startLedger()]);
   secret = mockSecretStore({});
 });
-afterAll(() => sandbox.close());
-beforeEach(() => {
+afterAll(() => Promise.all([sandbox.close(), ledger.close()]));
+beforeEach(async () => {
   sandbox.reset();
-  secret.set(sandboxSecret(sandbox, { fresh: true }));
+  await ledger.reset();
+  secret.set(sandboxSecret(sandbox));
+  await storeFreshToken();
 });
 
-function client(options: { timeoutMs?: number; limiter?: RateLimiter } = {}) {
+/** A live token in the ledger, as the refresher keeps it. */
+const storeFreshToken = () => ledger.storeToken(SECRET_ID, sandbox.issueToken(), sandbox.url);
+
+function client(options: { timeoutMs?: number; budget?: ZohoBudget } = {}) {
   const tokens = new TokenStore({
-    secretId: "zoho/books",
+    secretId: SECRET_ID,
     secretsManager: secret.sm as never,
+    dynamo: ledger.dynamo,
+    table: ledger.table,
     cacheTtlSeconds: 300,
   });
   // aws-sdk-client-mock patches every SecretsManagerClient; the instance itself is not used.
   const books = new ZohoBooksClient({
     tokens,
     timeoutMs: options.timeoutMs ?? 2000,
-    ...(options.limiter ? { limiter: options.limiter } : {}),
+    ...(options.budget ? { budget: options.budget } : {}),
   });
   return { tokens, books, deps: { tokens, books } };
 }
@@ -138,13 +148,13 @@ describe("ZohoBooksClient against the sandbox", () => {
     const { books } = client();
     await books.markActive(SEED.inactiveIds[0] as string, ORGANIZATION_ID); // caches the secret
     sandbox.revokeAccessTokens();
-    secret.set(sandboxSecret(sandbox, { fresh: true })); // "another container" refreshed
+    await storeFreshToken(); // "another container" granted one
     await books.markActive(SEED.inactiveIds[1] as string, ORGANIZATION_ID);
     expect(sandbox.stats().grants).toBe(0);
   });
 
   it("fails with ZOHO_AUTH_FAILED when the refresh token is invalid, saying what to do", async () => {
-    sandbox.revokeAccessTokens();
+    await ledger.reset();
     sandbox.settings.refreshTokenRevoked = true;
     const error = await failure(client().books.markActive(SEED.inactiveId, ORGANIZATION_ID));
     expect(error?.code).toBe("ZOHO_AUTH_FAILED");
@@ -154,6 +164,7 @@ describe("ZohoBooksClient against the sandbox", () => {
   it("stops granting after Zoho's Access Denied, whichever status it comes with", async () => {
     for (const status of [200, 400] as const) {
       sandbox.reset();
+      await ledger.reset();
       secret.set(sandboxSecret(sandbox));
       sandbox.settings.grantLimit = 0;
       sandbox.settings.tooManyGrantsStatus = status;
@@ -202,25 +213,27 @@ describe("ZohoBooksClient against the sandbox", () => {
     expect(error).toMatchObject({ code: "ZOHO_UNAVAILABLE", statusCode: 502 });
   });
 
-  it("keeps a container inside its per-minute budget", async () => {
+  it("keeps the calls inside the ledger's per-minute budget, before Zoho has to refuse", async () => {
     sandbox.settings.rateLimitPerMinute = 5;
-    const frozen = Date.now(); // the limiter's minute cannot roll over during the test
-    const limiter = new RateLimiter({
-      perMinute: 5,
+    const frozen = Date.now(); // the budget's minute cannot roll over during the test
+    const budget = new ZohoBudget({
+      dynamo: ledger.dynamo,
+      table: ledger.table,
+      minuteShare: 5,
       concurrency: 2,
-      maxWaitSeconds: 0,
+      dailyQuota: 1000,
+      leaseSeconds: 10,
       now: () => frozen,
     });
-    const { books } = client({ limiter });
+    const { books } = client({ budget });
     const results = await Promise.allSettled(
       SEED.inactiveIds.slice(0, 8).map((id) => books.markActive(id, ORGANIZATION_ID)),
     );
     const refused = results
       .filter((r) => r.status === "rejected")
       .map((r) => (r.reason as ServiceError).message);
-    // The limiter refuses before Zoho has to: the sandbox never says 44.
     expect(sandbox.stats().byCode["44"]).toBeUndefined();
-    expect(refused).toHaveLength(3);
-    expect(refused[0]).toContain("budget of 5 Zoho calls a minute");
+    expect(refused, JSON.stringify(refused)).toHaveLength(3);
+    expect(refused[0]).toContain("interactive budget of 5 Zoho calls a minute");
   });
 });

@@ -1,0 +1,97 @@
+import type { AddressInfo } from "node:net";
+import {
+  CreateTableCommand,
+  DeleteTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  UpdateItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import dynalite from "dynalite";
+import { vi } from "vitest";
+import { LEDGER_KEY, LEDGER_TABLE_DEFINITION } from "../../lib/ledger/table";
+
+export const LEDGER_TABLE = "zoho-contact-status-test-ledger";
+
+/**
+ * The ledger table on an in-memory DynamoDB (dynalite), reached by the unmodified SDK client.
+ * `stubEnv()` points the functions at it (`ZOHO_LEDGER_TABLE`, `AWS_ENDPOINT_URL_DYNAMODB`).
+ */
+export async function startLedger() {
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const dynamo = new DynamoDBClient({
+    endpoint,
+    region: "us-east-1",
+    credentials: { accessKeyId: "local", secretAccessKey: "local" },
+  });
+  const create = () =>
+    dynamo.send(new CreateTableCommand({ TableName: LEDGER_TABLE, ...LEDGER_TABLE_DEFINITION }));
+  await create();
+  return {
+    endpoint,
+    table: LEDGER_TABLE,
+    dynamo,
+    /** the environment the functions read, as the deployed stack sets it */
+    stubEnv() {
+      vi.stubEnv("ZOHO_LEDGER_TABLE", LEDGER_TABLE);
+      vi.stubEnv("AWS_ENDPOINT_URL_DYNAMODB", endpoint);
+      vi.stubEnv("AWS_REGION", "us-east-1");
+      vi.stubEnv("AWS_ACCESS_KEY_ID", "local");
+      vi.stubEnv("AWS_SECRET_ACCESS_KEY", "local");
+    },
+    /** an empty table again */
+    async reset() {
+      await dynamo.send(new DeleteTableCommand({ TableName: LEDGER_TABLE }));
+      await create();
+    },
+    /** Stores a live access token for the connection, as the refresher would have. */
+    async storeToken(
+      secretId: string,
+      token: { access_token: string; expires_in: number },
+      apiDomain: string,
+    ) {
+      const now = Date.now();
+      await dynamo.send(
+        new UpdateItemCommand({
+          TableName: LEDGER_TABLE,
+          Key: {
+            [LEDGER_KEY.partition]: { S: `connection#${secretId}` },
+            [LEDGER_KEY.sort]: { S: "token" },
+          },
+          UpdateExpression:
+            "SET access_token = :t, api_domain = :d, token_expires_at = :e, granted_at = :g ADD token_version :one",
+          ExpressionAttributeValues: {
+            ":t": { S: token.access_token },
+            ":d": { S: apiDomain },
+            ":e": { N: String(now + token.expires_in * 1000) },
+            ":g": { N: String(now - 3_600_000) },
+            ":one": { N: "1" },
+          },
+        }),
+      );
+    },
+    /** the connection's token item, attribute by attribute (for assertions) */
+    async item(secretId: string): Promise<Record<string, string | undefined>> {
+      const { Item } = await dynamo.send(
+        new GetItemCommand({
+          TableName: LEDGER_TABLE,
+          Key: {
+            [LEDGER_KEY.partition]: { S: `connection#${secretId}` },
+            [LEDGER_KEY.sort]: { S: "token" },
+          },
+          ConsistentRead: true,
+        }),
+      );
+      return Object.fromEntries(
+        Object.entries(Item ?? {}).map(([name, value]) => [name, value.S ?? value.N]),
+      );
+    },
+    async close() {
+      dynamo.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export type Ledger = Awaited<ReturnType<typeof startLedger>>;
