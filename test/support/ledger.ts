@@ -1,9 +1,11 @@
 import type { AddressInfo } from "node:net";
 import {
+  type AttributeValue,
   CreateTableCommand,
-  DeleteTableCommand,
+  DeleteItemCommand,
   DynamoDBClient,
   GetItemCommand,
+  ScanCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import dynalite from "dynalite";
@@ -40,10 +42,25 @@ export async function startLedger() {
       vi.stubEnv("AWS_ACCESS_KEY_ID", "local");
       vi.stubEnv("AWS_SECRET_ACCESS_KEY", "local");
     },
-    /** an empty table again */
+    /** an empty table again (items deleted: the table itself stays, as the functions know it) */
     async reset() {
-      await dynamo.send(new DeleteTableCommand({ TableName: LEDGER_TABLE }));
-      await create();
+      for (;;) {
+        const { Items = [] } = await dynamo.send(new ScanCommand({ TableName: LEDGER_TABLE }));
+        if (Items.length === 0) return;
+        await Promise.all(
+          Items.map((item) =>
+            dynamo.send(
+              new DeleteItemCommand({
+                TableName: LEDGER_TABLE,
+                Key: {
+                  [LEDGER_KEY.partition]: item[LEDGER_KEY.partition] as AttributeValue,
+                  [LEDGER_KEY.sort]: item[LEDGER_KEY.sort] as AttributeValue,
+                },
+              }),
+            ),
+          ),
+        );
+      }
     },
     /** Stores a live access token for the connection, as the refresher would have. */
     async storeToken(
