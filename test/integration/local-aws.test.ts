@@ -443,6 +443,55 @@ describe("local SQS", () => {
     expect(aws.queueMessages("jobs")).toMatchObject([{ visible: true }]);
   });
 
+  it("keeps a message in flight at most 12 hours from its receive, however its visibility is changed", async () => {
+    const queueUrl = await createQueue("jobs");
+    await send(queueUrl, "x");
+    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() }); // hours pass in an instant
+    try {
+      const [first] = await receive(queueUrl, { VisibilityTimeout: 43_200 });
+      const change = (VisibilityTimeout: number, ReceiptHandle = first?.ReceiptHandle) =>
+        sqs.send(
+          new ChangeMessageVisibilityCommand({
+            QueueUrl: queueUrl,
+            ReceiptHandle,
+            VisibilityTimeout,
+          }),
+        );
+
+      vi.setSystemTime(Date.now() + 3 * 3600_000); // 3 hours after the receive: 9 are left
+      await expect(change(32_401)).rejects.toMatchObject({
+        name: "InvalidParameterValue",
+        message:
+          "Value 32401 for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [43200 seconds].",
+      });
+      const batch = await sqs.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: [{ Id: "over", ReceiptHandle: first?.ReceiptHandle, VisibilityTimeout: 32_401 }],
+        }),
+      );
+      expect(batch.Failed).toMatchObject([
+        { Id: "over", Code: "InvalidParameterValue", SenderFault: true },
+      ]);
+      await change(32_400); // up to the limit exactly
+
+      vi.setSystemTime(Date.now() + 9 * 3600_000); // at the limit: only 0 is left
+      await expect(change(1)).rejects.toMatchObject({ name: "InvalidParameterValue" });
+      await change(0);
+
+      // a new receive starts a new 12 hours
+      const [second] = await receive(queueUrl);
+      expect(second?.MessageId).toBe(first?.MessageId);
+      vi.setSystemTime(Date.now() + 3600_000);
+      await change(39_600, second?.ReceiptHandle);
+      await expect(change(39_601, second?.ReceiptHandle)).rejects.toMatchObject({
+        name: "InvalidParameterValue",
+      });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("deletes through the latest receipt handle; an older one deletes nothing, as SQS documents", async () => {
     const queueUrl = await createQueue("jobs");
     for (const body of ["a", "b", "c"]) await send(queueUrl, body);
