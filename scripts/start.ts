@@ -23,8 +23,7 @@ Zoho contact status is running locally.
 
   HTTP API               ${httpUrl}
   Zoho Books sandbox     ${stack.sandbox.url}   (inspect: ${stack.sandbox.url}/__sandbox/stats)
-  Secrets Manager, SQS,  ${stack.aws.url}   (inspect: ${stack.aws.url}/__local/stats)
-  DynamoDB
+  local AWS              ${stack.aws.url}   (Secrets Manager, SQS, DynamoDB; inspect: ${stack.aws.url}/__local/stats)
   secret                 ${stack.secretId}
   ledger table           ${stack.ledgerTable}   (inspect: ${stack.aws.url}/__local/tables/${stack.ledgerTable}/items)
   activation queue       ${stack.queueUrl}
