@@ -23,10 +23,13 @@ Zoho contact status is running locally.
 
   HTTP API               ${httpUrl}
   Zoho Books sandbox     ${stack.sandbox.url}   (inspect: ${stack.sandbox.url}/__sandbox/stats)
-  Secrets Manager + SQS  ${stack.aws.url}   (inspect: ${stack.aws.url}/__local/stats)
+  local AWS              ${stack.aws.url}   (Secrets Manager, SQS, DynamoDB; inspect: ${stack.aws.url}/__local/stats)
   secret                 ${stack.secretId}
+  ledger table           ${stack.ledgerTable}   (inspect: ${stack.aws.url}/__local/tables/${stack.ledgerTable}/items)
   activation queue       ${stack.queueUrl}
-  dead-letter queue      ${stack.dlqUrl}
+  its dead-letter queue  ${stack.dlqUrl}
+  bulk queue             ${stack.bulkQueueUrl}
+  its dead-letter queue  ${stack.bulkDlqUrl}
 
 Try it:
 

@@ -1,5 +1,7 @@
 import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
+import { SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { queueActivations } from "../local-stack/queues";
 import { functionName, type LocalStack, startLocalStack } from "../local-stack/stack";
 import { SANDBOX_CREDENTIALS, SEED } from "../sandbox";
 
@@ -170,6 +172,27 @@ describe("the local stack, end to end", () => {
     stack.sandbox.settings.failNext = 0;
     await eventually(() => ids.every((id) => status(id) === "active"), 60_000, "the retried jobs");
     expect(dlq().length).toBe(parkedBefore); // none of them parked
+  });
+
+  it("carries out jobs from the bulk queue with the same worker, beside the ledger table", async () => {
+    expect(stack.env).toMatchObject({
+      ZOHO_LEDGER_TABLE: stack.ledgerTable,
+      BULK_QUEUE_URL: stack.bulkQueueUrl,
+      BULK_DLQ_URL: stack.bulkDlqUrl,
+    });
+    const table = await fetch(`${stack.aws.url}/__local/tables/${stack.ledgerTable}/items`);
+    expect(table.status).toBe(200);
+
+    const id = SEED.inactiveIds[57] as string;
+    const sqs = new SQSClient({
+      endpoint: stack.aws.url,
+      region: "us-east-1",
+      credentials: { accessKeyId: "local", secretAccessKey: "local" },
+    });
+    await queueActivations(sqs, stack.bulkQueueUrl, [id]);
+    await eventually(() => status(id) === "active", 20_000, "the bulk job");
+    expect(stack.bulkPoller?.stats.deleted).toBeGreaterThanOrEqual(1);
+    expect(stack.aws.queueMessages("bulk-queue")).toEqual([]);
   });
 
   it("never writes a client secret, a refresh token or an access token to a log line", () => {

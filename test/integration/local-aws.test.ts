@@ -1,4 +1,11 @@
 import {
+  ConditionalCheckFailedException,
+  DescribeTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  UpdateItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import {
   CreateSecretCommand,
   DescribeSecretCommand,
   GetSecretValueCommand,
@@ -26,12 +33,14 @@ import {
 } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { type LocalAws, startLocalAws } from "../local-aws";
+import { createLedgerTable } from "../local-stack/ledger-table";
 
 // The real SDK v3 clients against the local endpoint: they check every body's MD5 themselves,
 // and name errors from what the endpoint answers.
 let aws: LocalAws;
 let sm: SecretsManagerClient;
 let sqs: SQSClient;
+let dynamodb: DynamoDBClient;
 
 function clientsFor(endpoint: string, maxAttempts = 1) {
   const config = {
@@ -40,12 +49,16 @@ function clientsFor(endpoint: string, maxAttempts = 1) {
     credentials: { accessKeyId: "local", secretAccessKey: "local" },
     maxAttempts,
   };
-  return { sm: new SecretsManagerClient(config), sqs: new SQSClient(config) };
+  return {
+    sm: new SecretsManagerClient(config),
+    sqs: new SQSClient(config),
+    dynamodb: new DynamoDBClient(config),
+  };
 }
 
 beforeAll(async () => {
   aws = await startLocalAws();
-  ({ sm, sqs } = clientsFor(aws.url));
+  ({ sm, sqs, dynamodb } = clientsFor(aws.url));
 });
 afterAll(() => aws.close());
 beforeEach(() => aws.reset());
@@ -430,6 +443,55 @@ describe("local SQS", () => {
     expect(aws.queueMessages("jobs")).toMatchObject([{ visible: true }]);
   });
 
+  it("keeps a message in flight at most 12 hours from its receive, however its visibility is changed", async () => {
+    const queueUrl = await createQueue("jobs");
+    await send(queueUrl, "x");
+    vi.useFakeTimers({ toFake: ["Date"], now: Date.now() }); // hours pass in an instant
+    try {
+      const [first] = await receive(queueUrl, { VisibilityTimeout: 43_200 });
+      const change = (VisibilityTimeout: number, ReceiptHandle = first?.ReceiptHandle) =>
+        sqs.send(
+          new ChangeMessageVisibilityCommand({
+            QueueUrl: queueUrl,
+            ReceiptHandle,
+            VisibilityTimeout,
+          }),
+        );
+
+      vi.setSystemTime(Date.now() + 3 * 3600_000); // 3 hours after the receive: 9 are left
+      await expect(change(32_401)).rejects.toMatchObject({
+        name: "InvalidParameterValue",
+        message:
+          "Value 32401 for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [43200 seconds].",
+      });
+      const batch = await sqs.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: [{ Id: "over", ReceiptHandle: first?.ReceiptHandle, VisibilityTimeout: 32_401 }],
+        }),
+      );
+      expect(batch.Failed).toMatchObject([
+        { Id: "over", Code: "InvalidParameterValue", SenderFault: true },
+      ]);
+      await change(32_400); // up to the limit exactly
+
+      vi.setSystemTime(Date.now() + 9 * 3600_000); // at the limit: only 0 is left
+      await expect(change(1)).rejects.toMatchObject({ name: "InvalidParameterValue" });
+      await change(0);
+
+      // a new receive starts a new 12 hours
+      const [second] = await receive(queueUrl);
+      expect(second?.MessageId).toBe(first?.MessageId);
+      vi.setSystemTime(Date.now() + 3600_000);
+      await change(39_600, second?.ReceiptHandle);
+      await expect(change(39_601, second?.ReceiptHandle)).rejects.toMatchObject({
+        name: "InvalidParameterValue",
+      });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("deletes through the latest receipt handle; an older one deletes nothing, as SQS documents", async () => {
     const queueUrl = await createQueue("jobs");
     for (const body of ["a", "b", "c"]) await send(queueUrl, body);
@@ -559,6 +621,95 @@ describe("local SQS", () => {
   });
 });
 
+describe("local DynamoDB (dynalite)", () => {
+  const key = { pk: { S: "org#10234695" }, sk: { S: "minute#29000000" } };
+  /** takes one call of a minute budget of 2, as the ledger does: ADD under a condition */
+  const takeCall = (TableName: string) =>
+    dynamodb.send(
+      new UpdateItemCommand({
+        TableName,
+        Key: key,
+        UpdateExpression: "ADD calls :one SET expires_at = if_not_exists(expires_at, :expiry)",
+        ConditionExpression: "attribute_not_exists(calls) OR calls < :limit",
+        ExpressionAttributeValues: {
+          ":one": { N: "1" },
+          ":limit": { N: "2" },
+          ":expiry": { N: "1" },
+        },
+        ReturnValues: "ALL_NEW",
+      }),
+    );
+
+  it("creates the ledger table from its definition, ACTIVE at once", async () => {
+    const table = await createLedgerTable(dynamodb, "ledger");
+    const { Table } = await dynamodb.send(new DescribeTableCommand({ TableName: table }));
+    expect(Table).toMatchObject({
+      TableName: "ledger",
+      TableStatus: "ACTIVE",
+      KeySchema: [
+        { AttributeName: "pk", KeyType: "HASH" },
+        { AttributeName: "sk", KeyType: "RANGE" },
+      ],
+      BillingModeSummary: { BillingMode: "PAY_PER_REQUEST" },
+      TableArn: "arn:aws:dynamodb:us-east-1:000000000000:table/ledger",
+    });
+    // a second create keeps the table
+    expect(await createLedgerTable(dynamodb, "ledger")).toBe("ledger");
+  });
+
+  it("applies a conditional ADD until its condition fails, and reads it back consistently", async () => {
+    await createLedgerTable(dynamodb, "ledger");
+    expect((await takeCall("ledger")).Attributes?.calls).toEqual({ N: "1" });
+    expect((await takeCall("ledger")).Attributes?.calls).toEqual({ N: "2" });
+    const refused = takeCall("ledger");
+    await expect(refused).rejects.toBeInstanceOf(ConditionalCheckFailedException);
+    await expect(refused).rejects.toMatchObject({
+      name: "ConditionalCheckFailedException",
+      message: "The conditional request failed",
+      $metadata: { httpStatusCode: 400 },
+    });
+
+    const { Item } = await dynamodb.send(
+      new GetItemCommand({ TableName: "ledger", Key: key, ConsistentRead: true }),
+    );
+    expect(Item).toEqual({ ...key, calls: { N: "2" }, expires_at: { N: "1" } });
+    // dynalite keeps items past their TTL (so may AWS, for hours): readers check expires_at
+    expect(Number(Item?.expires_at?.N)).toBeLessThan(Date.now() / 1000);
+    expect(aws.stats().calls).toMatchObject({
+      "DynamoDB_20120810.UpdateItem": 3,
+      "DynamoDB_20120810.GetItem": 1,
+    });
+  });
+
+  it("names its errors as DynamoDB does: validation, unknown table", async () => {
+    await expect(
+      dynamodb.send(new GetItemCommand({ TableName: "no spaces!", Key: key })),
+    ).rejects.toMatchObject({
+      name: "ValidationException",
+      message: expect.stringContaining(
+        "Value 'no spaces!' at 'tableName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+",
+      ),
+      $metadata: { httpStatusCode: 400 },
+    });
+    await expect(
+      dynamodb.send(new GetItemCommand({ TableName: "missing", Key: key })),
+    ).rejects.toMatchObject({ name: "ResourceNotFoundException" });
+  });
+
+  it("forgets its tables on reset(), and answers 503 while unavailable", async () => {
+    await createLedgerTable(dynamodb, "ledger");
+    aws.reset();
+    await expect(
+      dynamodb.send(new DescribeTableCommand({ TableName: "ledger" })),
+    ).rejects.toMatchObject({ name: "ResourceNotFoundException" });
+
+    aws.faults.dynamoDbUnavailable = true;
+    await expect(
+      dynamodb.send(new DescribeTableCommand({ TableName: "ledger" })),
+    ).rejects.toMatchObject({ $metadata: { httpStatusCode: 503 } });
+  });
+});
+
 describe("inspection and faults over HTTP", () => {
   const local = (path: string, init?: RequestInit) => fetch(`${aws.url}/__local/${path}`, init);
 
@@ -570,6 +721,19 @@ describe("inspection and faults over HTTP", () => {
       { body: "x", receiveCount: 0, visible: true, attributes: { SenderId: ACCOUNT } },
     ]);
     expect(await (await local("secrets/zoho/books")).text()).toBe('{"a":1}');
+    await createLedgerTable(dynamodb, "ledger");
+    await dynamodb.send(
+      new UpdateItemCommand({
+        TableName: "ledger",
+        Key: { pk: { S: "org#1" }, sk: { S: "daily" } },
+        UpdateExpression: "SET remaining = :n",
+        ExpressionAttributeValues: { ":n": { N: "999" } },
+      }),
+    );
+    expect(await (await local("tables/ledger/items")).json()).toEqual({
+      Items: [{ pk: { S: "org#1" }, sk: { S: "daily" }, remaining: { N: "999" } }],
+    });
+    expect((await local("tables/missing/items")).status).toBe(404);
 
     const patched = await local("faults", {
       method: "PATCH",
@@ -578,6 +742,7 @@ describe("inspection and faults over HTTP", () => {
     expect(await patched.json()).toEqual({
       secretsManagerUnavailable: false,
       sqsUnavailable: true,
+      dynamoDbUnavailable: false,
       failBatchEntries: 0,
     });
     await expect(send(queueUrl, "y")).rejects.toMatchObject({
@@ -590,6 +755,11 @@ describe("inspection and faults over HTTP", () => {
         "AmazonSQS.CreateQueue": 1,
         "AmazonSQS.SendMessage": 2,
         "secretsmanager.CreateSecret": 1,
+        // the inspection's own Scans are not counted
+        "DynamoDB_20120810.CreateTable": 1,
+        "DynamoDB_20120810.DescribeTable": 1,
+        "DynamoDB_20120810.UpdateTimeToLive": 1,
+        "DynamoDB_20120810.UpdateItem": 1,
       },
       secretReads: {},
     });

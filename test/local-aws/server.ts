@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { DYNAMODB_TARGET, DynamoDb } from "./dynamodb";
 import { AwsError, type Json } from "./protocol";
 import { SecretsManager, secretsManagerError } from "./secrets-manager";
 import { type QueueMessage, Sqs, sqsError } from "./sqs";
@@ -21,12 +22,17 @@ export interface LocalAwsFaults {
   secretsManagerUnavailable: boolean;
   /** Likewise for every SQS call. */
   sqsUnavailable: boolean;
+  /** Likewise for every DynamoDB call (the ledger table unreachable). */
+  dynamoDbUnavailable: boolean;
   /** The next N SendMessageBatch entries answer Failed: Code `InternalError`, SenderFault false. */
   failBatchEntries: number;
 }
 
 export interface LocalAwsStats {
-  /** calls by X-Amz-Target, e.g. "secretsmanager.GetSecretValue", faulted ones included */
+  /**
+   * calls by X-Amz-Target, e.g. "secretsmanager.GetSecretValue", "DynamoDB_20120810.UpdateItem",
+   * faulted ones included
+   */
   calls: Record<string, number>;
   /** GetSecretValue calls by secret name */
   secretReads: Record<string, number>;
@@ -36,7 +42,7 @@ export interface LocalAws {
   url: string;
   /** Stops the server; pending long polls answer at once, with no messages. */
   close(): Promise<void>;
-  /** Forgets every secret, queue, call count and fault. */
+  /** Forgets every secret, queue, table, call count and fault. */
   reset(): void;
   stats(): LocalAwsStats;
   /** a secret's current value, by name or ARN (not counted as a read) */
@@ -52,21 +58,26 @@ export interface LocalAws {
 const NO_FAULTS: LocalAwsFaults = {
   secretsManagerUnavailable: false,
   sqsUnavailable: false,
+  dynamoDbUnavailable: false,
   failBatchEntries: 0,
 };
 const UNAVAILABLE = "The service is unavailable (a fault injected in the local AWS endpoint).";
+/** where the endpoint's own DynamoDB client (the table inspection) sends its calls */
+const INSPECTION_PATH = "/__local/dynamodb";
 
 /**
- * The smallest faithful local AWS for this service: Secrets Manager (AWS JSON 1.1) and SQS (AWS
- * JSON 1.0) on one loopback endpoint, the service chosen by the `X-Amz-Target` header, so the
- * unmodified AWS SDK v3 clients reach it through `endpoint` or `AWS_ENDPOINT_URL`. Credentials
- * and signatures are not checked. Under `/__local/` it answers inspection and fault switches:
+ * The smallest faithful local AWS for this service: Secrets Manager (AWS JSON 1.1), SQS (AWS
+ * JSON 1.0) and DynamoDB (dynalite, see ./dynamodb.ts) on one loopback endpoint, the service
+ * chosen by the `X-Amz-Target` header, so the unmodified AWS SDK v3 clients reach it through
+ * `endpoint` or `AWS_ENDPOINT_URL`. Credentials and signatures are not checked. Under
+ * `/__local/` it answers inspection and fault switches:
  *
  *   GET /__local/stats                     {calls, secretReads}
  *   POST /__local/reset
  *   PATCH /__local/faults                  a JSON merge into the faults; answers them
  *   GET /__local/queues/<name>/messages    the queue's messages
  *   GET /__local/secrets/<name or ARN>     the current SecretString, as text
+ *   GET /__local/tables/<name>/items       the table's items (a Scan, in DynamoDB JSON)
  *
  * @example
  * const aws = await startLocalAws();
@@ -83,6 +94,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
   const faults: LocalAwsFaults = { ...NO_FAULTS };
   const secrets = new SecretsManager(region, accountId);
   const sqs = new Sqs({ url, region, accountId, faults });
+  const dynamoDb = new DynamoDb(`${url}${INSPECTION_PATH}`);
   let calls: Record<string, number> = {};
   /** requests being answered: close() lets them finish */
   const answering = new Set<Promise<void>>();
@@ -108,9 +120,10 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
   }
 
   /** `/__local/…`: [status, body]; a string body is sent as text, anything else as JSON. */
-  function control(method: string, path: string, input: Json): [number, unknown] {
+  async function control(method: string, path: string, input: Json): Promise<[number, unknown]> {
     const queue = /^\/__local\/queues\/([^/]+)\/messages$/.exec(path)?.[1];
     const secret = /^\/__local\/secrets\/(.+)$/.exec(path)?.[1];
+    const table = /^\/__local\/tables\/([^/]+)\/items$/.exec(path)?.[1];
     if (method === "GET" && path === "/__local/stats") return [200, local.stats()];
     if (method === "POST" && path === "/__local/reset") {
       local.reset();
@@ -125,6 +138,10 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
       const value = secrets.value(decodeURIComponent(secret));
       return value === undefined ? [404, { error: "no such secret" }] : [200, value];
     }
+    if (method === "GET" && table) {
+      const items = await dynamoDb.items(decodeURIComponent(table));
+      return items === undefined ? [404, { error: "no such table" }] : [200, { Items: items }];
+    }
     return [404, { error: `no control endpoint ${method} ${path}` }];
   }
 
@@ -138,7 +155,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
       });
     }
     if (path.startsWith("/__local/")) {
-      const [status, body] = control(req.method ?? "GET", path, input);
+      const [status, body] = await control(req.method ?? "GET", path, input);
       return send(res, status, body);
     }
     // the client went away (an aborted long poll): stop waiting for messages on its behalf
@@ -158,8 +175,26 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     }
   }
 
+  /** DynamoDB: dynalite reads the request itself, so it is routed before the body is read. */
+  async function answerDynamoDb(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const target = String(req.headers["x-amz-target"]);
+    // the inspection endpoint's own Scans are not calls of the service
+    if (!req.url?.startsWith(INSPECTION_PATH)) calls[target] = (calls[target] ?? 0) + 1;
+    if (faults.dynamoDbUnavailable) {
+      req.resume();
+      return send(
+        res,
+        503,
+        { __type: "com.amazon.coral.service#ServiceUnavailableException", message: UNAVAILABLE },
+        { "content-type": "application/x-amz-json-1.0" },
+      );
+    }
+    return dynamoDb.handle(req, res);
+  }
+
   server.on("request", (req, res) => {
-    const answered: Promise<void> = answer(req, res)
+    const dynamo = String(req.headers["x-amz-target"] ?? "").startsWith(DYNAMODB_TARGET);
+    const answered: Promise<void> = (dynamo ? answerDynamoDb(req, res) : answer(req, res))
       .catch(() => void res.destroy())
       .finally(() => answering.delete(answered));
     answering.add(answered);
@@ -170,6 +205,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     faults,
     async close() {
       sqs.close();
+      dynamoDb.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       await Promise.allSettled(answering);
       server.closeAllConnections();
@@ -178,6 +214,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     reset() {
       secrets.reset();
       sqs.reset();
+      dynamoDb.reset();
       calls = {};
       Object.assign(faults, NO_FAULTS);
     },

@@ -26,6 +26,8 @@ interface Message {
   visibleAt: number;
   receiveCount: number;
   firstReceivedAt?: number;
+  /** the latest receive: the 12-hour visibility limit counts from it */
+  receivedAt?: number;
   /** the latest receive's handle: only it deletes the message or changes its visibility */
   receiptHandle?: string;
   /** the queue it came from, when redrive moved it to this dead-letter queue */
@@ -83,6 +85,8 @@ const PARAMETERS = {
   DelaySeconds: [0, 900, "Must be >= 0 and <= 900, if provided."],
 } as const;
 const MAX_BATCH_BYTES = 1_048_576;
+/** how long a received message may stay in flight, all visibility changes together */
+const MAX_VISIBILITY_MS = 43_200_000;
 /** what SQS accepts in a body: #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF */
 const INVALID_CHARACTER = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
 
@@ -520,6 +524,7 @@ export class Sqs {
       }
       message.receiveCount++;
       message.firstReceivedAt ??= now;
+      message.receivedAt = now;
       message.receiptHandle = Buffer.from(
         `${queue.arn} ${message.messageId} ${randomBytes(8).toString("hex")}`,
       ).toString("base64url");
@@ -581,7 +586,15 @@ export class Sqs {
         `Value ${receiptHandle} for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not available for visibility timeout change.`,
       );
     }
-    message.visibleAt = Date.now() + seconds * 1000;
+    // As SQS does: a message stays in flight at most 12 hours from the receive, however often
+    // its visibility is changed; a change that would go beyond is refused, not shortened.
+    const now = Date.now();
+    if (now - (message.receivedAt ?? now) + seconds * 1000 > MAX_VISIBILITY_MS) {
+      throw invalidParameter(
+        `Value ${seconds} for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [43200 seconds].`,
+      );
+    }
+    message.visibleAt = now + seconds * 1000;
     wake(queue);
   }
 

@@ -2,8 +2,8 @@ import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from "@
 import { enqueueJobs } from "../../lib/jobs/queue";
 
 /**
- * The activation queue and its dead-letter queue as serverless.yml declares them (redrive after
- * `maxReceiveCount` receives), on whatever SQS endpoint `sqs` points at.
+ * A queue and its dead-letter queue as serverless.yml declares both pairs, activation and bulk
+ * (redrive after `maxReceiveCount` receives), on whatever SQS endpoint `sqs` points at.
  */
 export async function createQueueWithDlq(
   sqs: SQSClient,

@@ -27,7 +27,8 @@ export interface SqsPollerOptions {
  * What Lambda's SQS event source mapping does, for the local stack: long-polls the queue,
  * invokes the worker with batches of up to 10 records, deletes the records that succeeded
  * and leaves the `batchItemFailures` to reappear after their visibility timeout (and to be
- * redriven to the DLQ by the queue). A failed invocation deletes nothing.
+ * redriven to the DLQ by the queue). A failed invocation deletes nothing. One poller serves one
+ * queue, as one event source mapping does; its records carry that queue's ARN.
  */
 export class SqsPoller {
   readonly #options: Required<Omit<SqsPollerOptions, "onError">> &

@@ -2,11 +2,13 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createServer } from "node:net";
 import { resolve } from "node:path";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { type LocalAws, startLocalAws } from "../local-aws";
 import { type Sandbox, type SandboxSettings, sandboxSecret, startSandbox } from "../sandbox";
+import { createLedgerTable, LOCAL_LEDGER_TABLE } from "./ledger-table";
 import { createQueueWithDlq } from "./queues";
 import { SqsPoller } from "./sqs-poller";
 
@@ -19,7 +21,7 @@ export interface LocalStackOptions {
   /** contacts seeded in the sandbox's organization */
   contacts?: number;
   sandbox?: Partial<SandboxSettings>;
-  /** the activation queue's visibility timeout: longer than the worker's 90 s timeout, as in AWS */
+  /** both queues' visibility timeout: longer than the worker's 90 s timeout, as in AWS */
   visibilityTimeoutSeconds?: number;
   /** extra environment for the functions (e.g. a smaller ZOHO_HTTP_TIMEOUT_MS) */
   env?: Record<string, string>;
@@ -29,7 +31,7 @@ export interface LocalStackOptions {
   log?: (line: string) => void;
   /** start the SQS event-source poller (default true) */
   poller?: boolean;
-  /** worker invocations at once (serverless.yml's maximumConcurrency, 2) */
+  /** worker invocations at once, per queue (serverless.yml's maximumConcurrency, 2) */
   pollerConcurrency?: number;
 }
 
@@ -41,10 +43,19 @@ export interface LocalStack {
   sandbox: Sandbox;
   aws: LocalAws;
   secretId: string;
+  /** the ledger table (DynamoDB) */
+  ledgerTable: string;
+  /** the activation queue (real-time jobs) and its DLQ */
   queueUrl: string;
   dlqUrl: string;
+  /** the bulk queue (the sync's jobs) and its DLQ */
+  bulkQueueUrl: string;
+  bulkDlqUrl: string;
+  /** the activation queue's event-source poller */
   poller: SqsPoller | undefined;
-  /** the environment the functions run with (AWS endpoints, secret id, queue URLs) */
+  /** the bulk queue's, invoking the same worker */
+  bulkPoller: SqsPoller | undefined;
+  /** the environment the functions run with (AWS endpoints, secret id, table, queue URLs) */
   env: Record<string, string>;
   stop(): Promise<void>;
 }
@@ -70,8 +81,9 @@ export async function freePort(): Promise<number> {
 
 /**
  * The whole system on one machine, wired as serverless.yml wires it in AWS: the Zoho Books
- * sandbox, local Secrets Manager and SQS endpoints, the four functions under
- * serverless-offline (HTTP routes and schedules), and an SQS event-source poller for the worker.
+ * sandbox, local Secrets Manager, SQS and DynamoDB endpoints (the secret, the ledger table, the
+ * activation and bulk queues with their DLQs), the four functions under serverless-offline
+ * (HTTP routes and schedules), and an SQS event-source poller per queue for the worker.
  */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const sandbox = await startSandbox({
@@ -93,6 +105,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
   const secretsManager = new SecretsManagerClient(client);
   const sqs = new SQSClient(client);
+  const dynamodb = new DynamoDBClient(client);
 
   const secretId = "zoho-contact-status/local";
   await secretsManager.send(
@@ -101,10 +114,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       SecretString: JSON.stringify(sandboxSecret(sandbox)),
     }),
   );
+  const ledgerTable = await createLedgerTable(dynamodb, LOCAL_LEDGER_TABLE);
+  const visibilityTimeoutSeconds = options.visibilityTimeoutSeconds ?? 100;
   const { queueUrl, dlqUrl } = await createQueueWithDlq(sqs, {
     queue: "activation-queue",
     dlq: "activation-dlq",
-    visibilityTimeoutSeconds: options.visibilityTimeoutSeconds ?? 100,
+    visibilityTimeoutSeconds,
+  });
+  const bulk = await createQueueWithDlq(sqs, {
+    queue: "bulk-queue",
+    dlq: "bulk-dlq",
+    visibilityTimeoutSeconds,
   });
 
   const httpPort = options.httpPort || (await freePort());
@@ -112,8 +132,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const env = {
     ...awsEnv,
     ZOHO_SECRET_ID: secretId,
+    // read once serverless.yml's local stage passes them on; ignored until then
+    ZOHO_LEDGER_TABLE: ledgerTable,
     ACTIVATION_QUEUE_URL: queueUrl,
     ACTIVATION_DLQ_URL: dlqUrl,
+    BULK_QUEUE_URL: bulk.queueUrl,
+    BULK_DLQ_URL: bulk.dlqUrl,
     LOG_LEVEL: "INFO",
     ...options.env,
   };
@@ -153,17 +177,21 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   }
 
   const lambda = new LambdaClient({ ...client, endpoint: `http://127.0.0.1:${lambdaPort}` });
-  const poller =
+  // As in AWS: one event source mapping per queue, both invoking the same worker, each with
+  // its own maximumConcurrency; the records say by their eventSourceARN which queue they are from.
+  const pollerFor = (url: string) =>
     options.poller === false
       ? undefined
       : new SqsPoller({
           sqs,
           lambda,
-          queueUrl,
+          queueUrl: url,
           functionName: functionName("sqsWorker"),
-          concurrency: 2,
+          concurrency: options.pollerConcurrency ?? 2,
         });
-  await poller?.start();
+  const poller = pollerFor(queueUrl);
+  const bulkPoller = pollerFor(bulk.queueUrl);
+  await Promise.all([poller?.start(), bulkPoller?.start()]);
 
   return {
     httpUrl: `http://127.0.0.1:${httpPort}`,
@@ -171,12 +199,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     sandbox,
     aws,
     secretId,
+    ledgerTable,
     queueUrl,
     dlqUrl,
+    bulkQueueUrl: bulk.queueUrl,
+    bulkDlqUrl: bulk.dlqUrl,
     poller,
+    bulkPoller,
     env,
     async stop() {
-      await poller?.stop();
+      await Promise.all([poller?.stop(), bulkPoller?.stop()]);
       await stopOffline();
       await Promise.all([sandbox.close(), aws.close()]);
     },
