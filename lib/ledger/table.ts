@@ -1,3 +1,5 @@
+import type { CreateTableCommandInput } from "@aws-sdk/client-dynamodb";
+
 /**
  * The ledger: one DynamoDB table (`ZOHO_LEDGER_TABLE`) that every Zoho call of every function
  * goes through. Items are keyed so that many organizations and many Zoho connections fit in it
@@ -21,7 +23,7 @@ export const LEDGER_KEY = {
 } as const;
 
 /** The table as `serverless.yml` declares it and the local stack creates it. */
-export const LEDGER_TABLE_DEFINITION = {
+export const LEDGER_TABLE_DEFINITION: Omit<CreateTableCommandInput, "TableName"> = {
   AttributeDefinitions: [
     { AttributeName: LEDGER_KEY.partition, AttributeType: "S" },
     { AttributeName: LEDGER_KEY.sort, AttributeType: "S" },
@@ -31,4 +33,4 @@ export const LEDGER_TABLE_DEFINITION = {
     { AttributeName: LEDGER_KEY.sort, KeyType: "RANGE" },
   ],
   BillingMode: "PAY_PER_REQUEST",
-} as const;
+};

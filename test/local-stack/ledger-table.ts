@@ -20,15 +20,8 @@ export async function createLedgerTable(
   tableName = LOCAL_LEDGER_TABLE,
 ): Promise<string> {
   try {
-    const { AttributeDefinitions, KeySchema, BillingMode } = LEDGER_TABLE_DEFINITION;
     await dynamodb.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        // copies: the definition is read-only (`as const`), the SDK's input types are not
-        AttributeDefinitions: [...AttributeDefinitions],
-        KeySchema: [...KeySchema],
-        BillingMode,
-      }),
+      new CreateTableCommand({ TableName: tableName, ...LEDGER_TABLE_DEFINITION }),
     );
   } catch (error) {
     if (!(error instanceof ResourceInUseException)) throw error;

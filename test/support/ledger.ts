@@ -1,7 +1,6 @@
 import type { AddressInfo } from "node:net";
 import {
   type AttributeValue,
-  CreateTableCommand,
   DeleteItemCommand,
   DynamoDBClient,
   GetItemCommand,
@@ -10,7 +9,8 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import dynalite from "dynalite";
 import { vi } from "vitest";
-import { LEDGER_KEY, LEDGER_TABLE_DEFINITION } from "../../lib/ledger/table";
+import { LEDGER_KEY } from "../../lib/ledger/table";
+import { createLedgerTable } from "../local-stack/ledger-table";
 
 export const LEDGER_TABLE = "zoho-contact-status-test-ledger";
 
@@ -27,9 +27,7 @@ export async function startLedger() {
     region: "us-east-1",
     credentials: { accessKeyId: "local", secretAccessKey: "local" },
   });
-  const create = () =>
-    dynamo.send(new CreateTableCommand({ TableName: LEDGER_TABLE, ...LEDGER_TABLE_DEFINITION }));
-  await create();
+  await createLedgerTable(dynamo, LEDGER_TABLE);
   return {
     endpoint,
     table: LEDGER_TABLE,

@@ -79,35 +79,65 @@ describe("the packaged CloudFormation template", () => {
     expect(template.Resources.IamRoleLambdaExecution).toBeUndefined();
   });
 
-  it("redrives the activation queue to the DLQ after 5 receives, with a visibility of at least 6 x the worker's timeout", () => {
-    const queue = template.Resources.ActivationQueue as Resource;
-    expect(queue.Properties.RedrivePolicy).toEqual({
-      deadLetterTargetArn: { "Fn::GetAtt": ["ActivationDLQ", "Arn"] },
-      maxReceiveCount: 5,
-    });
-    const worker = template.Resources.SqsWorkerLambdaFunction as Resource;
-    expect(queue.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(
-      6 * worker.Properties.Timeout,
-    );
-    expect(template.Resources.ActivationDLQ?.Properties.MessageRetentionPeriod).toBe(
-      14 * 24 * 3600,
-    );
-  });
+  it.each([
+    ["ActivationQueue", "ActivationDLQ"],
+    ["BulkQueue", "BulkDLQ"],
+  ])(
+    "redrives %s to its own DLQ after 5 receives, with a visibility of at least 6 x the worker's timeout",
+    (name, dlq) => {
+      const queue = template.Resources[name] as Resource;
+      expect(queue.Properties.RedrivePolicy).toEqual({
+        deadLetterTargetArn: { "Fn::GetAtt": [dlq, "Arn"] },
+        maxReceiveCount: 5,
+      });
+      const worker = template.Resources.SqsWorkerLambdaFunction as Resource;
+      expect(queue.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(
+        6 * worker.Properties.Timeout,
+      );
+      expect(template.Resources[dlq]?.Properties.MessageRetentionPeriod).toBe(14 * 24 * 3600);
+    },
+  );
 
-  it("encrypts both queues", () => {
-    for (const name of ["ActivationQueue", "ActivationDLQ"]) {
+  it("encrypts the four queues", () => {
+    for (const name of ["ActivationQueue", "ActivationDLQ", "BulkQueue", "BulkDLQ"]) {
       expect(template.Resources[name]?.Properties.SqsManagedSseEnabled).toBe(true);
     }
   });
 
-  it("feeds the worker batches of 10 with partial batch responses and at most 2 at once", () => {
-    const [[, mapping] = []] = ofType(template, "AWS::Lambda::EventSourceMapping");
-    expect(mapping?.Properties).toMatchObject({
-      BatchSize: 10,
-      FunctionResponseTypes: ["ReportBatchItemFailures"],
-      ScalingConfig: { MaximumConcurrency: 2 },
-      EventSourceArn: { "Fn::GetAtt": ["ActivationQueue", "Arn"] },
+  it("has the ledger table: on demand, keyed pk/sk, TTL on expires_at, encrypted, kept on delete", () => {
+    expect(template.Resources.LedgerTable).toMatchObject({
+      Type: "AWS::DynamoDB::Table",
+      DeletionPolicy: "Retain",
+      Properties: {
+        BillingMode: "PAY_PER_REQUEST",
+        KeySchema: [
+          { AttributeName: "pk", KeyType: "HASH" },
+          { AttributeName: "sk", KeyType: "RANGE" },
+        ],
+        TimeToLiveSpecification: { AttributeName: "expires_at", Enabled: true },
+        SSESpecification: { SSEEnabled: true },
+      },
     });
+    for (const [, fn] of ofType(template, "AWS::Lambda::Function")) {
+      expect(fn.Properties.Environment.Variables.ZOHO_LEDGER_TABLE).toEqual({ Ref: "LedgerTable" });
+    }
+  });
+
+  it("feeds the worker from each queue on its own: batches of 10, partial batch responses, at most 2 at once", () => {
+    const mappings = ofType(template, "AWS::Lambda::EventSourceMapping").map(
+      ([, m]) => m.Properties,
+    );
+    expect(mappings.map((m) => m.EventSourceArn["Fn::GetAtt"][0]).sort()).toEqual([
+      "ActivationQueue",
+      "BulkQueue",
+    ]);
+    for (const mapping of mappings) {
+      expect(mapping).toMatchObject({
+        BatchSize: 10,
+        FunctionResponseTypes: ["ReportBatchItemFailures"],
+        ScalingConfig: { MaximumConcurrency: 2 },
+      });
+    }
   });
 
   it("authorizes every route with AWS_IAM by default, and with the JWT authorizer when asked", () => {
@@ -130,18 +160,18 @@ describe("the packaged CloudFormation template", () => {
     });
   });
 
-  it("refreshes the token every 45 minutes, and leaves the sync off until configured", () => {
+  it("refreshes the token every 30 minutes, and leaves the sync off until configured", () => {
     const rules = Object.fromEntries(
       ofType(template, "AWS::Events::Rule").map(([k, r]) => [k, r.Properties]),
     );
     expect(rules.ScheduledTokenRefreshEventsRuleSchedule1).toMatchObject({
-      ScheduleExpression: "rate(45 minutes)",
+      ScheduleExpression: "rate(30 minutes)",
       State: "ENABLED",
     });
     expect(rules.ScheduledSyncEventsRuleSchedule1?.State).toBe("DISABLED");
   });
 
-  it("names the secret and queues in every secret or queue permission, never '*'", () => {
+  it("names the secret, queues and table in every permission, never '*'", () => {
     for (const [name, role] of ofType(template, "AWS::IAM::Role")) {
       for (const statement of statements(role)) {
         const services = new Set(statement.Action.map((a: string) => a.split(":")[0]));
@@ -152,52 +182,85 @@ describe("the packaged CloudFormation template", () => {
             "Fn::If": ["CreateZohoSecret", { Ref: "ZohoSecret" }, ""],
           });
         }
-        if (services.has("sqs")) {
-          expect(["ActivationQueue", "ActivationDLQ"]).toContain(
-            statement.Resource["Fn::GetAtt"][0],
-          );
+        for (const resource of [statement.Resource].flat()) {
+          if (services.has("sqs")) {
+            expect(["ActivationQueue", "ActivationDLQ", "BulkQueue", "BulkDLQ"]).toContain(
+              resource["Fn::GetAtt"][0],
+            );
+          }
+          if (services.has("dynamodb"))
+            expect(resource).toEqual({ "Fn::GetAtt": ["LedgerTable", "Arn"] });
         }
       }
     }
   });
 
-  it("lets only the API and the sync send to the queue, and only the worker send to the DLQ", () => {
+  it("lets the API send to the activation queue, the sync to the bulk queue, and the worker resend and park", () => {
     const sends = Object.fromEntries(
       ofType(template, "AWS::IAM::Role").map(([name, role]) => [
         name,
-        actionsOn(role, "sqs:SendMessage").map(
-          (s: { Resource: { "Fn::GetAtt": string[] } }) => s.Resource["Fn::GetAtt"][0],
-        ),
+        actionsOn(role, "sqs:SendMessage")
+          .flatMap((s: { Resource: Json }) => [s.Resource].flat())
+          .map((r: { "Fn::GetAtt": string[] }) => r["Fn::GetAtt"][0])
+          .sort(),
       ]),
     );
     expect(sends).toEqual({
       HttpApiRole: ["ActivationQueue"],
-      SqsWorkerRole: ["ActivationDLQ"],
-      ScheduledSyncRole: ["ActivationQueue"],
+      SqsWorkerRole: ["ActivationDLQ", "ActivationQueue", "BulkDLQ", "BulkQueue"],
+      ScheduledSyncRole: ["BulkQueue"],
       TokenRefreshRole: [],
     });
     const worker = template.Resources.SqsWorkerRole as Resource;
     expect(actionsOn(worker, "sqs:ChangeMessageVisibility")).toHaveLength(1);
   });
 
-  it("grants secret reads and token write-backs on the secret only, and nothing else on it", () => {
+  it("lets every function read the secret and none write it (no PutSecretValue anywhere)", () => {
     for (const [, role] of ofType(template, "AWS::IAM::Role")) {
       const onSecret = statements(role).filter((s: { Action: string[] }) =>
         s.Action.some((a) => a.startsWith("secretsmanager:")),
       );
-      expect(onSecret.flatMap((s: { Action: string[] }) => s.Action).sort()).toEqual([
+      expect(onSecret.flatMap((s: { Action: string[] }) => s.Action)).toEqual([
         "secretsmanager:GetSecretValue",
-        "secretsmanager:PutSecretValue",
+      ]);
+    }
+    expect(JSON.stringify(template)).not.toContain("PutSecretValue");
+  });
+
+  it("gives every function item reads and conditional writes on the ledger, and nothing wider", () => {
+    for (const [, role] of ofType(template, "AWS::IAM::Role")) {
+      const onTable = statements(role).filter((s: { Action: string[] }) =>
+        s.Action.some((a) => a.startsWith("dynamodb:")),
+      );
+      expect(onTable.flatMap((s: { Action: string[] }) => s.Action).sort()).toEqual([
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
       ]);
     }
   });
 
-  it("alarms when anything waits in the DLQ", () => {
-    expect(template.Resources.DeadLetterAlarm?.Properties).toMatchObject({
+  it.each([
+    ["DeadLetterAlarm", "ActivationDLQ"],
+    ["BulkDeadLetterAlarm", "BulkDLQ"],
+  ])("%s fires when anything waits in %s", (alarm, dlq) => {
+    expect(template.Resources[alarm]?.Properties).toMatchObject({
       MetricName: "ApproximateNumberOfMessagesVisible",
       Threshold: 0,
       ComparisonOperator: "GreaterThanThreshold",
-      Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": ["ActivationDLQ", "QueueName"] } }],
+      Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [dlq, "QueueName"] } }],
+    });
+  });
+
+  it.each([
+    ["ActivationQueueAgeAlarm", "ActivationQueue"],
+    ["BulkQueueAgeAlarm", "BulkQueue"],
+  ])("%s fires when the oldest job of %s has waited over an hour", (alarm, queue) => {
+    expect(template.Resources[alarm]?.Properties).toMatchObject({
+      MetricName: "ApproximateAgeOfOldestMessage",
+      Threshold: 3600,
+      ComparisonOperator: "GreaterThanThreshold",
+      Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [queue, "QueueName"] } }],
     });
   });
 
