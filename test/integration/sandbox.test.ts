@@ -99,6 +99,16 @@ function toNext(unitMs: number): void {
 
 const inactiveId = (i: number) => SEED.inactiveIds[i] as string;
 
+/** The X-Rate-Limit-* headers of an answer, those present. */
+function quotaHeaders({ headers }: Reply): Record<string, string> {
+  const found: Record<string, string> = {};
+  for (const name of ["limit", "remaining", "reset"]) {
+    const value = headers.get(`x-rate-limit-${name}`);
+    if (value !== null) found[name] = value;
+  }
+  return found;
+}
+
 describe("sandbox OAuth token endpoint", () => {
   it("grants a one-hour token from a form body or the query string, with the sandbox as api_domain", async () => {
     for (const how of ["form", "query"] as const) {
@@ -461,19 +471,20 @@ describe("sandbox rate limits", () => {
     expect((await books(action(inactiveId(0), "active"))).status).toBe(200);
   });
 
-  it("answers 429 code 45 past the daily cap, until the next UTC day", async () => {
-    toNext(86_400_000);
+  it("answers 429 code 45 past the daily cap, until the daily window ends", async () => {
     sandbox.settings.dailyLimit = 2;
     await books(action(inactiveId(0), "active"));
-    sandbox.advanceClock(3600); // another minute, same day
+    sandbox.advanceClock(3600); // another minute, same window
     await books(action(inactiveId(1), "active"));
     sandbox.advanceClock(3600);
-    expect(await books(action(inactiveId(2), "active"))).toMatchObject({
-      status: 429,
-      body: { code: 45 },
-    });
-    toNext(86_400_000);
+    const refused = await books(action(inactiveId(2), "active"));
+    expect(refused).toMatchObject({ status: 429, body: { code: 45 } });
+    expect(quotaHeaders(refused)).toEqual({ limit: "2", remaining: "0", reset: "79200" });
+    sandbox.advanceClock(79_199);
+    expect((await books(action(inactiveId(2), "active"))).body.code).toBe(45);
+    sandbox.advanceClock(1);
     expect((await books(action(inactiveId(2), "active"))).status).toBe(200);
+    expect(sandbox.stats().byCode["45"]).toBe(2);
   });
 
   it("answers 429 code 1070 to requests past the concurrency limit", async () => {
@@ -485,6 +496,114 @@ describe("sandbox rate limits", () => {
     expect(answers.map((a) => a.body.code).sort()).toEqual([0, 0, 1070, 1070]);
     expect(sandbox.stats()).toMatchObject({ maxInFlight: 2, throttled: 2 });
     expect((await books(action(inactiveId(3), "active"))).body.code).toBe(0); // the slots are free again
+  });
+});
+
+describe("sandbox daily quota headers", () => {
+  it("reports the daily quota on every answer that counted: successes and Zoho errors alike", async () => {
+    sandbox.settings.dailyLimit = 5;
+    const answers = [
+      await books(action(SEED.inactiveId, "active")), // 200
+      await books(action(SEED.inactiveId, "active")), // 400 code 3031
+      await books(action(SEED.unknownId, "active")), // 404 not found
+      await list(""), // reads count too
+    ];
+    expect(answers.map((a) => a.status)).toEqual([200, 400, 404, 200]);
+    expect(answers.map((a) => quotaHeaders(a).remaining)).toEqual(["4", "3", "2", "1"]);
+    for (const a of answers) expect(quotaHeaders(a)).toMatchObject({ limit: "5", reset: "86400" });
+    expect(sandbox.dailyQuota()).toEqual({ limit: 5, used: 4, remaining: 1, resetSeconds: 86_400 });
+  });
+
+  it("counts the window from the sandbox's start (or reset), not from midnight UTC", async () => {
+    sandbox.settings.dailyLimit = 100;
+    sandbox.advanceClock(1000.5);
+    expect(quotaHeaders(await list(""))).toMatchObject({ reset: "85400" }); // whole seconds, rounded up
+    toNext(86_400_000); // UTC midnight is no reset
+    expect(Number(quotaHeaders(await list("")).remaining)).toBe(98);
+  });
+
+  it("counts windows from dailyResetOrigin, dailyWindowSeconds long (a compressed day)", async () => {
+    Object.assign(sandbox.settings, {
+      dailyLimit: 2,
+      dailyWindowSeconds: 600,
+      dailyResetOrigin: sandbox.now() - 3_000_250, // 5 windows and 250 ms ago
+    });
+    expect(quotaHeaders(await list(""))).toEqual({ limit: "2", remaining: "1", reset: "600" });
+    sandbox.advanceClock(120);
+    expect(quotaHeaders(await list(""))).toEqual({ limit: "2", remaining: "0", reset: "480" });
+    sandbox.advanceClock(240);
+    const refused = await list("");
+    expect(refused).toMatchObject({ status: 429, body: { code: 45 } });
+    expect(quotaHeaders(refused)).toEqual({ limit: "2", remaining: "0", reset: "240" });
+    sandbox.advanceClock(240); // the next window
+    expect(quotaHeaders(await list(""))).toEqual({ limit: "2", remaining: "1", reset: "600" });
+    expect(sandbox.dailyQuota()).toMatchObject({ used: 1, resetSeconds: 600 });
+  });
+
+  it("leaves the headers out with rateLimitHeaders false, and still enforces the cap", async () => {
+    sandbox.settings.dailyLimit = 1;
+    sandbox.settings.rateLimitHeaders = false;
+    expect(quotaHeaders(await list(""))).toEqual({});
+    const refused = await list("");
+    expect(refused).toMatchObject({ status: 429, body: { code: 45 } });
+    expect(quotaHeaders(refused)).toEqual({});
+  });
+
+  it("sends no headers and enforces no cap when dailyLimit is null", async () => {
+    for (let i = 0; i < 3; i++) expect(quotaHeaders(await list(""))).toEqual({});
+    expect(sandbox.dailyQuota()).toEqual({
+      limit: null,
+      used: 3,
+      remaining: null,
+      resetSeconds: 86_400,
+    });
+  });
+
+  it("can refuse the daily cap with code 44, as some integrators report, headers saying Remaining 0", async () => {
+    sandbox.settings.dailyLimit = 1;
+    sandbox.settings.dailyLimitCode = 44;
+    await list("");
+    const refused = await list("");
+    expect(refused).toMatchObject({ status: 429, body: { code: 44 } });
+    expect(quotaHeaders(refused).remaining).toBe("0");
+  });
+
+  it("reports the quota on a per-minute refusal (44), which does not use it up", async () => {
+    toNext(60_000);
+    Object.assign(sandbox.settings, { dailyLimit: 10, rateLimitPerMinute: 1 });
+    await list("");
+    const refused = await list("");
+    expect(refused).toMatchObject({ status: 429, body: { code: 44 } });
+    expect(quotaHeaders(refused)).toMatchObject({ limit: "10", remaining: "9" });
+  });
+
+  it("reports nothing on answers refused before the quota: 405, 14, 57, organization, 1070, outage page", async () => {
+    sandbox.settings.dailyLimit = 10;
+    const refused = [
+      await books(action(SEED.inactiveId, "active"), { method: "GET" }),
+      await books(action(SEED.inactiveId, "active"), { token: null }),
+      await books(action(SEED.inactiveId, "active"), { token: "1000.abc.def" }),
+      await books(action(SEED.inactiveId, "active", FOREIGN_ORGANIZATION_ID)),
+    ];
+    sandbox.settings.concurrencyLimit = 0;
+    refused.push(await list(""));
+    expect(refused.map((a) => a.body?.code)).toEqual([undefined, 14, 57, 6024, 1070]);
+    for (const a of refused) expect(quotaHeaders(a)).toEqual({});
+    sandbox.settings.concurrencyLimit = 10;
+    Object.assign(sandbox.settings, { failNext: 1, failureStyle: "html" });
+    expect(quotaHeaders(await list(""))).toEqual({});
+    expect(sandbox.dailyQuota().used).toBe(1); // the outage page still counted
+  });
+
+  it("shows the daily quota in the control state", async () => {
+    sandbox.settings.dailyLimit = 3;
+    await list("");
+    expect((await control("GET", "state")).body.dailyQuota).toEqual({
+      limit: 3,
+      used: 1,
+      remaining: 2,
+      resetSeconds: 86_400,
+    });
   });
 });
 
@@ -649,6 +768,11 @@ describe("sandbox control API", () => {
       { latencyMs: -1 },
       { grantedScopes: "ZohoBooks.contacts.READ" },
       { omitExpiresIn: "yes" },
+      { dailyWindowSeconds: 0 },
+      { dailyWindowSeconds: 1.5 },
+      { dailyLimitCode: 46 },
+      { rateLimitHeaders: "no" },
+      { dailyResetOrigin: "midnight" },
       [1],
       "not json",
     ]) {
@@ -658,6 +782,10 @@ describe("sandbox control API", () => {
     }
     expect(sandbox.settings.rateLimitPerMinute).toBe(7);
     expect((await control("PATCH", "settings", { dailyLimit: null })).status).toBe(200);
+    expect(
+      (await control("PATCH", "settings", { dailyResetOrigin: 0, dailyWindowSeconds: 60 })).status,
+    ).toBe(200);
+    expect((await control("PATCH", "settings", { dailyResetOrigin: null })).status).toBe(200);
   });
 
   it("shows the state, moves the clock and resets", async () => {

@@ -69,7 +69,8 @@ const STATUS_FILTERS: Record<string, (contact: SandboxContact) => boolean> = {
  *
  * Checks on a Books request, in order: route and method (405), Authorization header (14),
  * token and scope (57), organization (6024 or its variants), concurrency (1070), per-minute
- * (44) and daily (45) limits, then the faults (latency, hang, failure) and the operation.
+ * (44) and daily (45) limits, then the faults (latency, hang, failure) and the operation. Every
+ * answer from the limits on carries the daily quota in X-Rate-Limit-* headers, as Zoho's do.
  *
  * @example
  * const sandbox = await startSandbox({ contacts: 50, settings: { rateLimitPerMinute: 600 } });
@@ -176,27 +177,52 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     return zohoError(429, 1070, "Too many requests are in progress. Please try again later.");
   }
 
+  /** The daily window `t` falls in, counted from the origin, and whole seconds until it ends. */
+  function dailyWindow(t: number): { index: number; resetSeconds: number } {
+    const { dailyWindowSeconds, dailyResetOrigin } = sandbox.settings;
+    const windowMs = dailyWindowSeconds * 1000;
+    const origin = dailyResetOrigin ?? state.origin;
+    const index = Math.floor((t - origin) / windowMs);
+    return { index, resetSeconds: Math.ceil((origin + (index + 1) * windowMs - t) / 1000) };
+  }
+
   /**
-   * Counts the request against the organization's calendar minute and UTC day (sandbox clock),
-   * or refuses it. What counts: every request that got past auth, organization and concurrency;
-   * a request refused here (429) is not counted, so the organization is blocked for exactly the
-   * rest of the minute (or day), however often a client retries meanwhile.
+   * Counts the request against the organization's calendar minute and daily window (sandbox
+   * clock), or refuses it. What counts: every request that got past auth, organization and
+   * concurrency; a request refused here (429) is not counted, so the organization is blocked for
+   * exactly the rest of the minute (or window), however often a client retries meanwhile.
+   * `headers`: the daily quota as reported with the answer (also with a refusal), when there is one.
    */
-  function takeQuota(): Answer | undefined {
+  function takeQuota(): { refusal: Answer | undefined; headers: Record<string, string> } {
     const s = sandbox.settings;
     const t = now();
     const minute = Math.floor(t / 60_000);
-    const day = Math.floor(t / 86_400_000);
+    const { index: day, resetSeconds } = dailyWindow(t);
     const usage = state.usage; // only the main organization gets this far
     if (usage.minute !== minute) Object.assign(usage, { minute, inMinute: 0 });
     if (usage.day !== day) Object.assign(usage, { day, inDay: 0 });
+    let refusal: Answer | undefined;
     if (usage.inMinute >= s.rateLimitPerMinute)
-      return zohoError(429, 44, "You have exceeded the maximum number of API calls per minute.");
-    if (s.dailyLimit !== null && usage.inDay >= s.dailyLimit)
-      return zohoError(429, 45, "You have reached the maximum number of API calls for the day.");
-    usage.inMinute++;
-    usage.inDay++;
-    return undefined;
+      refusal = zohoError(429, 44, "You have exceeded the maximum number of API calls per minute.");
+    else if (s.dailyLimit !== null && usage.inDay >= s.dailyLimit)
+      refusal = zohoError(
+        429,
+        s.dailyLimitCode,
+        "You have reached the maximum number of API calls for the day.",
+      );
+    else {
+      usage.inMinute++;
+      usage.inDay++;
+    }
+    const headers: Record<string, string> =
+      s.dailyLimit === null || !s.rateLimitHeaders
+        ? {}
+        : {
+            "X-Rate-Limit-Limit": String(s.dailyLimit),
+            "X-Rate-Limit-Remaining": String(Math.max(0, s.dailyLimit - usage.inDay)),
+            "X-Rate-Limit-Reset": String(resetSeconds),
+          };
+    return { refusal, headers };
   }
 
   /** Whether a fault strikes this request: one of the next N for sure, else by the seeded PRNG. */
@@ -284,10 +310,22 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const refusal =
       checkToken(req.headers.authorization, scope) ??
       checkOrganization(url.searchParams.get("organization_id")) ??
-      checkConcurrency() ??
-      takeQuota();
+      checkConcurrency();
     if (refusal) return refusal;
+    // From here on every answer carries the daily quota (as of this request), as Zoho's do.
+    const quota = takeQuota();
+    const reply = quota.refusal ?? (await carryOut(res, url, route));
+    // An outage page comes from a proxy in front of Books: no quota on it.
+    if (!reply || typeof reply.body === "string") return reply;
+    return { ...reply, headers: { ...reply.headers, ...quota.headers } };
+  }
 
+  /** A counted request: the faults (latency, hang, failure), then the operation. */
+  async function carryOut(
+    res: ServerResponse,
+    url: URL,
+    route: Route,
+  ): Promise<Answer | undefined> {
     inFlight++;
     state.stats.maxInFlight = Math.max(state.stats.maxInFlight, inFlight);
     try {
@@ -382,6 +420,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       state.clockOffsetMs += seconds * 1000;
     },
     now,
+    dailyQuota() {
+      const { dailyLimit } = sandbox.settings;
+      const { index, resetSeconds } = dailyWindow(now());
+      const used = state.usage.day === index ? state.usage.inDay : 0;
+      const remaining = dailyLimit === null ? null : Math.max(0, dailyLimit - used);
+      return { limit: dailyLimit, used, remaining, resetSeconds };
+    },
     issueToken,
     revokeAccessTokens: () => state.tokens.clear(),
     contact(id) {
@@ -418,8 +463,10 @@ function seededState(contactCount: number) {
     tokens: new Map<string, number>(),
     grantTimes: [] as number[],
     grantsBlockedUntil: 0,
-    /** the main organization's Books requests in the current calendar minute and UTC day */
+    /** the main organization's Books requests in the current calendar minute and daily window */
     usage: { minute: 0, inMinute: 0, day: 0, inDay: 0 },
+    /** where daily windows are counted from unless dailyResetOrigin says otherwise (sandbox clock) */
+    origin: Date.now(),
     random: prng(FAULT_SEED),
     jsonFailures: 0,
     stats: emptyStats(),

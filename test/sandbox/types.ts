@@ -64,6 +64,15 @@ export interface SandboxStats {
   maxInFlight: number;
 }
 
+export interface SandboxDailyQuota {
+  /** dailyLimit; null: no cap */
+  limit: number | null;
+  used: number;
+  remaining: number | null;
+  /** whole seconds until the window ends and the count starts again */
+  resetSeconds: number;
+}
+
 export interface Sandbox {
   /** e.g. http://127.0.0.1:41234: both the accounts server (/oauth/v2/token) and the API domain (/books/v3) */
   url: string;
@@ -77,6 +86,8 @@ export interface Sandbox {
   advanceClock(seconds: number): void;
   /** the sandbox clock, in ms since the epoch */
   now(): number;
+  /** the main organization's daily quota now: requests counted in the current window, seconds to its end */
+  dailyQuota(): SandboxDailyQuota;
   /** a valid access token that does not count as a grant (tests seed a fresh token with it) */
   issueToken(): { access_token: string; expires_in: number };
   /** Every access token issued so far becomes invalid (→ 57). */
