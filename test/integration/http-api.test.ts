@@ -117,7 +117,7 @@ describe("POST /contacts/{contact_id}/active and /inactive", () => {
     expect(status).toBe(404);
     expect(body.error).toMatchObject({
       code: "CONTACT_NOT_FOUND",
-      zoho_code: 2,
+      zoho_code: 1002,
       request_id: "req-Abc123=",
     });
   });

@@ -5,6 +5,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   contactId,
   FOREIGN_ORGANIZATION_ID,
+  LANGUAGES,
+  MESSAGES,
+  type MessageId,
   ORGANIZATION_ID,
   SANDBOX_CREDENTIALS,
   type Sandbox,
@@ -355,7 +358,7 @@ describe("sandbox Books authorization", () => {
     expect(sandbox.contact(SEED.inactiveId)?.status).toBe("inactive");
   });
 
-  it.each([2, 14, 4001, 6041] as const)(
+  it.each([2, 14, 4001, 6041, 9017] as const)(
     "answers code %i, 'Invalid value passed for organization_id', when invalidOrganizationCode says so",
     async (code) => {
       sandbox.settings.invalidOrganizationCode = code;
@@ -370,6 +373,67 @@ describe("sandbox Books authorization", () => {
       (await books(action(SEED.inactiveId, "active", FOREIGN_ORGANIZATION_ID), { token: null }))
         .body.code,
     ).toBe(14);
+  });
+});
+
+describe("sandbox languages", () => {
+  it("answers 1002 'Contact does not exist.' with HTTP 404 for an unknown contact by default", async () => {
+    expect(await books(action(SEED.unknownId, "active"))).toMatchObject({
+      status: 404,
+      body: { code: 1002, message: "Contact does not exist." },
+    });
+  });
+
+  it.each(LANGUAGES)("speaks %s in every Books message, the codes unchanged", async (language) => {
+    sandbox.settings.language = language;
+    const said = MESSAGES[language];
+    const cases: [() => Promise<Reply>, number, string][] = [
+      [() => books(action(SEED.inactiveId, "active")), 0, said.markedActive],
+      [() => books(action(SEED.inactiveId, "active")), 3031, said.alreadyActive],
+      [() => books(action(SEED.activeId, "inactive")), 0, said.markedInactive],
+      [() => books(action(SEED.activeId, "inactive")), 3032, said.alreadyInactive],
+      [() => books(action(SEED.unknownId, "active")), 1002, said.doesNotExist],
+      [() => books(action(SEED.inactiveId, "active"), { token: null }), 14, said.invalidToken],
+      [
+        () => books(action(SEED.inactiveId, "active"), { token: "1000.a.b" }),
+        57,
+        said.notAuthorized,
+      ],
+      [() => books(action(SEED.inactiveId, "active", "99999")), 6024, said.notMember],
+      [() => list("filter_by=Status.Nonsense"), 2, said.invalidFilter],
+    ];
+    for (const [answer, code, message] of cases) {
+      expect((await answer()).body).toEqual({ code, message });
+    }
+    expect((await books(action(SEED.inactiveId, "active"), { method: "GET" })).body.message).toBe(
+      said.methodNotAllowed.replace("{method}", "GET"),
+    );
+    sandbox.settings.invalidOrganizationCode = 4001;
+    expect((await books(action(SEED.inactiveId, "active", "99999"))).body.message).toBe(
+      said.invalidOrganization,
+    );
+    sandbox.settings.notFoundCode = 2;
+    expect((await books(action(SEED.unknownId, "active"))).body.message).toBe(
+      said.invalidContactId,
+    );
+    sandbox.settings.failNext = 1;
+    expect((await list("")).body).toEqual({ code: 5, message: said.internal });
+    Object.assign(sandbox.settings, { dailyLimit: 0 });
+    expect((await list("")).body).toEqual({ code: 45, message: said.daily });
+    Object.assign(sandbox.settings, { rateLimitPerMinute: 0 });
+    expect((await list("")).body).toEqual({ code: 44, message: said.perMinute });
+    Object.assign(sandbox.settings, { concurrencyLimit: 0 });
+    expect((await list("")).body).toEqual({ code: 1070, message: said.tooManyInProgress });
+  });
+
+  it("has every message in every language, and no two languages alike", () => {
+    const ids = Object.keys(MESSAGES.en).sort();
+    for (const language of LANGUAGES) {
+      expect(Object.keys(MESSAGES[language]).sort()).toEqual(ids);
+      if (language !== "en")
+        for (const id of ids)
+          expect(MESSAGES[language][id as MessageId]).not.toBe(MESSAGES.en[id as MessageId]);
+    }
   });
 });
 
@@ -764,6 +828,7 @@ describe("sandbox control API", () => {
       { noSuchSetting: 1 },
       { failureStyle: "xml" },
       { notFoundCode: 404 },
+      { language: "fr" },
       { failureRate: 2 },
       { latencyMs: -1 },
       { grantedScopes: "ZohoBooks.contacts.READ" },

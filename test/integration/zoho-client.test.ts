@@ -88,7 +88,8 @@ describe("ZohoBooksClient against the sandbox", () => {
     },
   );
 
-  it.each([6024, 2, 14, 4001, 6041] as const)(
+  // Code 2 on a contact URL reads as the contact (see lib/errors.ts): test/integration/zoho-errors.test.ts
+  it.each([6024, 14, 4001, 6041, 9017] as const)(
     "maps organization refusal code %i to INVALID_ORGANIZATION",
     async (code) => {
       sandbox.settings.invalidOrganizationCode = code;

@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { controlAnswer } from "./control";
+import { type MessageId, message } from "./messages";
 import {
   FOREIGN_ORGANIZATION_ID,
   ORGANIZATION_ID,
@@ -86,6 +87,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   let inFlight = 0;
   const now = () => Date.now() + state.clockOffsetMs;
 
+  /** A Books answer `{code, message}`, the message in the organization's language. */
+  function said(status: number, code: number, id: MessageId): Answer {
+    return zohoError(status, code, message(sandbox.settings.language, id));
+  }
+
+  function methodNotAllowed(method: string | undefined, allowed: string): Answer {
+    const text = message(sandbox.settings.language, "methodNotAllowed", { method: String(method) });
+    return { status: 405, body: { message: text }, headers: { allow: allowed } };
+  }
+
   // ---------------------------------------------------------------------------- OAuth
 
   function issueToken(): { access_token: string; expires_in: number } {
@@ -147,7 +158,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 
   function checkToken(authorization: string | undefined, scope: string): Answer | undefined {
     const token = /^Zoho-oauthtoken (\S+)$/.exec(authorization ?? "")?.[1];
-    if (!token) return zohoError(401, 14, "Invalid OAuth token.");
+    if (!token) return said(401, 14, "invalidToken");
     const expiresAt = state.tokens.get(token);
     // Zoho answers 57 alike for an unknown, expired or revoked token and for a missing scope.
     if (
@@ -155,7 +166,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       expiresAt <= now() ||
       !sandbox.settings.grantedScopes.includes(scope)
     )
-      return zohoError(401, 57, "You are not authorized to perform this operation");
+      return said(401, 57, "notAuthorized");
     return undefined;
   }
 
@@ -163,18 +174,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   function checkOrganization(organizationId: string | null): Answer | undefined {
     if (organizationId === ORGANIZATION_ID) return undefined;
     const code = sandbox.settings.invalidOrganizationCode;
-    return zohoError(
-      400,
-      code,
-      code === 6024
-        ? "You are not a member of this organization."
-        : "Invalid value passed for organization_id",
-    );
+    return said(400, code, code === 6024 ? "notMember" : "invalidOrganization");
   }
 
   function checkConcurrency(): Answer | undefined {
     if (inFlight < sandbox.settings.concurrencyLimit) return undefined;
-    return zohoError(429, 1070, "Too many requests are in progress. Please try again later.");
+    return said(429, 1070, "tooManyInProgress");
   }
 
   /** The daily window `t` falls in, counted from the origin, and whole seconds until it ends. */
@@ -202,14 +207,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (usage.minute !== minute) Object.assign(usage, { minute, inMinute: 0 });
     if (usage.day !== day) Object.assign(usage, { day, inDay: 0 });
     let refusal: Answer | undefined;
-    if (usage.inMinute >= s.rateLimitPerMinute)
-      refusal = zohoError(429, 44, "You have exceeded the maximum number of API calls per minute.");
+    if (usage.inMinute >= s.rateLimitPerMinute) refusal = said(429, 44, "perMinute");
     else if (s.dailyLimit !== null && usage.inDay >= s.dailyLimit)
-      refusal = zohoError(
-        429,
-        s.dailyLimitCode,
-        "You have reached the maximum number of API calls for the day.",
-      );
+      refusal = said(429, s.dailyLimitCode, "daily");
     else {
       usage.inMinute++;
       usage.inDay++;
@@ -239,7 +239,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (sandbox.settings.failureStyle === "html") return { status: 502, body: OUTAGE_PAGE };
     // Zoho's internal errors come as code 5 or 1000; alternate so clients meet both.
     const code = state.jsonFailures++ % 2 === 0 ? 5 : 1000;
-    return zohoError(500, code, "Internal error. Please try again after some time.");
+    return said(500, code, "internal");
   }
 
   // ---------------------------------------------------------------------------- Books operations
@@ -260,24 +260,23 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (route.contactId === undefined) return listContacts(params);
     const contact = state.contacts.get(route.contactId);
     if (contact?.organization_id !== ORGANIZATION_ID) {
-      const message =
-        s.notFoundCode === 2 ? "Invalid value passed for contact_id" : "Contact does not exist.";
-      return zohoError(s.notFoundStatus, s.notFoundCode, message);
+      const id = s.notFoundCode === 2 ? "invalidContactId" : "doesNotExist";
+      return said(s.notFoundStatus, s.notFoundCode, id);
     }
     if (!route.action) return success({ contact: publicContact(contact) });
     const target = route.action;
     if (contact.status === target && s.alreadyInStateAnswer === "error") {
       return target === "active"
-        ? zohoError(400, 3031, "The contact is already active.")
-        : zohoError(400, 3032, "The contact is already inactive.");
+        ? said(400, 3031, "alreadyActive")
+        : said(400, 3032, "alreadyInactive");
     }
     changeStatus(contact, target);
-    return { status: 200, body: { code: 0, message: `The contact has been marked as ${target}.` } };
+    return said(200, 0, target === "active" ? "markedActive" : "markedInactive");
   }
 
   function listContacts(params: URLSearchParams): Answer {
     const byStatus = STATUS_FILTERS[params.get("filter_by") ?? "Status.All"];
-    if (!byStatus) return zohoError(400, 2, "Invalid value passed for filter_by");
+    if (!byStatus) return said(400, 2, "invalidFilter");
     const page = positiveInteger(params.get("page")) ?? 1;
     const perPage = Math.min(PAGE_SIZE_MAX, positiveInteger(params.get("per_page")) ?? 200);
     // Zoho matches these loosely (any case, any part): callers must compare exactly themselves.
@@ -357,7 +356,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         if (req.method !== "POST") return methodNotAllowed(req.method, "POST");
         return grant(await grantParams(req, url));
       case "unknown":
-        return zohoError(404, 404, "Invalid URL Passed");
+        return said(404, 404, "invalidUrl");
       default:
         return books(req, res, url, route);
     }
@@ -499,14 +498,6 @@ function zohoError(status: number, code: number, message: string): Answer {
 
 function success(fields: Json): Answer {
   return { status: 200, body: { code: 0, message: "success", ...fields } };
-}
-
-function methodNotAllowed(method: string | undefined, allowed: string): Answer {
-  return {
-    status: 405,
-    body: { message: `The HTTP method ${method} is not allowed for the requested resource` },
-    headers: { allow: allowed },
-  };
 }
 
 function emptyStats(): SandboxStats {

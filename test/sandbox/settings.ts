@@ -1,3 +1,5 @@
+import { LANGUAGES, type SandboxLanguage } from "./messages";
+
 /**
  * How the sandbox behaves. Every field is read on each request, so a test can change it on a
  * running sandbox (`sandbox.settings.x = …`, or `PATCH /__sandbox/settings`). Defaults are Zoho's.
@@ -34,11 +36,13 @@ export interface SandboxSettings {
   grantedScopes: string[];
   /** "error": 3031/3032 when already in the state; "success": code 0, as some accounts answer */
   alreadyInStateAnswer: "error" | "success";
-  /** the code and HTTP status for an unknown contact (sources disagree) */
+  /** the code and HTTP status for an unknown contact (sources disagree: 1002 in Zoho's docs, 2 in the seed) */
   notFoundCode: 2 | 1002;
   notFoundStatus: 400 | 404;
-  /** HTTP 400 code for an organization the user is not in, or none: 6024 (seed); 2, 14, 4001, 6041 seen by others */
-  invalidOrganizationCode: 6024 | 2 | 14 | 4001 | 6041;
+  /** HTTP 400 code for an organization the user is not in, or none: 6024 (seed); 2, 14, 4001, 6041, 9017 seen by others */
+  invalidOrganizationCode: 6024 | 2 | 14 | 4001 | 6041 | 9017;
+  /** the organization's language: every Books message is in it (the codes are not) */
+  language: SandboxLanguage;
   /** grants per refresh token per 10 minutes (sliding); then grants are refused for 10 minutes */
   grantLimit: number;
   /** HTTP status of the "Access Denied" refusal (200 per Zoho, 400 as some clients saw) */
@@ -79,9 +83,10 @@ export const DEFAULT_SETTINGS: Readonly<SandboxSettings> = Object.freeze({
     "ZohoBooks.contacts.READ",
   ]) as string[],
   alreadyInStateAnswer: "error",
-  notFoundCode: 2,
+  notFoundCode: 1002,
   notFoundStatus: 404,
   invalidOrganizationCode: 6024,
+  language: "en",
   grantLimit: 10,
   tooManyGrantsStatus: 200,
   maxLiveTokens: 10,
@@ -102,7 +107,8 @@ const CHOICES: { [K in keyof SandboxSettings]?: readonly unknown[] } = {
   dailyLimitCode: [45, 44],
   notFoundCode: [2, 1002],
   notFoundStatus: [400, 404],
-  invalidOrganizationCode: [6024, 2, 14, 4001, 6041],
+  invalidOrganizationCode: [6024, 2, 14, 4001, 6041, 9017],
+  language: LANGUAGES,
   tooManyGrantsStatus: [200, 400],
   failureStyle: ["json", "html"],
 };
