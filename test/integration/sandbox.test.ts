@@ -438,16 +438,26 @@ describe("sandbox languages", () => {
 });
 
 describe("sandbox Books reads", () => {
-  it("gets one contact", async () => {
-    expect(
-      await get(`/contacts/${SEED.activeId}?organization_id=${ORGANIZATION_ID}`),
-    ).toMatchObject({
-      status: 200,
-      body: {
-        code: 0,
-        message: "success",
-        contact: { contact_id: SEED.activeId, status: "active", email: "contact1@example.com" },
-      },
+  it("gets one contact in Zoho's shape: no top-level email, its addresses in contact_persons", async () => {
+    const { status, body } = await get(
+      `/contacts/${SEED.secondaryEmailId}?organization_id=${ORGANIZATION_ID}`,
+    );
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ code: 0, message: "success" });
+    expect(body.contact).not.toHaveProperty("email");
+    expect(body.contact).toMatchObject({
+      contact_id: SEED.secondaryEmailId,
+      status: "active",
+      contact_type: "customer",
+      contact_persons: [
+        {
+          contact_person_id: expect.stringMatching(/^\d+$/),
+          first_name: "Contact",
+          email: "contact2@example.com",
+          is_primary_contact: true,
+        },
+        { first_name: "Accounts", email: SEED.secondaryEmail, is_primary_contact: false },
+      ],
     });
   });
 
@@ -460,7 +470,8 @@ describe("sandbox Books reads", () => {
       (c: SandboxContact) => c.contact_id,
     );
     expect(ids).toEqual(seedContacts(300).map((c) => c.contact_id));
-    expect(first.body.contacts[0]).toEqual(seedContacts(1)[0]);
+    const { contact_persons: _, ...row } = seedContacts(1)[0] as SandboxContact;
+    expect(first.body.contacts[0]).toEqual(row); // a row: the primary's email, no persons
   });
 
   it("filters by status", async () => {
@@ -488,6 +499,24 @@ describe("sandbox Books reads", () => {
     expect(await emails("contact7@example.com")).toEqual([SEED.mixedCaseEmail]);
     expect(await emails(SEED.ambiguousEmail)).toEqual([SEED.ambiguousEmail, SEED.ambiguousEmail]);
     expect(await emails("nobody@example.com")).toEqual([]);
+  });
+
+  it("filters by the email of any contact person, a row still showing the primary's", async () => {
+    const rows = async (email: string) =>
+      (await list(`email=${encodeURIComponent(email)}`)).body.contacts.map((c: SandboxContact) => [
+        c.contact_id,
+        c.email,
+      ]);
+    expect(await rows(SEED.secondaryEmail)).toEqual([
+      [SEED.secondaryEmailId, "contact2@example.com"],
+    ]);
+    expect(await rows(SEED.customerVendorEmail)).toEqual([
+      [SEED.customerId, SEED.customerVendorEmail],
+      [SEED.vendorId, "contact15@example.com"],
+    ]);
+    expect(await rows(SEED.mixedCaseSecondaryEmail)).toEqual([
+      [SEED.mixedCaseSecondaryId, "contact3@example.com"],
+    ]);
   });
 
   it("searches names and emails with search_text", async () => {
@@ -952,6 +981,15 @@ describe("sandbox lifecycle", () => {
       SEED.ambiguousEmail,
     ]);
     expect(byId.get(SEED.mixedCaseId)?.email).toBe(SEED.mixedCaseEmail);
+    for (const c of contacts) {
+      const primary = c.contact_persons.filter((p) => p.is_primary_contact);
+      expect(primary.map((p) => p.email)).toEqual([c.email]); // one primary, the row's email
+    }
+    expect(byId.get(SEED.customerId)?.contact_type).toBe("customer");
+    expect(byId.get(SEED.vendorId)?.contact_type).toBe("vendor");
+    expect(byId.get(SEED.vendorId)?.contact_persons.map((p) => p.email)).toContain(
+      SEED.customerVendorEmail,
+    );
     expect(byId.has(SEED.unknownId)).toBe(false);
     expect(seedContacts(300)).toEqual(contacts);
   });

@@ -263,7 +263,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       const id = s.notFoundCode === 2 ? "invalidContactId" : "doesNotExist";
       return said(s.notFoundStatus, s.notFoundCode, id);
     }
-    if (!route.action) return success({ contact: publicContact(contact) });
+    if (!route.action) return success({ contact: contactDetail(contact) });
     const target = route.action;
     if (contact.status === target && s.alreadyInStateAnswer === "error") {
       return target === "active"
@@ -280,11 +280,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const page = positiveInteger(params.get("page")) ?? 1;
     const perPage = Math.min(PAGE_SIZE_MAX, positiveInteger(params.get("per_page")) ?? 200);
     // Zoho matches these loosely (any case, any part): callers must compare exactly themselves.
+    // `email` is "email of the contact person": any person's, though a row shows the primary's.
     const email = params.get("email")?.toLowerCase();
     const text = params.get("search_text")?.toLowerCase();
     const matching = mainContacts()
       .filter(byStatus)
-      .filter((c) => !email || c.email.toLowerCase().includes(email))
+      .filter((c) => !email || c.contact_persons.some((p) => p.email.toLowerCase().includes(email)))
       .filter(
         (c) =>
           !text ||
@@ -292,7 +293,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
           c.email.toLowerCase().includes(text),
       );
     return success({
-      contacts: matching.slice((page - 1) * perPage, page * perPage).map(publicContact),
+      contacts: matching.slice((page - 1) * perPage, page * perPage).map(listRow),
       page_context: { page, per_page: perPage, has_more_page: page * perPage < matching.length },
     });
   }
@@ -513,7 +514,19 @@ function emptyStats(): SandboxStats {
 }
 
 function publicContact({ organization_id: _, ...contact }: StoredContact): SandboxContact {
-  return contact;
+  return structuredClone(contact);
+}
+
+/** A row of the contact list: the primary person's `email`, no `contact_persons`. */
+function listRow(contact: StoredContact): Omit<SandboxContact, "contact_persons"> {
+  const { contact_persons: _, ...row } = publicContact(contact);
+  return row;
+}
+
+/** `GET /contacts/{id}`'s contact: no top-level `email`, the addresses in `contact_persons`. */
+function contactDetail(contact: StoredContact): Omit<SandboxContact, "email"> {
+  const { email: _, ...detail } = publicContact(contact);
+  return detail;
 }
 
 /** Zoho's timestamp form: 2026-01-01T00:00:00+0000 */

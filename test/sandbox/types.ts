@@ -1,14 +1,29 @@
 import type { SandboxSettings } from "./settings";
 
-/** A Books contact as the API answers it (the sandbox also keeps its organization). */
+/** A person of a contact: Zoho keeps a contact's addresses here, the primary one and others. */
+export interface SandboxContactPerson {
+  contact_person_id: string;
+  first_name: string;
+  last_name: string;
+  email: string;
+  is_primary_contact: boolean;
+}
+
+/**
+ * A Books contact as the sandbox keeps it. The list answers it without `contact_persons`, its
+ * `email` being the primary person's; `GET /contacts/{id}` answers it without `email` (Zoho's
+ * shape), the addresses being in `contact_persons`.
+ */
 export interface SandboxContact {
   contact_id: string;
   contact_name: string;
   company_name: string;
   contact_type: "customer" | "vendor";
   status: "active" | "inactive";
+  /** the primary contact person's */
   email: string;
   last_modified_time: string;
+  contact_persons: SandboxContactPerson[];
 }
 
 export interface SandboxOptions {
