@@ -122,6 +122,7 @@ describe("sandbox OAuth token endpoint", () => {
         api_domain: sandbox.url,
         token_type: "Bearer",
         expires_in: 3600,
+        scope: "ZohoBooks.contacts.CREATE ZohoBooks.contacts.UPDATE ZohoBooks.contacts.READ",
       });
       expect(
         (await books(action(SEED.activeId, "inactive"), { token: body.access_token })).status,
@@ -129,6 +130,11 @@ describe("sandbox OAuth token endpoint", () => {
       sandbox.setContactStatus(SEED.activeId, "active");
     }
     expect(sandbox.stats()).toMatchObject({ grants: 2, calls: { token: 2 } });
+  });
+
+  it("answers the granted scopes as scope", async () => {
+    sandbox.settings.grantedScopes = ["ZohoBooks.contacts.READ"];
+    expect((await grant()).body.scope).toBe("ZohoBooks.contacts.READ");
   });
 
   it("leaves expires_in out when told to, as some token answers do", async () => {

@@ -152,6 +152,19 @@ describe("ZohoBooksClient against the sandbox", () => {
     expect(error?.message).toContain("store it as refresh_token in the secret");
   });
 
+  it("refuses a grant without the scopes it needs, naming them, before any Books call", async () => {
+    secret.set(sandboxSecret(sandbox)); // no stored token: the first call grants
+    sandbox.settings.grantedScopes = ["ZohoBooks.contacts.CREATE", "ZohoBooks.contacts.UPDATE"];
+    const error = await failure(client().books.markActive(SEED.inactiveId, ORGANIZATION_ID));
+    expect(error).toMatchObject({
+      code: "ZOHO_UNAUTHORIZED",
+      details: { missing_scopes: ["ZohoBooks.contacts.READ"] },
+    });
+    expect(error?.message).toContain("ZohoBooks.contacts.READ");
+    expect(sandbox.stats()).toMatchObject({ grants: 1, calls: { token: 1 } });
+    expect(sandbox.stats().calls["contact.active"]).toBeUndefined();
+  });
+
   it("stops granting after Zoho's Access Denied, whichever status it comes with", async () => {
     for (const status of [200, 400] as const) {
       sandbox.reset();

@@ -114,8 +114,17 @@ describe.each(LANGUAGES)("Zoho answers in %s", (language) => {
     expect(error.message).toContain("organization_id");
   });
 
-  it("a token without the scope (57, even after one refresh) is ZOHO_UNAUTHORIZED", async () => {
+  it("a token without the scope (57, then a grant without it) is ZOHO_UNAUTHORIZED", async () => {
     sandbox.settings.grantedScopes = ["ZohoBooks.contacts.READ"];
+    expect(await failure(books().markActive(SEED.inactiveId, ORGANIZATION_ID))).toMatchObject({
+      code: "ZOHO_UNAUTHORIZED",
+      details: { missing_scopes: ["ZohoBooks.contacts.CREATE", "ZohoBooks.contacts.UPDATE"] },
+    });
+    expect(sandbox.stats().byCode["57"]).toBe(1);
+  });
+
+  it("57 while the grant has the scopes is ZOHO_UNAUTHORIZED with Zoho's code", async () => {
+    sandbox.settings.requiredScope = "ZohoBooks.contacts.DELETE"; // what no grant here carries
     expect(await failure(books().markActive(SEED.inactiveId, ORGANIZATION_ID))).toMatchObject({
       code: "ZOHO_UNAUTHORIZED",
       zohoCode: 57,

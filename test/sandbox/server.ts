@@ -150,6 +150,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         api_domain: sandbox.url,
         token_type: "Bearer",
         ...(s.omitExpiresIn ? {} : { expires_in }),
+        scope: s.grantedScopes.join(" "),
       },
     };
   }

@@ -32,7 +32,10 @@ export interface SandboxSettings {
   concurrencyLimit: number;
   /** scope the action endpoints need (Zoho's reference says CREATE, the seed article UPDATE) */
   requiredScope: string;
-  /** scopes the refresh token grants, checked on every request: removing one gives code 57 at once */
+  /**
+   * scopes the refresh token grants, checked on every request: removing one gives code 57 at
+   * once. The token endpoint answers them as `scope`, space-separated.
+   */
   grantedScopes: string[];
   /** "error": 3031/3032 when already in the state; "success": code 0, as some accounts answer */
   alreadyInStateAnswer: "error" | "success";
