@@ -5,6 +5,7 @@ import { assertZohoId } from "./ids";
 import type { CallOptions, ZohoBooksClient } from "./zoho/books-client";
 
 export type Action = "activate" | "deactivate";
+export type ContactType = "customer" | "vendor";
 export type Outcome = "activated" | "already_active" | "deactivated" | "already_inactive";
 
 export interface ActivationRequest {
@@ -12,6 +13,8 @@ export interface ActivationRequest {
   contactId?: string;
   /** the contact's email, resolved to exactly one Books contact (a CRM knows the email, not the id) */
   email?: string;
+  /** with `email`: only a contact of this type, when a customer and a vendor share the address */
+  contactType?: ContactType;
   /** defaults to the secret's `organization_id` */
   organizationId?: string;
   action: Action;
@@ -71,7 +74,10 @@ export async function changeContactStatus(
   const { organizationId, fromSecret } = await resolveOrganization(deps, request.organizationId);
   const contactId =
     request.contactId === undefined
-      ? await findContactIdByEmail(deps.books, request.email, organizationId, options.call)
+      ? await findContactIdByEmail(deps.books, request.email, organizationId, {
+          contactType: request.contactType,
+          call: options.call,
+        })
       : assertZohoId(request.contactId, "contact_id");
 
   const result = await withRetries(options, () =>
@@ -93,40 +99,49 @@ export async function changeContactStatus(
 }
 
 /**
- * The one Books contact whose email is `email` (trimmed, case-insensitive). Zoho's email filter
- * may match loosely, so candidates are compared exactly; none or several is an error that
- * names the candidates, never a guess.
+ * The one Books contact with a contact person whose email is `email` (trimmed, case-insensitive),
+ * optionally only among contacts of `contactType`. Zoho's email filter searches every contact
+ * person and may match loosely, while a list row shows only the primary person's email: so each
+ * candidate is read (`GET /contacts/{id}`, one call each) and all its persons compared exactly.
+ * None or several is an error that names the candidates, never a guess.
  */
 export async function findContactIdByEmail(
   books: ZohoBooksClient,
   email: string | undefined,
   organizationId: string,
-  call?: CallOptions,
+  options: { contactType?: ContactType | undefined; call?: CallOptions | undefined } = {},
 ): Promise<string> {
   const wanted = normalizeEmail(email ?? "");
   if (!wanted)
     throw new ServiceError("INVALID_REQUEST", "Name the contact by contact_id or email.");
-  const matches: string[] = [];
+  const { contactType, call } = options;
+  const candidates: string[] = [];
   for await (const page of books.listAllContacts(
     { organizationId, email: wanted, filterBy: "Status.All" },
     call,
   )) {
-    for (const contact of page.contacts) {
-      if (normalizeEmail(contact.email ?? "") === wanted) matches.push(contact.contact_id);
+    for (const row of page.contacts) {
+      if (contactType === undefined || row.contact_type === contactType)
+        candidates.push(row.contact_id);
     }
   }
+  const matches: string[] = [];
+  for (const id of new Set(candidates)) {
+    const contact = await books.getContact(id, organizationId, call);
+    if (contact.contact_persons.some((p) => normalizeEmail(p.email ?? "") === wanted))
+      matches.push(id);
+  }
+  const among = contactType === undefined ? "" : ` ${contactType}`;
   if (matches.length === 1) return matches[0] as string;
   if (matches.length === 0) {
-    throw new ServiceError("CONTACT_NOT_FOUND", "No Books contact has this email.", {
+    throw new ServiceError("CONTACT_NOT_FOUND", `No Books${among} contact has this email.`, {
       details: { candidates: [] },
     });
   }
   throw new ServiceError(
     "CONTACT_AMBIGUOUS",
-    `${matches.length} Books contacts have this email; name one by contact_id.`,
-    {
-      details: { candidates: matches },
-    },
+    `${matches.length} Books${among} contacts have this email; name one by contact_id${contactType === undefined ? " or contact_type" : ""}.`,
+    { details: { candidates: matches } },
   );
 }
 

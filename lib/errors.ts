@@ -149,79 +149,118 @@ export interface ZohoAnswer {
   body: { code?: unknown; message?: unknown } | undefined;
   /** the `Retry-After` header, if Zoho ever sends one */
   retryAfter?: string | null;
+  /**
+   * Whether the request's path named a contact (`/contacts/{id}`, `/contacts/{id}/active|inactive`)
+   * rather than only the organization (`/contacts?organization_id=…`). Absent: taken as true, since
+   * every Books call but the list names one.
+   */
+  contactInPath?: boolean;
 }
 
+/** The three things a Zoho answer is judged by; never its message, which Zoho localizes. */
+interface AnswerFacts {
+  status: number;
+  contactInPath: boolean;
+}
+
+/** What a Zoho `code` means: one meaning, or one that depends on the status or the request. */
+type CodeMeaning = ErrorCode | ((facts: AnswerFacts) => ErrorCode | undefined);
+
 /**
- * Turns a Books API answer that is not a success into a typed error. Maps by Zoho's `code`
- * first and by HTTP status second, since the same code comes with different statuses.
+ * One row per Zoho `code`. Zoho localizes `message` ("El recurso no existe.", "拒绝访问"), so
+ * nothing here reads it: a row decides by the code, the HTTP status, and whether the request
+ * carried a contact id in its path. A code absent here, or a row answering undefined, is decided
+ * by the HTTP status (ZOHO_STATUSES).
+ */
+const ZOHO_CODES: Readonly<Record<number, CodeMeaning>> = {
+  // "Invalid value passed for …": the contact id when the path names one; otherwise the request
+  // carried no id but organization_id (the client builds every other parameter itself), as other
+  // clients saw it for an organization Zoho refuses. On a contact URL, 2 may still be about the
+  // organization (Zoho does not say which value, but in a message we must not read): the error
+  // says both, and either way the job is parked.
+  2: ({ contactInPath }) => (contactInPath ? "CONTACT_NOT_FOUND" : "INVALID_ORGANIZATION"),
+  // "The resource does not exist": the contact when the path names one, else the organization.
+  1002: ({ contactInPath }) => (contactInPath ? "CONTACT_NOT_FOUND" : "INVALID_ORGANIZATION"),
+  5: "ZOHO_UNAVAILABLE",
+  1000: "ZOHO_UNAVAILABLE",
+  // "Request could not be authenticated" comes with 401; other clients saw 14 with HTTP 400 for
+  // an organization_id Zoho refuses. We always send the Authorization header, so only the status
+  // can tell them apart: 400 is about a parameter, anything else about the token.
+  14: ({ status }) => (status === 400 ? "INVALID_ORGANIZATION" : "ZOHO_UNAUTHORIZED"),
+  57: "ZOHO_UNAUTHORIZED",
+  44: "ZOHO_RATE_LIMITED",
+  45: "ZOHO_DAILY_LIMIT",
+  1070: "ZOHO_RATE_LIMITED",
+  4001: "INVALID_ORGANIZATION",
+  6024: "INVALID_ORGANIZATION",
+  6041: "INVALID_ORGANIZATION",
+  9017: "INVALID_ORGANIZATION",
+};
+
+/** Answers without a known code, by HTTP status; anything else is ZOHO_UNEXPECTED_ANSWER. */
+function byStatus({ status, contactInPath }: AnswerFacts): ErrorCode | undefined {
+  if (status >= 500) return "ZOHO_UNAVAILABLE";
+  return ZOHO_STATUSES[status]?.[contactInPath ? 1 : 0];
+}
+
+/** status → [meaning on a list request, meaning on a contact URL] */
+const ZOHO_STATUSES: Readonly<Record<number, readonly [ErrorCode, ErrorCode]>> = {
+  401: ["ZOHO_UNAUTHORIZED", "ZOHO_UNAUTHORIZED"],
+  // no such contact; on the list, a URL of ours Zoho does not know
+  404: ["ZOHO_UNEXPECTED_ANSWER", "CONTACT_NOT_FOUND"],
+  405: ["ZOHO_METHOD_NOT_ALLOWED", "ZOHO_METHOD_NOT_ALLOWED"],
+  429: ["ZOHO_RATE_LIMITED", "ZOHO_RATE_LIMITED"],
+};
+
+/** The message of each error a Zoho answer can become; `said` is what Zoho answered. */
+const ZOHO_ERROR_MESSAGES: Partial<Record<ErrorCode, (said: string, zohoCode?: number) => string>> =
+  {
+    CONTACT_NOT_FOUND: (said, zohoCode) =>
+      zohoCode === 2
+        ? `No such contact in this organization, or Zoho refused the organization_id: its code 2 does not say which value is invalid (${said}).`
+        : `No such contact in this organization (${said}).`,
+    INVALID_ORGANIZATION: (said) => `The organization is not valid for this Zoho user (${said}).`,
+    ZOHO_UNAUTHORIZED: (said) =>
+      `Zoho refused the access token (${said}). The grant may lack the ZohoBooks.contacts.CREATE/UPDATE/READ scopes, be revoked, or belong to another data center.`,
+    ZOHO_UNAVAILABLE: (said) => `Zoho Books is unavailable (${said}).`,
+    ZOHO_METHOD_NOT_ALLOWED: (said) =>
+      `Zoho refused the HTTP method; this is a bug in the service (${said}).`,
+  };
+
+/**
+ * Turns a Books API answer that is not a success into a typed error: by Zoho's `code` first
+ * (ZOHO_CODES), by HTTP status second (the same code comes with different statuses), and by
+ * whether the request named a contact. Never by the message, which Zoho localizes.
  */
 export function zohoAnswerToError(answer: ZohoAnswer, now: Date = new Date()): ServiceError {
   const zohoCode = typeof answer.body?.code === "number" ? answer.body.code : undefined;
   const zohoMessage = typeof answer.body?.message === "string" ? answer.body.message : undefined;
   const said = `Zoho answered HTTP ${answer.status}${zohoCode === undefined ? "" : ` code ${zohoCode}`}${zohoMessage ? `: ${zohoMessage}` : ""}`;
-  const options = { zohoCode };
-  // Other clients saw 2, 14, 4001 or 6041 with this message for an organization id Zoho refuses.
-  const aboutOrganization = /organization/i.test(zohoMessage ?? "");
+  const facts: AnswerFacts = {
+    status: answer.status,
+    contactInPath: answer.contactInPath ?? true,
+  };
+  const row = zohoCode === undefined ? undefined : ZOHO_CODES[zohoCode];
+  const code =
+    (typeof row === "function" ? row(facts) : row) ?? byStatus(facts) ?? "ZOHO_UNEXPECTED_ANSWER";
 
-  if (
-    zohoCode === 6024 ||
-    ((zohoCode === 2 || zohoCode === 14 || zohoCode === 4001 || zohoCode === 6041) &&
-      aboutOrganization)
-  ) {
-    return new ServiceError(
-      "INVALID_ORGANIZATION",
-      `The organization is not valid for this Zoho user (${said}).`,
-      options,
-    );
+  if (code === "ZOHO_RATE_LIMITED" || code === "ZOHO_DAILY_LIMIT") {
+    return rateLimitError(code, zohoCode, answer.retryAfter, said, now);
   }
-  if (zohoCode === 2 || zohoCode === 1002) {
-    return new ServiceError(
-      "CONTACT_NOT_FOUND",
-      `No such contact in this organization (${said}).`,
-      options,
-    );
-  }
-  if (zohoCode === 44 || zohoCode === 1070 || zohoCode === 45 || answer.status === 429) {
-    return rateLimitError(zohoCode, answer.retryAfter, said, now);
-  }
-  if (zohoCode === 57 || zohoCode === 14 || answer.status === 401) {
-    return new ServiceError(
-      "ZOHO_UNAUTHORIZED",
-      `Zoho refused the access token (${said}). The grant may lack the ZohoBooks.contacts.CREATE/UPDATE/READ scopes, be revoked, or belong to another data center.`,
-      options,
-    );
-  }
-  if (zohoCode === 5 || zohoCode === 1000 || answer.status >= 500) {
-    return new ServiceError("ZOHO_UNAVAILABLE", `Zoho Books is unavailable (${said}).`, options);
-  }
-  if (answer.status === 404) {
-    return new ServiceError(
-      "CONTACT_NOT_FOUND",
-      `No such contact in this organization (${said}).`,
-      options,
-    );
-  }
-  if (answer.status === 405) {
-    return new ServiceError(
-      "ZOHO_METHOD_NOT_ALLOWED",
-      `Zoho refused the HTTP method; this is a bug in the service (${said}).`,
-      options,
-    );
-  }
-  return new ServiceError(
-    "ZOHO_UNEXPECTED_ANSWER",
-    `Zoho gave an answer the service does not know (${said}).`,
-    options,
-  );
+  const message =
+    ZOHO_ERROR_MESSAGES[code]?.(said, zohoCode) ??
+    `Zoho gave an answer the service does not know (${said}).`;
+  return new ServiceError(code, message, { zohoCode });
 }
 
 function rateLimitError(
+  code: "ZOHO_RATE_LIMITED" | "ZOHO_DAILY_LIMIT",
   zohoCode: number | undefined,
   retryAfterHeader: string | null | undefined,
   said: string,
   now: Date,
 ): ServiceError {
-  const daily = zohoCode === 45;
+  const daily = code === "ZOHO_DAILY_LIMIT";
   const retryAfterSeconds =
     parseRetryAfter(retryAfterHeader, now) ??
     (daily

@@ -11,6 +11,7 @@ export const DATA_CENTERS = {
   jp: { accounts: "https://accounts.zoho.jp", api: "https://www.zohoapis.jp" },
   ca: { accounts: "https://accounts.zohocloud.ca", api: "https://www.zohoapis.ca" },
   sa: { accounts: "https://accounts.zoho.sa", api: "https://www.zohoapis.sa" },
+  uk: { accounts: "https://accounts.zoho.uk", api: "https://www.zohoapis.uk" },
   "com.cn": { accounts: "https://accounts.zoho.com.cn", api: "https://www.zohoapis.com.cn" },
 } as const;
 

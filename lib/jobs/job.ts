@@ -10,7 +10,8 @@ const zohoId = (field: string) =>
 
 /**
  * One activation job: the body of a queue message, and one item of `POST /activations`.
- * A contact is named by `contact_id`, or by `email` when the sender only knows that.
+ * A contact is named by `contact_id`, or by `email` when the sender only knows that (with
+ * `contact_type` when a customer and a vendor share the address).
  */
 export const ActivationJobSchema = z
   .object(
@@ -24,6 +25,9 @@ export const ActivationJobSchema = z
             z.maxLength(254, "email is too long"),
             z.email("email is not an email address"),
           ),
+      ),
+      contact_type: z.optional(
+        z.enum(["customer", "vendor"], { error: 'contact_type must be "customer" or "vendor"' }),
       ),
       organization_id: z.optional(zohoId("organization_id")),
       action: z._default(
@@ -40,6 +44,9 @@ export const ActivationJobSchema = z
   .check(
     z.refine((job) => (job.contact_id === undefined) !== (job.email === undefined), {
       error: "name the contact by exactly one of contact_id or email",
+    }),
+    z.refine((job) => job.contact_type === undefined || job.email !== undefined, {
+      error: "contact_type goes with email: it says which contact the email means",
     }),
   );
 
@@ -67,6 +74,7 @@ export function jobToRequest(job: ActivationJob): ActivationRequest {
   return {
     ...(job.contact_id === undefined ? {} : { contactId: job.contact_id }),
     ...(job.email === undefined ? {} : { email: job.email }),
+    ...(job.contact_type === undefined ? {} : { contactType: job.contact_type }),
     ...(job.organization_id === undefined ? {} : { organizationId: job.organization_id }),
     action: job.action,
   };

@@ -17,6 +17,27 @@ export interface GrantOptions {
   fetch?: typeof fetch;
 }
 
+/** The scopes to tell users to grant (Zoho's reference names CREATE for the actions, Kalki UPDATE). */
+export const RECOMMENDED_SCOPES = [
+  "ZohoBooks.contacts.CREATE",
+  "ZohoBooks.contacts.UPDATE",
+  "ZohoBooks.contacts.READ",
+] as const;
+
+/**
+ * What a grant must carry, each need met by any scope of its row (compared case-insensitively;
+ * `ALL` is every operation of a scope). The actions need CREATE per Zoho's reference and UPDATE per
+ * the seed article: either one is accepted, since refusing a grant that works would stop the
+ * service on a doubt; if the one Zoho wants is missing, the action answers 57, which names all
+ * three. Reads (the list, one contact: email resolution and the sync) need READ. On a missing need
+ * the error names the scopes of the row, without ALL (grant both CREATE and UPDATE).
+ */
+const SCOPE_NEEDS: readonly (readonly string[])[] = [
+  ["ZohoBooks.contacts.CREATE", "ZohoBooks.contacts.UPDATE"],
+  ["ZohoBooks.contacts.READ"],
+];
+const SCOPES_COVERING_ALL = ["ZohoBooks.contacts.ALL", "ZohoBooks.fullaccess.all"];
+
 /** What to do about each refusal Zoho's token endpoint is known to give. */
 const GRANT_REFUSALS: Record<string, string> = {
   invalid_code:
@@ -83,6 +104,7 @@ export async function grantAccessToken(
       `Zoho's token endpoint answered HTTP ${response.status} without an access token.`,
     );
   }
+  checkScopes(body.scope);
   const expiresIn =
     typeof body.expires_in === "number" ? body.expires_in : DEFAULT_EXPIRES_IN_SECONDS;
   return {
@@ -93,6 +115,29 @@ export async function grantAccessToken(
         : (secret.api_domain ?? defaultApiDomain(secret)),
     expiresAt: options.now() + expiresIn * 1000,
   };
+}
+
+/**
+ * Refuses a grant whose `scope` (space- or comma-separated) lacks what the service needs, naming
+ * the scopes to grant. A grant answer without `scope` is accepted: the calls will tell.
+ */
+export function checkScopes(scope: unknown): void {
+  if (typeof scope !== "string") return;
+  const granted = new Set(
+    scope
+      .split(/[\s,]+/)
+      .filter(Boolean)
+      .map((s) => s.toLowerCase()),
+  );
+  const covers = (name: string) => granted.has(name.toLowerCase());
+  if (SCOPES_COVERING_ALL.some(covers)) return;
+  const missing = SCOPE_NEEDS.filter((need) => !need.some(covers)).flat();
+  if (missing.length === 0) return;
+  throw new ServiceError(
+    "ZOHO_UNAUTHORIZED",
+    `Zoho granted a token without scopes the service needs (missing ${missing.join(", ")}): generate a new refresh token with the scopes ${RECOMMENDED_SCOPES.join(",")} and store it as refresh_token in the secret.`,
+    { details: { missing_scopes: missing } },
+  );
 }
 
 export function parseJsonObject(text: string): Record<string, unknown> | undefined {

@@ -47,14 +47,30 @@ export interface ZohoBooksClientOptions {
 export type ContactStatus = "active" | "inactive";
 export type StatusFilter = "Status.All" | "Status.Active" | "Status.Inactive";
 
+/** A row of the contact list; its `email` is the primary contact person's only. */
 export interface BooksContact {
   contact_id: string;
   contact_name?: string;
   company_name?: string;
+  /** "customer" or "vendor" */
   contact_type?: string;
   status: ContactStatus;
   email?: string;
   last_modified_time?: string;
+}
+
+/** A person of a contact; a contact's addresses are its persons' (primary and others). */
+export interface BooksContactPerson {
+  contact_person_id?: string;
+  first_name?: string;
+  last_name?: string;
+  email?: string;
+  is_primary_contact?: boolean;
+}
+
+/** One contact as `GET /contacts/{id}` answers it: no top-level `email`, its persons instead. */
+export interface BooksContactDetail extends Omit<BooksContact, "email"> {
+  contact_persons: BooksContactPerson[];
 }
 
 export interface ListContactsQuery {
@@ -129,11 +145,12 @@ export class ZohoBooksClient {
     return this.#action(contactId, organizationId, "inactive", ZOHO_ALREADY_INACTIVE, call);
   }
 
+  /** One contact with its contact persons (`contact_persons` is [] when Zoho lists none). */
   async getContact(
     contactId: string,
     organizationId: string,
     call?: CallOptions,
-  ): Promise<BooksContact> {
+  ): Promise<BooksContactDetail> {
     const id = assertZohoId(contactId, "contact_id");
     const body = await this.#call(
       "GET",
@@ -142,7 +159,9 @@ export class ZohoBooksClient {
       undefined,
       call,
     );
-    return body.contact as BooksContact;
+    const contact = (body.contact ?? {}) as Partial<BooksContactDetail>;
+    const persons = Array.isArray(contact.contact_persons) ? contact.contact_persons : [];
+    return { ...contact, contact_persons: persons } as BooksContactDetail;
   }
 
   /** One page of contacts. */
@@ -233,7 +252,8 @@ export class ZohoBooksClient {
       ) {
         return answer.body as Json;
       }
-      const error = zohoAnswerToError(answer, this.#now());
+      // Which ids the request carried tells an organization error from a contact error (2, 1002).
+      const error = zohoAnswerToError({ ...answer, contactInPath: path.length > 1 }, this.#now());
       if (error.code !== "ZOHO_UNAUTHORIZED" || attempt > 1) throw error;
       token = await this.#tokens.replaceRejectedToken(token.accessToken);
     }

@@ -117,7 +117,7 @@ describe("POST /contacts/{contact_id}/active and /inactive", () => {
     expect(status).toBe(404);
     expect(body.error).toMatchObject({
       code: "CONTACT_NOT_FOUND",
-      zoho_code: 2,
+      zoho_code: 1002,
       request_id: "req-Abc123=",
     });
   });
@@ -207,7 +207,11 @@ describe("POST /contacts/{contact_id}/active and /inactive", () => {
     sandbox.settings.grantedScopes = ["ZohoBooks.contacts.READ"];
     const { status, body } = await activate(SEED.inactiveId);
     expect(status).toBe(502);
-    expect(body.error).toMatchObject({ code: "ZOHO_UNAUTHORIZED", zoho_code: 57 });
+    // 57 from Zoho, then a grant whose scope lacks CREATE/UPDATE: the error names them.
+    expect(body.error).toMatchObject({
+      code: "ZOHO_UNAUTHORIZED",
+      details: { missing_scopes: ["ZohoBooks.contacts.CREATE", "ZohoBooks.contacts.UPDATE"] },
+    });
     expect(sandbox.stats().grants).toBe(1);
   });
 

@@ -5,6 +5,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import {
   contactId,
   FOREIGN_ORGANIZATION_ID,
+  LANGUAGES,
+  MESSAGES,
+  type MessageId,
   ORGANIZATION_ID,
   SANDBOX_CREDENTIALS,
   type Sandbox,
@@ -99,6 +102,16 @@ function toNext(unitMs: number): void {
 
 const inactiveId = (i: number) => SEED.inactiveIds[i] as string;
 
+/** The X-Rate-Limit-* headers of an answer, those present. */
+function quotaHeaders({ headers }: Reply): Record<string, string> {
+  const found: Record<string, string> = {};
+  for (const name of ["limit", "remaining", "reset"]) {
+    const value = headers.get(`x-rate-limit-${name}`);
+    if (value !== null) found[name] = value;
+  }
+  return found;
+}
+
 describe("sandbox OAuth token endpoint", () => {
   it("grants a one-hour token from a form body or the query string, with the sandbox as api_domain", async () => {
     for (const how of ["form", "query"] as const) {
@@ -109,6 +122,7 @@ describe("sandbox OAuth token endpoint", () => {
         api_domain: sandbox.url,
         token_type: "Bearer",
         expires_in: 3600,
+        scope: "ZohoBooks.contacts.CREATE ZohoBooks.contacts.UPDATE ZohoBooks.contacts.READ",
       });
       expect(
         (await books(action(SEED.activeId, "inactive"), { token: body.access_token })).status,
@@ -116,6 +130,11 @@ describe("sandbox OAuth token endpoint", () => {
       sandbox.setContactStatus(SEED.activeId, "active");
     }
     expect(sandbox.stats()).toMatchObject({ grants: 2, calls: { token: 2 } });
+  });
+
+  it("answers the granted scopes as scope", async () => {
+    sandbox.settings.grantedScopes = ["ZohoBooks.contacts.READ"];
+    expect((await grant()).body.scope).toBe("ZohoBooks.contacts.READ");
   });
 
   it("leaves expires_in out when told to, as some token answers do", async () => {
@@ -345,7 +364,7 @@ describe("sandbox Books authorization", () => {
     expect(sandbox.contact(SEED.inactiveId)?.status).toBe("inactive");
   });
 
-  it.each([2, 14, 4001, 6041] as const)(
+  it.each([2, 14, 4001, 6041, 9017] as const)(
     "answers code %i, 'Invalid value passed for organization_id', when invalidOrganizationCode says so",
     async (code) => {
       sandbox.settings.invalidOrganizationCode = code;
@@ -363,17 +382,88 @@ describe("sandbox Books authorization", () => {
   });
 });
 
+describe("sandbox languages", () => {
+  it("answers 1002 'Contact does not exist.' with HTTP 404 for an unknown contact by default", async () => {
+    expect(await books(action(SEED.unknownId, "active"))).toMatchObject({
+      status: 404,
+      body: { code: 1002, message: "Contact does not exist." },
+    });
+  });
+
+  it.each(LANGUAGES)("speaks %s in every Books message, the codes unchanged", async (language) => {
+    sandbox.settings.language = language;
+    const said = MESSAGES[language];
+    const cases: [() => Promise<Reply>, number, string][] = [
+      [() => books(action(SEED.inactiveId, "active")), 0, said.markedActive],
+      [() => books(action(SEED.inactiveId, "active")), 3031, said.alreadyActive],
+      [() => books(action(SEED.activeId, "inactive")), 0, said.markedInactive],
+      [() => books(action(SEED.activeId, "inactive")), 3032, said.alreadyInactive],
+      [() => books(action(SEED.unknownId, "active")), 1002, said.doesNotExist],
+      [() => books(action(SEED.inactiveId, "active"), { token: null }), 14, said.invalidToken],
+      [
+        () => books(action(SEED.inactiveId, "active"), { token: "1000.a.b" }),
+        57,
+        said.notAuthorized,
+      ],
+      [() => books(action(SEED.inactiveId, "active", "99999")), 6024, said.notMember],
+      [() => list("filter_by=Status.Nonsense"), 2, said.invalidFilter],
+    ];
+    for (const [answer, code, message] of cases) {
+      expect((await answer()).body).toEqual({ code, message });
+    }
+    expect((await books(action(SEED.inactiveId, "active"), { method: "GET" })).body.message).toBe(
+      said.methodNotAllowed.replace("{method}", "GET"),
+    );
+    sandbox.settings.invalidOrganizationCode = 4001;
+    expect((await books(action(SEED.inactiveId, "active", "99999"))).body.message).toBe(
+      said.invalidOrganization,
+    );
+    sandbox.settings.notFoundCode = 2;
+    expect((await books(action(SEED.unknownId, "active"))).body.message).toBe(
+      said.invalidContactId,
+    );
+    sandbox.settings.failNext = 1;
+    expect((await list("")).body).toEqual({ code: 5, message: said.internal });
+    Object.assign(sandbox.settings, { dailyLimit: 0 });
+    expect((await list("")).body).toEqual({ code: 45, message: said.daily });
+    Object.assign(sandbox.settings, { rateLimitPerMinute: 0 });
+    expect((await list("")).body).toEqual({ code: 44, message: said.perMinute });
+    Object.assign(sandbox.settings, { concurrencyLimit: 0 });
+    expect((await list("")).body).toEqual({ code: 1070, message: said.tooManyInProgress });
+  });
+
+  it("has every message in every language, and no two languages alike", () => {
+    const ids = Object.keys(MESSAGES.en).sort();
+    for (const language of LANGUAGES) {
+      expect(Object.keys(MESSAGES[language]).sort()).toEqual(ids);
+      if (language !== "en")
+        for (const id of ids)
+          expect(MESSAGES[language][id as MessageId]).not.toBe(MESSAGES.en[id as MessageId]);
+    }
+  });
+});
+
 describe("sandbox Books reads", () => {
-  it("gets one contact", async () => {
-    expect(
-      await get(`/contacts/${SEED.activeId}?organization_id=${ORGANIZATION_ID}`),
-    ).toMatchObject({
-      status: 200,
-      body: {
-        code: 0,
-        message: "success",
-        contact: { contact_id: SEED.activeId, status: "active", email: "contact1@example.com" },
-      },
+  it("gets one contact in Zoho's shape: no top-level email, its addresses in contact_persons", async () => {
+    const { status, body } = await get(
+      `/contacts/${SEED.secondaryEmailId}?organization_id=${ORGANIZATION_ID}`,
+    );
+    expect(status).toBe(200);
+    expect(body).toMatchObject({ code: 0, message: "success" });
+    expect(body.contact).not.toHaveProperty("email");
+    expect(body.contact).toMatchObject({
+      contact_id: SEED.secondaryEmailId,
+      status: "active",
+      contact_type: "customer",
+      contact_persons: [
+        {
+          contact_person_id: expect.stringMatching(/^\d+$/),
+          first_name: "Contact",
+          email: "contact2@example.com",
+          is_primary_contact: true,
+        },
+        { first_name: "Accounts", email: SEED.secondaryEmail, is_primary_contact: false },
+      ],
     });
   });
 
@@ -386,7 +476,8 @@ describe("sandbox Books reads", () => {
       (c: SandboxContact) => c.contact_id,
     );
     expect(ids).toEqual(seedContacts(300).map((c) => c.contact_id));
-    expect(first.body.contacts[0]).toEqual(seedContacts(1)[0]);
+    const { contact_persons: _, ...row } = seedContacts(1)[0] as SandboxContact;
+    expect(first.body.contacts[0]).toEqual(row); // a row: the primary's email, no persons
   });
 
   it("filters by status", async () => {
@@ -414,6 +505,24 @@ describe("sandbox Books reads", () => {
     expect(await emails("contact7@example.com")).toEqual([SEED.mixedCaseEmail]);
     expect(await emails(SEED.ambiguousEmail)).toEqual([SEED.ambiguousEmail, SEED.ambiguousEmail]);
     expect(await emails("nobody@example.com")).toEqual([]);
+  });
+
+  it("filters by the email of any contact person, a row still showing the primary's", async () => {
+    const rows = async (email: string) =>
+      (await list(`email=${encodeURIComponent(email)}`)).body.contacts.map((c: SandboxContact) => [
+        c.contact_id,
+        c.email,
+      ]);
+    expect(await rows(SEED.secondaryEmail)).toEqual([
+      [SEED.secondaryEmailId, "contact2@example.com"],
+    ]);
+    expect(await rows(SEED.customerVendorEmail)).toEqual([
+      [SEED.customerId, SEED.customerVendorEmail],
+      [SEED.vendorId, "contact15@example.com"],
+    ]);
+    expect(await rows(SEED.mixedCaseSecondaryEmail)).toEqual([
+      [SEED.mixedCaseSecondaryId, "contact3@example.com"],
+    ]);
   });
 
   it("searches names and emails with search_text", async () => {
@@ -461,19 +570,20 @@ describe("sandbox rate limits", () => {
     expect((await books(action(inactiveId(0), "active"))).status).toBe(200);
   });
 
-  it("answers 429 code 45 past the daily cap, until the next UTC day", async () => {
-    toNext(86_400_000);
+  it("answers 429 code 45 past the daily cap, until the daily window ends", async () => {
     sandbox.settings.dailyLimit = 2;
     await books(action(inactiveId(0), "active"));
-    sandbox.advanceClock(3600); // another minute, same day
+    sandbox.advanceClock(3600); // another minute, same window
     await books(action(inactiveId(1), "active"));
     sandbox.advanceClock(3600);
-    expect(await books(action(inactiveId(2), "active"))).toMatchObject({
-      status: 429,
-      body: { code: 45 },
-    });
-    toNext(86_400_000);
+    const refused = await books(action(inactiveId(2), "active"));
+    expect(refused).toMatchObject({ status: 429, body: { code: 45 } });
+    expect(quotaHeaders(refused)).toEqual({ limit: "2", remaining: "0", reset: "79200" });
+    sandbox.advanceClock(79_199);
+    expect((await books(action(inactiveId(2), "active"))).body.code).toBe(45);
+    sandbox.advanceClock(1);
     expect((await books(action(inactiveId(2), "active"))).status).toBe(200);
+    expect(sandbox.stats().byCode["45"]).toBe(2);
   });
 
   it("answers 429 code 1070 to requests past the concurrency limit", async () => {
@@ -485,6 +595,114 @@ describe("sandbox rate limits", () => {
     expect(answers.map((a) => a.body.code).sort()).toEqual([0, 0, 1070, 1070]);
     expect(sandbox.stats()).toMatchObject({ maxInFlight: 2, throttled: 2 });
     expect((await books(action(inactiveId(3), "active"))).body.code).toBe(0); // the slots are free again
+  });
+});
+
+describe("sandbox daily quota headers", () => {
+  it("reports the daily quota on every answer that counted: successes and Zoho errors alike", async () => {
+    sandbox.settings.dailyLimit = 5;
+    const answers = [
+      await books(action(SEED.inactiveId, "active")), // 200
+      await books(action(SEED.inactiveId, "active")), // 400 code 3031
+      await books(action(SEED.unknownId, "active")), // 404 not found
+      await list(""), // reads count too
+    ];
+    expect(answers.map((a) => a.status)).toEqual([200, 400, 404, 200]);
+    expect(answers.map((a) => quotaHeaders(a).remaining)).toEqual(["4", "3", "2", "1"]);
+    for (const a of answers) expect(quotaHeaders(a)).toMatchObject({ limit: "5", reset: "86400" });
+    expect(sandbox.dailyQuota()).toEqual({ limit: 5, used: 4, remaining: 1, resetSeconds: 86_400 });
+  });
+
+  it("counts the window from the sandbox's start (or reset), not from midnight UTC", async () => {
+    sandbox.settings.dailyLimit = 100;
+    sandbox.advanceClock(1000.5);
+    expect(quotaHeaders(await list(""))).toMatchObject({ reset: "85400" }); // whole seconds, rounded up
+    toNext(86_400_000); // UTC midnight is no reset
+    expect(Number(quotaHeaders(await list("")).remaining)).toBe(98);
+  });
+
+  it("counts windows from dailyResetOrigin, dailyWindowSeconds long (a compressed day)", async () => {
+    Object.assign(sandbox.settings, {
+      dailyLimit: 2,
+      dailyWindowSeconds: 600,
+      dailyResetOrigin: sandbox.now() - 3_000_250, // 5 windows and 250 ms ago
+    });
+    expect(quotaHeaders(await list(""))).toEqual({ limit: "2", remaining: "1", reset: "600" });
+    sandbox.advanceClock(120);
+    expect(quotaHeaders(await list(""))).toEqual({ limit: "2", remaining: "0", reset: "480" });
+    sandbox.advanceClock(240);
+    const refused = await list("");
+    expect(refused).toMatchObject({ status: 429, body: { code: 45 } });
+    expect(quotaHeaders(refused)).toEqual({ limit: "2", remaining: "0", reset: "240" });
+    sandbox.advanceClock(240); // the next window
+    expect(quotaHeaders(await list(""))).toEqual({ limit: "2", remaining: "1", reset: "600" });
+    expect(sandbox.dailyQuota()).toMatchObject({ used: 1, resetSeconds: 600 });
+  });
+
+  it("leaves the headers out with rateLimitHeaders false, and still enforces the cap", async () => {
+    sandbox.settings.dailyLimit = 1;
+    sandbox.settings.rateLimitHeaders = false;
+    expect(quotaHeaders(await list(""))).toEqual({});
+    const refused = await list("");
+    expect(refused).toMatchObject({ status: 429, body: { code: 45 } });
+    expect(quotaHeaders(refused)).toEqual({});
+  });
+
+  it("sends no headers and enforces no cap when dailyLimit is null", async () => {
+    for (let i = 0; i < 3; i++) expect(quotaHeaders(await list(""))).toEqual({});
+    expect(sandbox.dailyQuota()).toEqual({
+      limit: null,
+      used: 3,
+      remaining: null,
+      resetSeconds: 86_400,
+    });
+  });
+
+  it("can refuse the daily cap with code 44, as some integrators report, headers saying Remaining 0", async () => {
+    sandbox.settings.dailyLimit = 1;
+    sandbox.settings.dailyLimitCode = 44;
+    await list("");
+    const refused = await list("");
+    expect(refused).toMatchObject({ status: 429, body: { code: 44 } });
+    expect(quotaHeaders(refused).remaining).toBe("0");
+  });
+
+  it("reports the quota on a per-minute refusal (44), which does not use it up", async () => {
+    toNext(60_000);
+    Object.assign(sandbox.settings, { dailyLimit: 10, rateLimitPerMinute: 1 });
+    await list("");
+    const refused = await list("");
+    expect(refused).toMatchObject({ status: 429, body: { code: 44 } });
+    expect(quotaHeaders(refused)).toMatchObject({ limit: "10", remaining: "9" });
+  });
+
+  it("reports nothing on answers refused before the quota: 405, 14, 57, organization, 1070, outage page", async () => {
+    sandbox.settings.dailyLimit = 10;
+    const refused = [
+      await books(action(SEED.inactiveId, "active"), { method: "GET" }),
+      await books(action(SEED.inactiveId, "active"), { token: null }),
+      await books(action(SEED.inactiveId, "active"), { token: "1000.abc.def" }),
+      await books(action(SEED.inactiveId, "active", FOREIGN_ORGANIZATION_ID)),
+    ];
+    sandbox.settings.concurrencyLimit = 0;
+    refused.push(await list(""));
+    expect(refused.map((a) => a.body?.code)).toEqual([undefined, 14, 57, 6024, 1070]);
+    for (const a of refused) expect(quotaHeaders(a)).toEqual({});
+    sandbox.settings.concurrencyLimit = 10;
+    Object.assign(sandbox.settings, { failNext: 1, failureStyle: "html" });
+    expect(quotaHeaders(await list(""))).toEqual({});
+    expect(sandbox.dailyQuota().used).toBe(1); // the outage page still counted
+  });
+
+  it("shows the daily quota in the control state", async () => {
+    sandbox.settings.dailyLimit = 3;
+    await list("");
+    expect((await control("GET", "state")).body.dailyQuota).toEqual({
+      limit: 3,
+      used: 1,
+      remaining: 2,
+      resetSeconds: 86_400,
+    });
   });
 });
 
@@ -645,10 +863,16 @@ describe("sandbox control API", () => {
       { noSuchSetting: 1 },
       { failureStyle: "xml" },
       { notFoundCode: 404 },
+      { language: "fr" },
       { failureRate: 2 },
       { latencyMs: -1 },
       { grantedScopes: "ZohoBooks.contacts.READ" },
       { omitExpiresIn: "yes" },
+      { dailyWindowSeconds: 0 },
+      { dailyWindowSeconds: 1.5 },
+      { dailyLimitCode: 46 },
+      { rateLimitHeaders: "no" },
+      { dailyResetOrigin: "midnight" },
       [1],
       "not json",
     ]) {
@@ -658,6 +882,10 @@ describe("sandbox control API", () => {
     }
     expect(sandbox.settings.rateLimitPerMinute).toBe(7);
     expect((await control("PATCH", "settings", { dailyLimit: null })).status).toBe(200);
+    expect(
+      (await control("PATCH", "settings", { dailyResetOrigin: 0, dailyWindowSeconds: 60 })).status,
+    ).toBe(200);
+    expect((await control("PATCH", "settings", { dailyResetOrigin: null })).status).toBe(200);
   });
 
   it("shows the state, moves the clock and resets", async () => {
@@ -759,6 +987,15 @@ describe("sandbox lifecycle", () => {
       SEED.ambiguousEmail,
     ]);
     expect(byId.get(SEED.mixedCaseId)?.email).toBe(SEED.mixedCaseEmail);
+    for (const c of contacts) {
+      const primary = c.contact_persons.filter((p) => p.is_primary_contact);
+      expect(primary.map((p) => p.email)).toEqual([c.email]); // one primary, the row's email
+    }
+    expect(byId.get(SEED.customerId)?.contact_type).toBe("customer");
+    expect(byId.get(SEED.vendorId)?.contact_type).toBe("vendor");
+    expect(byId.get(SEED.vendorId)?.contact_persons.map((p) => p.email)).toContain(
+      SEED.customerVendorEmail,
+    );
     expect(byId.has(SEED.unknownId)).toBe(false);
     expect(seedContacts(300)).toEqual(contacts);
   });

@@ -110,7 +110,7 @@ describe("sqs-worker", () => {
     const record = sqsRecord({ contact_id: SEED.unknownId });
     expect(await run([record])).toEqual({ batchItemFailures: [] });
     expect(parked()).toEqual([
-      expect.objectContaining({ error_code: "CONTACT_NOT_FOUND", zoho_code: "2" }),
+      expect.objectContaining({ error_code: "CONTACT_NOT_FOUND", zoho_code: "1002" }),
     ]);
   });
 

@@ -98,7 +98,8 @@ describe("ZohoBooksClient against the sandbox", () => {
     },
   );
 
-  it.each([6024, 2, 14, 4001, 6041] as const)(
+  // Code 2 on a contact URL reads as the contact (see lib/errors.ts): test/integration/zoho-errors.test.ts
+  it.each([6024, 14, 4001, 6041, 9017] as const)(
     "maps organization refusal code %i to INVALID_ORGANIZATION",
     async (code) => {
       sandbox.settings.invalidOrganizationCode = code;
@@ -159,6 +160,19 @@ describe("ZohoBooksClient against the sandbox", () => {
     const error = await failure(client().books.markActive(SEED.inactiveId, ORGANIZATION_ID));
     expect(error?.code).toBe("ZOHO_AUTH_FAILED");
     expect(error?.message).toContain("store it as refresh_token in the secret");
+  });
+
+  it("refuses a grant without the scopes it needs, naming them, before any Books call", async () => {
+    secret.set(sandboxSecret(sandbox)); // no stored token: the first call grants
+    sandbox.settings.grantedScopes = ["ZohoBooks.contacts.CREATE", "ZohoBooks.contacts.UPDATE"];
+    const error = await failure(client().books.markActive(SEED.inactiveId, ORGANIZATION_ID));
+    expect(error).toMatchObject({
+      code: "ZOHO_UNAUTHORIZED",
+      details: { missing_scopes: ["ZohoBooks.contacts.READ"] },
+    });
+    expect(error?.message).toContain("ZohoBooks.contacts.READ");
+    expect(sandbox.stats()).toMatchObject({ grants: 1, calls: { token: 1 } });
+    expect(sandbox.stats().calls["contact.active"]).toBeUndefined();
   });
 
   it("stops granting after Zoho's Access Denied, whichever status it comes with", async () => {

@@ -13,7 +13,7 @@ const CONTACT_PATH = /^\/__sandbox\/contacts\/([^/]+)$/;
  * Sandbox object does in process (and nothing more, since it goes through that object).
  * Not rate-limited, not counted in the stats.
  *
- *   GET    /__sandbox/state              {settings, clock, contacts}
+ *   GET    /__sandbox/state              {settings, clock, contacts, dailyQuota}
  *   PATCH  /__sandbox/settings           a JSON merge into the settings (400 when invalid)
  *   POST   /__sandbox/reset
  *   POST   /__sandbox/clock/advance      {"seconds": n}
@@ -40,6 +40,7 @@ export async function controlAnswer(
         settings: sandbox.settings,
         clock: clock(),
         contacts: sandbox.contacts().length,
+        dailyQuota: sandbox.dailyQuota(),
       });
     case "PATCH /__sandbox/settings": {
       const patch = await readJson();

@@ -1,3 +1,4 @@
+export * from "./messages";
 export * from "./secret";
 export * from "./seed";
 export * from "./server";

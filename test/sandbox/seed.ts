@@ -1,4 +1,4 @@
-import type { SandboxContact } from "./types";
+import type { SandboxContact, SandboxContactPerson } from "./types";
 
 /** The user's organization, and one that exists but the user is not a member of (→ 6024). */
 export const ORGANIZATION_ID = "10234695";
@@ -19,10 +19,22 @@ export const contactId = (n: number) => String(FIRST_ID + n);
 const SEED_TIME = "2026-01-01T00:00:00+0000";
 
 /**
+ * Extra (not primary) contact persons, by contact number: contact 2 has a second address of its
+ * own; contact 3 one in mixed case; contact 15 (a vendor) has a person with contact 14's (a
+ * customer's) address, so that address names two contacts unless the contact type is given.
+ */
+const SECONDARY_EMAILS: Readonly<Record<number, string>> = {
+  2: "accounts2@example.com",
+  3: "Ops3@Example.com",
+  15: "contact14@example.com",
+};
+
+/**
  * The main organization's contacts, the same every time: every 4th inactive, every 3rd a
  * vendor, every 10th (from 7) with a mixed-case email (`Contact7@Example.com`); contacts 5 and 6
  * share an email; contact 12's email contains contact 1's, so a loose email search for contact
- * 1 finds both.
+ * 1 finds both. Each has a primary contact person with its email; some have a second person
+ * (SECONDARY_EMAILS).
  */
 export function seedContacts(count: number): SandboxContact[] {
   return Array.from({ length: count }, (_, i) => {
@@ -31,6 +43,9 @@ export function seedContacts(count: number): SandboxContact[] {
     if (n % 10 === 7) email = `Contact${n}@Example.com`;
     if (n === 5 || n === 6) email = "shared@example.com";
     if (n === 12) email = "xcontact1@example.com";
+    const persons = [person(n, 1, "Contact", email, true)];
+    const secondary = SECONDARY_EMAILS[n];
+    if (secondary) persons.push(person(n, 2, "Accounts", secondary, false));
     return {
       contact_id: contactId(n),
       contact_name: `Contact ${n}`,
@@ -39,8 +54,25 @@ export function seedContacts(count: number): SandboxContact[] {
       status: n % 4 === 0 ? "inactive" : "active",
       email,
       last_modified_time: SEED_TIME,
+      contact_persons: persons,
     };
   });
+}
+
+function person(
+  n: number,
+  k: number,
+  firstName: string,
+  email: string,
+  primary: boolean,
+): SandboxContactPerson {
+  return {
+    contact_person_id: String(480_000_000_000_000 + n * 10 + k),
+    first_name: firstName,
+    last_name: String(n),
+    email,
+    is_primary_contact: primary,
+  };
 }
 
 /** The foreign organization's own contacts: the main organization's token never sees them. */
@@ -53,6 +85,7 @@ export function seedForeignContacts(): SandboxContact[] {
     status: "active",
     email: `foreign${n}@example.org`,
     last_modified_time: SEED_TIME,
+    contact_persons: [person(70 + n, 1, "Foreign", `foreign${n}@example.org`, true)],
   }));
 }
 
@@ -81,6 +114,16 @@ export const SEED = {
   /** contact 7's, as stored: a caller must compare emails case-insensitively */
   mixedCaseEmail: "Contact7@Example.com",
   mixedCaseId: contactId(7),
+  /** contact 2's second contact person's only: the list row shows the primary's */
+  secondaryEmail: "accounts2@example.com",
+  secondaryEmailId: contactId(2),
+  /** contact 3's second person's, stored as `Ops3@Example.com` */
+  mixedCaseSecondaryEmail: "ops3@example.com",
+  mixedCaseSecondaryId: contactId(3),
+  /** contact 14's (a customer) primary email and a person of contact 15 (a vendor) */
+  customerVendorEmail: "contact14@example.com",
+  customerId: contactId(14),
+  vendorId: contactId(15),
   /** no contact has it, in any organization */
   unknownId: "460000099999999",
   /** a contact of the foreign organization: "not found" for the main one */

@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { controlAnswer } from "./control";
+import { type MessageId, message } from "./messages";
 import {
   FOREIGN_ORGANIZATION_ID,
   ORGANIZATION_ID,
@@ -69,7 +70,8 @@ const STATUS_FILTERS: Record<string, (contact: SandboxContact) => boolean> = {
  *
  * Checks on a Books request, in order: route and method (405), Authorization header (14),
  * token and scope (57), organization (6024 or its variants), concurrency (1070), per-minute
- * (44) and daily (45) limits, then the faults (latency, hang, failure) and the operation.
+ * (44) and daily (45) limits, then the faults (latency, hang, failure) and the operation. Every
+ * answer from the limits on carries the daily quota in X-Rate-Limit-* headers, as Zoho's do.
  *
  * @example
  * const sandbox = await startSandbox({ contacts: 50, settings: { rateLimitPerMinute: 600 } });
@@ -84,6 +86,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   /** Books requests in progress; it outlives reset(), which cannot stop them */
   let inFlight = 0;
   const now = () => Date.now() + state.clockOffsetMs;
+
+  /** A Books answer `{code, message}`, the message in the organization's language. */
+  function said(status: number, code: number, id: MessageId): Answer {
+    return zohoError(status, code, message(sandbox.settings.language, id));
+  }
+
+  function methodNotAllowed(method: string | undefined, allowed: string): Answer {
+    const text = message(sandbox.settings.language, "methodNotAllowed", { method: String(method) });
+    return { status: 405, body: { message: text }, headers: { allow: allowed } };
+  }
 
   // ---------------------------------------------------------------------------- OAuth
 
@@ -138,6 +150,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         api_domain: sandbox.url,
         token_type: "Bearer",
         ...(s.omitExpiresIn ? {} : { expires_in }),
+        scope: s.grantedScopes.join(" "),
       },
     };
   }
@@ -146,7 +159,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 
   function checkToken(authorization: string | undefined, scope: string): Answer | undefined {
     const token = /^Zoho-oauthtoken (\S+)$/.exec(authorization ?? "")?.[1];
-    if (!token) return zohoError(401, 14, "Invalid OAuth token.");
+    if (!token) return said(401, 14, "invalidToken");
     const expiresAt = state.tokens.get(token);
     // Zoho answers 57 alike for an unknown, expired or revoked token and for a missing scope.
     if (
@@ -154,7 +167,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       expiresAt <= now() ||
       !sandbox.settings.grantedScopes.includes(scope)
     )
-      return zohoError(401, 57, "You are not authorized to perform this operation");
+      return said(401, 57, "notAuthorized");
     return undefined;
   }
 
@@ -162,41 +175,55 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   function checkOrganization(organizationId: string | null): Answer | undefined {
     if (organizationId === ORGANIZATION_ID) return undefined;
     const code = sandbox.settings.invalidOrganizationCode;
-    return zohoError(
-      400,
-      code,
-      code === 6024
-        ? "You are not a member of this organization."
-        : "Invalid value passed for organization_id",
-    );
+    return said(400, code, code === 6024 ? "notMember" : "invalidOrganization");
   }
 
   function checkConcurrency(): Answer | undefined {
     if (inFlight < sandbox.settings.concurrencyLimit) return undefined;
-    return zohoError(429, 1070, "Too many requests are in progress. Please try again later.");
+    return said(429, 1070, "tooManyInProgress");
+  }
+
+  /** The daily window `t` falls in, counted from the origin, and whole seconds until it ends. */
+  function dailyWindow(t: number): { index: number; resetSeconds: number } {
+    const { dailyWindowSeconds, dailyResetOrigin } = sandbox.settings;
+    const windowMs = dailyWindowSeconds * 1000;
+    const origin = dailyResetOrigin ?? state.origin;
+    const index = Math.floor((t - origin) / windowMs);
+    return { index, resetSeconds: Math.ceil((origin + (index + 1) * windowMs - t) / 1000) };
   }
 
   /**
-   * Counts the request against the organization's calendar minute and UTC day (sandbox clock),
-   * or refuses it. What counts: every request that got past auth, organization and concurrency;
-   * a request refused here (429) is not counted, so the organization is blocked for exactly the
-   * rest of the minute (or day), however often a client retries meanwhile.
+   * Counts the request against the organization's calendar minute and daily window (sandbox
+   * clock), or refuses it. What counts: every request that got past auth, organization and
+   * concurrency; a request refused here (429) is not counted, so the organization is blocked for
+   * exactly the rest of the minute (or window), however often a client retries meanwhile.
+   * `headers`: the daily quota as reported with the answer (also with a refusal), when there is one.
    */
-  function takeQuota(): Answer | undefined {
+  function takeQuota(): { refusal: Answer | undefined; headers: Record<string, string> } {
     const s = sandbox.settings;
     const t = now();
     const minute = Math.floor(t / 60_000);
-    const day = Math.floor(t / 86_400_000);
+    const { index: day, resetSeconds } = dailyWindow(t);
     const usage = state.usage; // only the main organization gets this far
     if (usage.minute !== minute) Object.assign(usage, { minute, inMinute: 0 });
     if (usage.day !== day) Object.assign(usage, { day, inDay: 0 });
-    if (usage.inMinute >= s.rateLimitPerMinute)
-      return zohoError(429, 44, "You have exceeded the maximum number of API calls per minute.");
-    if (s.dailyLimit !== null && usage.inDay >= s.dailyLimit)
-      return zohoError(429, 45, "You have reached the maximum number of API calls for the day.");
-    usage.inMinute++;
-    usage.inDay++;
-    return undefined;
+    let refusal: Answer | undefined;
+    if (usage.inMinute >= s.rateLimitPerMinute) refusal = said(429, 44, "perMinute");
+    else if (s.dailyLimit !== null && usage.inDay >= s.dailyLimit)
+      refusal = said(429, s.dailyLimitCode, "daily");
+    else {
+      usage.inMinute++;
+      usage.inDay++;
+    }
+    const headers: Record<string, string> =
+      s.dailyLimit === null || !s.rateLimitHeaders
+        ? {}
+        : {
+            "X-Rate-Limit-Limit": String(s.dailyLimit),
+            "X-Rate-Limit-Remaining": String(Math.max(0, s.dailyLimit - usage.inDay)),
+            "X-Rate-Limit-Reset": String(resetSeconds),
+          };
+    return { refusal, headers };
   }
 
   /** Whether a fault strikes this request: one of the next N for sure, else by the seeded PRNG. */
@@ -213,7 +240,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (sandbox.settings.failureStyle === "html") return { status: 502, body: OUTAGE_PAGE };
     // Zoho's internal errors come as code 5 or 1000; alternate so clients meet both.
     const code = state.jsonFailures++ % 2 === 0 ? 5 : 1000;
-    return zohoError(500, code, "Internal error. Please try again after some time.");
+    return said(500, code, "internal");
   }
 
   // ---------------------------------------------------------------------------- Books operations
@@ -234,32 +261,32 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (route.contactId === undefined) return listContacts(params);
     const contact = state.contacts.get(route.contactId);
     if (contact?.organization_id !== ORGANIZATION_ID) {
-      const message =
-        s.notFoundCode === 2 ? "Invalid value passed for contact_id" : "Contact does not exist.";
-      return zohoError(s.notFoundStatus, s.notFoundCode, message);
+      const id = s.notFoundCode === 2 ? "invalidContactId" : "doesNotExist";
+      return said(s.notFoundStatus, s.notFoundCode, id);
     }
-    if (!route.action) return success({ contact: publicContact(contact) });
+    if (!route.action) return success({ contact: contactDetail(contact) });
     const target = route.action;
     if (contact.status === target && s.alreadyInStateAnswer === "error") {
       return target === "active"
-        ? zohoError(400, 3031, "The contact is already active.")
-        : zohoError(400, 3032, "The contact is already inactive.");
+        ? said(400, 3031, "alreadyActive")
+        : said(400, 3032, "alreadyInactive");
     }
     changeStatus(contact, target);
-    return { status: 200, body: { code: 0, message: `The contact has been marked as ${target}.` } };
+    return said(200, 0, target === "active" ? "markedActive" : "markedInactive");
   }
 
   function listContacts(params: URLSearchParams): Answer {
     const byStatus = STATUS_FILTERS[params.get("filter_by") ?? "Status.All"];
-    if (!byStatus) return zohoError(400, 2, "Invalid value passed for filter_by");
+    if (!byStatus) return said(400, 2, "invalidFilter");
     const page = positiveInteger(params.get("page")) ?? 1;
     const perPage = Math.min(PAGE_SIZE_MAX, positiveInteger(params.get("per_page")) ?? 200);
     // Zoho matches these loosely (any case, any part): callers must compare exactly themselves.
+    // `email` is "email of the contact person": any person's, though a row shows the primary's.
     const email = params.get("email")?.toLowerCase();
     const text = params.get("search_text")?.toLowerCase();
     const matching = mainContacts()
       .filter(byStatus)
-      .filter((c) => !email || c.email.toLowerCase().includes(email))
+      .filter((c) => !email || c.contact_persons.some((p) => p.email.toLowerCase().includes(email)))
       .filter(
         (c) =>
           !text ||
@@ -267,7 +294,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
           c.email.toLowerCase().includes(text),
       );
     return success({
-      contacts: matching.slice((page - 1) * perPage, page * perPage).map(publicContact),
+      contacts: matching.slice((page - 1) * perPage, page * perPage).map(listRow),
       page_context: { page, per_page: perPage, has_more_page: page * perPage < matching.length },
     });
   }
@@ -284,10 +311,22 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const refusal =
       checkToken(req.headers.authorization, scope) ??
       checkOrganization(url.searchParams.get("organization_id")) ??
-      checkConcurrency() ??
-      takeQuota();
+      checkConcurrency();
     if (refusal) return refusal;
+    // From here on every answer carries the daily quota (as of this request), as Zoho's do.
+    const quota = takeQuota();
+    const reply = quota.refusal ?? (await carryOut(res, url, route));
+    // An outage page comes from a proxy in front of Books: no quota on it.
+    if (!reply || typeof reply.body === "string") return reply;
+    return { ...reply, headers: { ...reply.headers, ...quota.headers } };
+  }
 
+  /** A counted request: the faults (latency, hang, failure), then the operation. */
+  async function carryOut(
+    res: ServerResponse,
+    url: URL,
+    route: Route,
+  ): Promise<Answer | undefined> {
     inFlight++;
     state.stats.maxInFlight = Math.max(state.stats.maxInFlight, inFlight);
     try {
@@ -319,7 +358,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         if (req.method !== "POST") return methodNotAllowed(req.method, "POST");
         return grant(await grantParams(req, url));
       case "unknown":
-        return zohoError(404, 404, "Invalid URL Passed");
+        return said(404, 404, "invalidUrl");
       default:
         return books(req, res, url, route);
     }
@@ -382,6 +421,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       state.clockOffsetMs += seconds * 1000;
     },
     now,
+    dailyQuota() {
+      const { dailyLimit } = sandbox.settings;
+      const { index, resetSeconds } = dailyWindow(now());
+      const used = state.usage.day === index ? state.usage.inDay : 0;
+      const remaining = dailyLimit === null ? null : Math.max(0, dailyLimit - used);
+      return { limit: dailyLimit, used, remaining, resetSeconds };
+    },
     issueToken,
     revokeAccessTokens: () => state.tokens.clear(),
     contact(id) {
@@ -418,8 +464,10 @@ function seededState(contactCount: number) {
     tokens: new Map<string, number>(),
     grantTimes: [] as number[],
     grantsBlockedUntil: 0,
-    /** the main organization's Books requests in the current calendar minute and UTC day */
+    /** the main organization's Books requests in the current calendar minute and daily window */
     usage: { minute: 0, inMinute: 0, day: 0, inDay: 0 },
+    /** where daily windows are counted from unless dailyResetOrigin says otherwise (sandbox clock) */
+    origin: Date.now(),
     random: prng(FAULT_SEED),
     jsonFailures: 0,
     stats: emptyStats(),
@@ -454,14 +502,6 @@ function success(fields: Json): Answer {
   return { status: 200, body: { code: 0, message: "success", ...fields } };
 }
 
-function methodNotAllowed(method: string | undefined, allowed: string): Answer {
-  return {
-    status: 405,
-    body: { message: `The HTTP method ${method} is not allowed for the requested resource` },
-    headers: { allow: allowed },
-  };
-}
-
 function emptyStats(): SandboxStats {
   return {
     calls: {},
@@ -475,7 +515,19 @@ function emptyStats(): SandboxStats {
 }
 
 function publicContact({ organization_id: _, ...contact }: StoredContact): SandboxContact {
-  return contact;
+  return structuredClone(contact);
+}
+
+/** A row of the contact list: the primary person's `email`, no `contact_persons`. */
+function listRow(contact: StoredContact): Omit<SandboxContact, "contact_persons"> {
+  const { contact_persons: _, ...row } = publicContact(contact);
+  return row;
+}
+
+/** `GET /contacts/{id}`'s contact: no top-level `email`, the addresses in `contact_persons`. */
+function contactDetail(contact: StoredContact): Omit<SandboxContact, "email"> {
+  const { email: _, ...detail } = publicContact(contact);
+  return detail;
 }
 
 /** Zoho's timestamp form: 2026-01-01T00:00:00+0000 */

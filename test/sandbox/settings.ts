@@ -1,3 +1,5 @@
+import { LANGUAGES, type SandboxLanguage } from "./messages";
+
 /**
  * How the sandbox behaves. Every field is read on each request, so a test can change it on a
  * running sandbox (`sandbox.settings.x = …`, or `PATCH /__sandbox/settings`). Defaults are Zoho's.
@@ -5,21 +7,45 @@
 export interface SandboxSettings {
   /** Books requests per organization per calendar minute; then HTTP 429 code 44 until the minute ends */
   rateLimitPerMinute: number;
-  /** Books requests per organization per UTC day; then HTTP 429 code 45. null: no cap */
+  /**
+   * Books requests per organization per daily window (see dailyWindowSeconds); then HTTP 429 code
+   * `dailyLimitCode` until the window ends. null: no cap, and no X-Rate-Limit-* headers (there is
+   * no quota to report; a real plan always has one: Free 1000 … Premium 10000).
+   */
   dailyLimit: number | null;
+  /** the code of the daily-cap refusal: 45 per Zoho's page; 44 as some integrators report it */
+  dailyLimitCode: 45 | 44;
+  /** the length of the daily window: 86400, or less for a compressed day */
+  dailyWindowSeconds: number;
+  /**
+   * where daily windows are counted from (ms since the epoch, sandbox clock), so the quota does
+   * not reset at midnight UTC (Zoho's does not). null: the sandbox's start, or its last reset()
+   */
+  dailyResetOrigin: number | null;
+  /**
+   * Answers that reach the quota check carry the daily quota as Zoho reports it:
+   * X-Rate-Limit-Limit, X-Rate-Limit-Remaining, X-Rate-Limit-Reset (whole seconds to the reset).
+   * false leaves them out, as an answer without them would.
+   */
+  rateLimitHeaders: boolean;
   /** Books requests in progress at once; one more answers HTTP 429 code 1070 */
   concurrencyLimit: number;
   /** scope the action endpoints need (Zoho's reference says CREATE, the seed article UPDATE) */
   requiredScope: string;
-  /** scopes the refresh token grants, checked on every request: removing one gives code 57 at once */
+  /**
+   * scopes the refresh token grants, checked on every request: removing one gives code 57 at
+   * once. The token endpoint answers them as `scope`, space-separated.
+   */
   grantedScopes: string[];
   /** "error": 3031/3032 when already in the state; "success": code 0, as some accounts answer */
   alreadyInStateAnswer: "error" | "success";
-  /** the code and HTTP status for an unknown contact (sources disagree) */
+  /** the code and HTTP status for an unknown contact (sources disagree: 1002 in Zoho's docs, 2 in the seed) */
   notFoundCode: 2 | 1002;
   notFoundStatus: 400 | 404;
-  /** HTTP 400 code for an organization the user is not in, or none: 6024 (seed); 2, 14, 4001, 6041 seen by others */
-  invalidOrganizationCode: 6024 | 2 | 14 | 4001 | 6041;
+  /** HTTP 400 code for an organization the user is not in, or none: 6024 (seed); 2, 14, 4001, 6041, 9017 seen by others */
+  invalidOrganizationCode: 6024 | 2 | 14 | 4001 | 6041 | 9017;
+  /** the organization's language: every Books message is in it (the codes are not) */
+  language: SandboxLanguage;
   /** grants per refresh token per 10 minutes (sliding); then grants are refused for 10 minutes */
   grantLimit: number;
   /** HTTP status of the "Access Denied" refusal (200 per Zoho, 400 as some clients saw) */
@@ -48,6 +74,10 @@ export interface SandboxSettings {
 export const DEFAULT_SETTINGS: Readonly<SandboxSettings> = Object.freeze({
   rateLimitPerMinute: 100,
   dailyLimit: null,
+  dailyLimitCode: 45,
+  dailyWindowSeconds: 86_400,
+  dailyResetOrigin: null,
+  rateLimitHeaders: true,
   concurrencyLimit: 10,
   requiredScope: "ZohoBooks.contacts.CREATE",
   grantedScopes: Object.freeze([
@@ -56,9 +86,10 @@ export const DEFAULT_SETTINGS: Readonly<SandboxSettings> = Object.freeze({
     "ZohoBooks.contacts.READ",
   ]) as string[],
   alreadyInStateAnswer: "error",
-  notFoundCode: 2,
+  notFoundCode: 1002,
   notFoundStatus: 404,
   invalidOrganizationCode: 6024,
+  language: "en",
   grantLimit: 10,
   tooManyGrantsStatus: 200,
   maxLiveTokens: 10,
@@ -76,13 +107,19 @@ export const DEFAULT_SETTINGS: Readonly<SandboxSettings> = Object.freeze({
 /** Settings that take one of a few values; every other setting is checked against its default's type. */
 const CHOICES: { [K in keyof SandboxSettings]?: readonly unknown[] } = {
   alreadyInStateAnswer: ["error", "success"],
+  dailyLimitCode: [45, 44],
   notFoundCode: [2, 1002],
   notFoundStatus: [400, 404],
-  invalidOrganizationCode: [6024, 2, 14, 4001, 6041],
+  invalidOrganizationCode: [6024, 2, 14, 4001, 6041, 9017],
+  language: LANGUAGES,
   tooManyGrantsStatus: [200, 400],
   failureStyle: ["json", "html"],
 };
 const SHARES: ReadonlySet<string> = new Set(["failureRate", "hangRate"]);
+/** Settings that may also be null (their default, or not). */
+const NULLABLE: ReadonlySet<string> = new Set(["dailyLimit", "dailyResetOrigin"]);
+/** Settings that must be a whole number, 1 or more. */
+const POSITIVE_INTEGERS: ReadonlySet<string> = new Set(["dailyWindowSeconds"]);
 
 /** Checks a partial settings object; returns what is wrong with it, or undefined when it is valid. */
 export function settingsProblem(patch: unknown): string | undefined {
@@ -97,10 +134,12 @@ export function settingsProblem(patch: unknown): string | undefined {
     } else if (Array.isArray(fallback)) {
       if (!Array.isArray(value) || value.some((v) => typeof v !== "string"))
         return `${key} must be a list of strings`;
-    } else if (key === "dailyLimit" && value === null) {
-      // null: no daily cap
+    } else if (NULLABLE.has(key) && value === null) {
+      // null: no daily cap, or the default origin
     } else if (typeof value !== typeof (fallback ?? 0)) {
-      return `${key} must be a ${typeof (fallback ?? 0)}${fallback === null ? " or null" : ""}`;
+      return `${key} must be a ${typeof (fallback ?? 0)}${NULLABLE.has(key) ? " or null" : ""}`;
+    } else if (POSITIVE_INTEGERS.has(key) && !(Number.isInteger(value) && (value as number) >= 1)) {
+      return `${key} must be a whole number, 1 or more`;
     } else if (typeof value === "number" && (!Number.isFinite(value) || value < 0)) {
       return `${key} must be a number, 0 or more`;
     } else if (SHARES.has(key) && (value as number) > 1) {

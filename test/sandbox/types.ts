@@ -1,14 +1,29 @@
 import type { SandboxSettings } from "./settings";
 
-/** A Books contact as the API answers it (the sandbox also keeps its organization). */
+/** A person of a contact: Zoho keeps a contact's addresses here, the primary one and others. */
+export interface SandboxContactPerson {
+  contact_person_id: string;
+  first_name: string;
+  last_name: string;
+  email: string;
+  is_primary_contact: boolean;
+}
+
+/**
+ * A Books contact as the sandbox keeps it. The list answers it without `contact_persons`, its
+ * `email` being the primary person's; `GET /contacts/{id}` answers it without `email` (Zoho's
+ * shape), the addresses being in `contact_persons`.
+ */
 export interface SandboxContact {
   contact_id: string;
   contact_name: string;
   company_name: string;
   contact_type: "customer" | "vendor";
   status: "active" | "inactive";
+  /** the primary contact person's */
   email: string;
   last_modified_time: string;
+  contact_persons: SandboxContactPerson[];
 }
 
 export interface SandboxOptions {
@@ -64,6 +79,15 @@ export interface SandboxStats {
   maxInFlight: number;
 }
 
+export interface SandboxDailyQuota {
+  /** dailyLimit; null: no cap */
+  limit: number | null;
+  used: number;
+  remaining: number | null;
+  /** whole seconds until the window ends and the count starts again */
+  resetSeconds: number;
+}
+
 export interface Sandbox {
   /** e.g. http://127.0.0.1:41234: both the accounts server (/oauth/v2/token) and the API domain (/books/v3) */
   url: string;
@@ -77,6 +101,8 @@ export interface Sandbox {
   advanceClock(seconds: number): void;
   /** the sandbox clock, in ms since the epoch */
   now(): number;
+  /** the main organization's daily quota now: requests counted in the current window, seconds to its end */
+  dailyQuota(): SandboxDailyQuota;
   /** a valid access token that does not count as a grant (tests seed a fresh token with it) */
   issueToken(): { access_token: string; expires_in: number };
   /** Every access token issued so far becomes invalid (→ 57). */

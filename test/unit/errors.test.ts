@@ -3,106 +3,119 @@ import { ERROR_TABLE, parseRetryAfter, ServiceError, zohoAnswerToError } from ".
 
 const at = new Date("2026-11-25T10:00:45.000Z"); // 15 s before the next minute
 
-const answer = (status: number, code?: number, message = "Zoho says so") => ({
+const answer = (status: number, code?: number, message = "Zoho says so", contactInPath = true) => ({
   status,
   body: code === undefined ? undefined : { code, message },
+  contactInPath,
 });
+
+const CONTACT = true;
+const LIST = false;
 
 describe("the error table", () => {
   it.each([
-    // [what Zoho answered, status, code, message, expected code, HTTP status, worker decision]
-    ["code 2 (no such contact)", 400, 2, "Invalid URL Passed", "CONTACT_NOT_FOUND", 404, "park"],
+    // [what Zoho answered, status, code, request named a contact, expected code, HTTP status, worker decision]
+    ["code 2 on a contact URL", 400, 2, CONTACT, "CONTACT_NOT_FOUND", 404, "park"],
+    ["code 2 on a contact URL, HTTP 404", 404, 2, CONTACT, "CONTACT_NOT_FOUND", 404, "park"],
+    ["code 2 on the list (organization_id)", 400, 2, LIST, "INVALID_ORGANIZATION", 400, "park"],
+    ["code 1002 on a contact URL", 404, 1002, CONTACT, "CONTACT_NOT_FOUND", 404, "park"],
+    ["code 1002 on a contact URL, HTTP 400", 400, 1002, CONTACT, "CONTACT_NOT_FOUND", 404, "park"],
+    ["code 1002 on the list", 404, 1002, LIST, "INVALID_ORGANIZATION", 400, "park"],
     [
-      "code 1002 (does not exist)",
+      "HTTP 404 without a code on a contact URL",
       404,
-      1002,
-      "Contact does not exist.",
+      undefined,
+      CONTACT,
       "CONTACT_NOT_FOUND",
       404,
       "park",
     ],
-    ["HTTP 404 without a code", 404, undefined, "", "CONTACT_NOT_FOUND", 404, "park"],
-    ["code 6024", 400, 6024, "Organization is not valid", "INVALID_ORGANIZATION", 400, "park"],
     [
-      "code 2 about organization_id",
-      400,
-      2,
-      "Invalid value passed for organization_id",
-      "INVALID_ORGANIZATION",
-      400,
-      "park",
+      "HTTP 404 without a code on the list",
+      404,
+      undefined,
+      LIST,
+      "ZOHO_UNEXPECTED_ANSWER",
+      502,
+      "retry",
     ],
+    ["code 6024", 400, 6024, CONTACT, "INVALID_ORGANIZATION", 400, "park"],
+    ["code 4001", 400, 4001, CONTACT, "INVALID_ORGANIZATION", 400, "park"],
+    ["code 6041", 400, 6041, LIST, "INVALID_ORGANIZATION", 400, "park"],
+    ["code 9017", 400, 9017, CONTACT, "INVALID_ORGANIZATION", 400, "park"],
     [
-      "code 14 about organization_id",
+      "code 14 with HTTP 400 (organization_id)",
       400,
       14,
-      "Invalid value passed for organization_id",
+      CONTACT,
       "INVALID_ORGANIZATION",
       400,
       "park",
     ],
     [
-      "code 4001 about organization_id",
-      400,
-      4001,
-      "Invalid value passed for organization_id",
-      "INVALID_ORGANIZATION",
-      400,
-      "park",
-    ],
-    [
-      "code 6041 about organization_id",
-      400,
-      6041,
-      "Invalid value passed for organization_id",
-      "INVALID_ORGANIZATION",
-      400,
-      "park",
-    ],
-    [
-      "code 57",
+      "code 14 with HTTP 401 (no Authorization header)",
       401,
-      57,
-      "You are not authorized to perform this operation",
+      14,
+      CONTACT,
       "ZOHO_UNAUTHORIZED",
       502,
       "retry",
     ],
-    [
-      "code 14 (no Authorization header)",
-      401,
-      14,
-      "Invalid OAuth token",
-      "ZOHO_UNAUTHORIZED",
-      502,
-      "retry",
-    ],
-    ["HTTP 401 without a code", 401, undefined, "", "ZOHO_UNAUTHORIZED", 502, "retry"],
-    ["HTTP 405", 405, undefined, "", "ZOHO_METHOD_NOT_ALLOWED", 500, "retry"],
-    ["code 44 (per minute)", 429, 44, "Rate limit exceeded", "ZOHO_RATE_LIMITED", 429, "wait"],
-    [
-      "code 1070 (concurrency)",
-      429,
-      1070,
-      "Too many requests in progress",
-      "ZOHO_RATE_LIMITED",
-      429,
-      "wait",
-    ],
-    ["code 45 (daily cap)", 429, 45, "Daily limit exceeded", "ZOHO_DAILY_LIMIT", 429, "wait"],
-    ["HTTP 429 without a code", 429, undefined, "", "ZOHO_RATE_LIMITED", 429, "wait"],
-    ["code 5", 500, 5, "Internal error", "ZOHO_UNAVAILABLE", 502, "retry"],
-    ["code 1000", 500, 1000, "Internal error", "ZOHO_UNAVAILABLE", 502, "retry"],
-    ["an HTML 502 page", 502, undefined, "", "ZOHO_UNAVAILABLE", 502, "retry"],
-    ["an unknown code", 400, 9999, "Something new", "ZOHO_UNEXPECTED_ANSWER", 502, "retry"],
-  ] as const)("maps %s to %s", (_what, status, code, message, expected, httpStatus, worker) => {
-    const error = zohoAnswerToError(answer(status, code, message), at);
-    expect(error).toBeInstanceOf(ServiceError);
-    expect(error.code).toBe(expected);
-    expect(error.statusCode).toBe(httpStatus);
-    expect(error.worker).toBe(worker);
-    expect(error.zohoCode).toBe(code);
-    expect(error.message).toContain(`HTTP ${status}`);
+    ["code 57", 401, 57, CONTACT, "ZOHO_UNAUTHORIZED", 502, "retry"],
+    ["HTTP 401 without a code", 401, undefined, LIST, "ZOHO_UNAUTHORIZED", 502, "retry"],
+    ["HTTP 405", 405, undefined, CONTACT, "ZOHO_METHOD_NOT_ALLOWED", 500, "retry"],
+    ["code 44 (per minute)", 429, 44, CONTACT, "ZOHO_RATE_LIMITED", 429, "wait"],
+    ["code 1070 (concurrency)", 429, 1070, LIST, "ZOHO_RATE_LIMITED", 429, "wait"],
+    ["code 45 (daily cap)", 429, 45, CONTACT, "ZOHO_DAILY_LIMIT", 429, "wait"],
+    ["HTTP 429 without a code", 429, undefined, CONTACT, "ZOHO_RATE_LIMITED", 429, "wait"],
+    ["HTTP 429 with an unknown code", 429, 7777, CONTACT, "ZOHO_RATE_LIMITED", 429, "wait"],
+    ["code 5", 500, 5, CONTACT, "ZOHO_UNAVAILABLE", 502, "retry"],
+    ["code 1000", 500, 1000, LIST, "ZOHO_UNAVAILABLE", 502, "retry"],
+    ["an HTML 502 page", 502, undefined, CONTACT, "ZOHO_UNAVAILABLE", 502, "retry"],
+    ["an unknown code", 400, 9999, CONTACT, "ZOHO_UNEXPECTED_ANSWER", 502, "retry"],
+  ] as const)(
+    "maps %s to %s",
+    (_what, status, code, contactInPath, expected, httpStatus, worker) => {
+      const error = zohoAnswerToError(answer(status, code, "Zoho says so", contactInPath), at);
+      expect(error).toBeInstanceOf(ServiceError);
+      expect(error.code).toBe(expected);
+      expect(error.statusCode).toBe(httpStatus);
+      expect(error.worker).toBe(worker);
+      expect(error.zohoCode).toBe(code);
+      expect(error.message).toContain(`HTTP ${status}`);
+    },
+  );
+
+  it("takes a request that does not say otherwise as naming a contact", () => {
+    expect(zohoAnswerToError({ status: 400, body: { code: 2 } }, at).code).toBe(
+      "CONTACT_NOT_FOUND",
+    );
+  });
+
+  it.each([
+    [400, 2, CONTACT],
+    [400, 2, LIST],
+    [404, 1002, CONTACT],
+    [400, 14, CONTACT],
+    [401, 14, CONTACT],
+    [400, 6024, CONTACT],
+    [401, 57, CONTACT],
+  ] as const)(
+    "never decides by the message: HTTP %i code %i reads the same in any language",
+    (status, code, contactInPath) => {
+      const codes = [
+        "Invalid value passed for organization_id",
+        "Invalid value passed for contact_id",
+        "El recurso no existe.",
+        "拒绝访问",
+        "",
+      ].map((message) => zohoAnswerToError(answer(status, code, message, contactInPath), at).code);
+      expect(new Set(codes).size).toBe(1);
+    },
+  );
+
+  it("says, for code 2 on a contact URL, that the organization may be the invalid value", () => {
+    expect(zohoAnswerToError(answer(400, 2), at).message).toContain("organization_id");
   });
 
   it("waits until the next minute after code 44", () => {
