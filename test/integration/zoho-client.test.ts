@@ -163,7 +163,7 @@ describe("ZohoBooksClient against the sandbox", () => {
   });
 
   it("refuses a grant without the scopes it needs, naming them, before any Books call", async () => {
-    secret.set(sandboxSecret(sandbox)); // no stored token: the first call grants
+    await ledger.reset(); // no stored token: the first call grants
     sandbox.settings.grantedScopes = ["ZohoBooks.contacts.CREATE", "ZohoBooks.contacts.UPDATE"];
     const error = await failure(client().books.markActive(SEED.inactiveId, ORGANIZATION_ID));
     expect(error).toMatchObject({
@@ -173,6 +173,15 @@ describe("ZohoBooksClient against the sandbox", () => {
     expect(error?.message).toContain("ZohoBooks.contacts.READ");
     expect(sandbox.stats()).toMatchObject({ grants: 1, calls: { token: 1 } });
     expect(sandbox.stats().calls["contact.active"]).toBeUndefined();
+    // No container grants again for it until the secret changes (the operator's new grant).
+    const again = await failure(client().books.markActive(SEED.inactiveId, ORGANIZATION_ID));
+    expect(again).toMatchObject({ code: "ZOHO_UNAUTHORIZED" });
+    expect(again?.message).toContain("until the secret changes");
+    expect(sandbox.stats().calls.token).toBe(1);
+    sandbox.settings.grantedScopes = [...sandbox.settings.grantedScopes, "ZohoBooks.contacts.READ"];
+    secret.set(sandboxSecret(sandbox)); // a new version of the secret lifts the block at once
+    await client().books.markActive(SEED.inactiveId, ORGANIZATION_ID);
+    expect(sandbox.stats().calls.token).toBe(2);
   });
 
   it("stops granting after Zoho's Access Denied, whichever status it comes with", async () => {

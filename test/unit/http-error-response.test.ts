@@ -95,28 +95,27 @@ describe("workerDecision", async () => {
   it.each(Object.entries(ERROR_TABLE))("decides for %s what the table says", (code, rule) => {
     const decision = workerDecision(
       new ServiceError(code as ErrorCode, "x", { retryAfterSeconds: 30 }),
-      1,
+      0,
+      5,
     );
     if (rule.worker === "park") expect(decision).toEqual({ action: "park" });
-    else if (rule.worker === "wait")
-      expect(decision).toEqual({ action: "retry", delaySeconds: 30, stopBatch: true });
-    else expect(decision).toEqual({ action: "retry", delaySeconds: 15, stopBatch: false });
+    else if (rule.worker === "wait") expect(decision).toEqual({ action: "wait", delaySeconds: 30 });
+    else expect(decision).toEqual({ action: "retry", delaySeconds: 30 });
   });
 
-  it("backs off retries with the receive count, up to 15 minutes", () => {
+  it("backs off real failures with the attempts, up to 15 minutes, and parks the 5th", () => {
     const error = new ServiceError("ZOHO_UNAVAILABLE", "down");
-    expect(
-      [1, 2, 3, 4, 5].map(
-        (n) => (workerDecision(error, n) as { delaySeconds: number }).delaySeconds,
-      ),
-    ).toEqual([15, 60, 240, 900, 900]);
+    expect([0, 1, 2, 3, 4].map((attempts) => workerDecision(error, attempts, 5))).toEqual([
+      { action: "retry", delaySeconds: 15 },
+      { action: "retry", delaySeconds: 60 },
+      { action: "retry", delaySeconds: 240 },
+      { action: "retry", delaySeconds: 900 },
+      { action: "park" },
+    ]);
   });
 
-  it("caps a daily-limit wait at SQS's 12 hours", () => {
-    const decision = workerDecision(
-      new ServiceError("ZOHO_DAILY_LIMIT", "x", { retryAfterSeconds: 80_000 }),
-      1,
-    );
-    expect(decision).toEqual({ action: "retry", delaySeconds: 43_200, stopBatch: true });
+  it("never counts a quota wait as an attempt, however many came before", () => {
+    const daily = new ServiceError("ZOHO_DAILY_LIMIT", "x", { retryAfterSeconds: 80_000 });
+    expect(workerDecision(daily, 4, 5)).toEqual({ action: "wait", delaySeconds: 80_000 });
   });
 });
