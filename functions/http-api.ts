@@ -8,7 +8,8 @@ import { type Action, changeContactStatus } from "../lib/activation";
 import { required } from "../lib/config";
 import { createDependencies, lazy } from "../lib/dependencies";
 import { ServiceError, toServiceError } from "../lib/errors";
-import { json, readJsonBody } from "../lib/http";
+import { json, readJsonBody, routeNotFound } from "../lib/http";
+import { assertZohoId } from "../lib/ids";
 import { type ActivationJob, describeIssues, parseJob } from "../lib/jobs/job";
 import { enqueueJobs } from "../lib/jobs/queue";
 import { httpErrorResponse } from "../lib/middleware/http-error-response";
@@ -56,21 +57,40 @@ const ActivationsBody = z.object(
   { error: 'the body must be {"items": [...]}' },
 );
 
-/** `POST /activations`: validate every item, queue the valid ones, say which were refused. */
+/**
+ * `POST /activations`: validate every item, refuse the items that ask opposite actions for one
+ * contact, queue the rest, say which were refused. `?organization_id=` is the default of the
+ * items that name none.
+ */
 async function acceptActivations(event: Event) {
+  const query = event.queryStringParameters?.organization_id;
+  const organizationId = query === undefined ? undefined : assertZohoId(query, "organization_id");
   const body = ActivationsBody.safeParse(readJsonBody(event));
   if (!body.success) throw new ServiceError("INVALID_REQUEST", describeIssues(body.error.issues));
 
   const requestedAt = new Date().toISOString();
-  const valid: Array<{ index: number; job: ActivationJob }> = [];
+  let valid: Array<{ index: number; job: ActivationJob }> = [];
   const rejected: Array<{ index: number; error: ServiceError }> = [];
   body.data.items.forEach((item, index) => {
     try {
-      valid.push({ index, job: { source: "api", requested_at: requestedAt, ...parseJob(item) } });
+      const job = parseJob(item);
+      valid.push({
+        index,
+        job: {
+          source: "api",
+          requested_at: requestedAt,
+          ...(organizationId === undefined ? {} : { organization_id: organizationId }),
+          ...job,
+        },
+      });
     } catch (error) {
       rejected.push({ index, error: toServiceError(error) });
     }
   });
+  const conflicts = conflictingItems(valid);
+  const conflicting = new Set(conflicts.map(({ index }) => index));
+  rejected.push(...conflicts);
+  valid = valid.filter(({ index }) => !conflicting.has(index));
 
   const { sqs, config } = dependencies();
   const { queued, failed } = await enqueueJobs(
@@ -79,7 +99,11 @@ async function acceptActivations(event: Event) {
     valid,
   );
   rejected.push(...failed);
-  logger.info("Activations accepted", { accepted: queued.length, rejected: rejected.length });
+  logger.info("Activations accepted", {
+    accepted: queued.length,
+    rejected: rejected.length,
+    conflicting: conflicts.length,
+  });
   return json(202, {
     accepted: queued.length,
     message_ids: queued.sort((a, b) => a.index - b.index).map((job) => job.messageId),
@@ -87,6 +111,33 @@ async function acceptActivations(event: Event) {
       .sort((a, b) => a.index - b.index)
       .map(({ index, error }) => ({ index, error: { code: error.code, message: error.message } })),
   });
+}
+
+/**
+ * Items that ask both `activate` and `deactivate` for one contact (the same `contact_id`, or the
+ * same email trimmed and case-folded, in the same organization): queue order would decide the
+ * end state, so none of them is queued. Repeats of one action are all kept: each is queued, and
+ * the later ones find the contact already in that state.
+ */
+function conflictingItems(
+  items: ReadonlyArray<{ index: number; job: ActivationJob }>,
+): Array<{ index: number; error: ServiceError }> {
+  const byContact = new Map<string, Array<{ index: number; job: ActivationJob }>>();
+  for (const item of items) {
+    const { contact_id, email, organization_id = "" } = item.job;
+    const key = `${organization_id}|${contact_id ?? `email:${email?.trim().toLowerCase()}`}`;
+    byContact.set(key, [...(byContact.get(key) ?? []), item]);
+  }
+  return [...byContact.values()]
+    .filter((group) => new Set(group.map(({ job }) => job.action)).size > 1)
+    .flatMap((group) => {
+      const indexes = group.map(({ index }) => index).join(", ");
+      const error = new ServiceError(
+        "INVALID_REQUEST",
+        `Items ${indexes} ask to activate and to deactivate the same contact; none of them was queued.`,
+      );
+      return group.map(({ index }) => ({ index, error }));
+    });
 }
 
 const routes = [
@@ -103,4 +154,4 @@ export const handler = middy<Event, APIGatewayProxyStructuredResultV2>()
     logger.setCorrelationId(request.event.requestContext?.requestId);
   })
   .use(httpErrorResponse())
-  .handler(httpRouterHandler([...routes]));
+  .handler(httpRouterHandler({ routes: [...routes], notFoundResponse: routeNotFound(routes) }));

@@ -4,9 +4,12 @@ import { ServiceError } from "./errors";
 /** Bodies larger than this are refused before parsing (500 items are far below it). */
 export const MAX_BODY_BYTES = 256 * 1024;
 
-/** The request body as JSON: base64 decoded when API Gateway encoded it, size-capped, parsed. */
+/**
+ * The request body as JSON: base64 decoded when API Gateway encoded it, size-capped, parsed.
+ * An absent body, `null` (what serverless-offline sends) and `""` are all "no body".
+ */
 export function readJsonBody(event: APIGatewayProxyEventV2): unknown {
-  if (event.body === undefined || event.body === "") {
+  if (event.body == null || event.body === "") {
     throw new ServiceError("INVALID_REQUEST", "The request needs a JSON body.");
   }
   const text = event.isBase64Encoded
@@ -27,5 +30,40 @@ export function json(statusCode: number, body: unknown): APIGatewayProxyStructur
     statusCode,
     headers: { "content-type": "application/json" },
     body: JSON.stringify(body),
+  };
+}
+
+/** A route as `@middy/http-router` takes it; only its method and path matter here. */
+export interface RouteShape {
+  method: string;
+  path: string;
+}
+
+/**
+ * The router's fallback (`notFoundResponse`): 405 naming the methods the path takes when it
+ * exists under another method, else 404; both in the contract's error shape. The path the caller
+ * sent is not repeated in the message.
+ *
+ * @example
+ * httpRouterHandler({ routes, notFoundResponse: routeNotFound(routes) });
+ */
+export function routeNotFound(routes: ReadonlyArray<RouteShape>) {
+  const templates = routes.map(({ method, path }) => ({
+    method,
+    // Middy's own matching: `{name}` is one segment, a trailing slash is optional.
+    pattern: new RegExp(`^${path.replace(/\{[^/]+\}/g, "[^/]+")}/?$`),
+  }));
+  return function routeNotFoundResponse({ method, path }: RouteShape): never {
+    const allow = templates.filter((t) => t.pattern.test(path)).map((t) => t.method);
+    if (allow.length > 0) {
+      throw new ServiceError(
+        "INVALID_REQUEST",
+        `This route does not take ${method}; it takes ${allow.join(", ")}.`,
+        { httpStatus: 405, details: { allow } },
+      );
+    }
+    throw new ServiceError("INVALID_REQUEST", "No such route (see the README's HTTP API table).", {
+      httpStatus: 404,
+    });
   };
 }

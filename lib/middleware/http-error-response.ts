@@ -11,7 +11,7 @@ const defaults: Required<HttpErrorResponseOptions> = { logger };
 
 /**
  * Turns any error into the contract's answer: the error table's status and
- * `{"error": {code, message, zoho_code, request_id}}`, `Retry-After` on 429. No stack trace
+ * `{"error": {code, message, zoho_code, request_id}}`, `Retry-After` on 429, `Allow` on 405. No stack trace
  * or secret ever reaches the body; server-side failures are logged with what may be logged.
  *
  * @example
@@ -42,6 +42,9 @@ export function errorResponse(
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (error.statusCode === 429 && error.retryAfterSeconds !== undefined) {
     headers["retry-after"] = String(error.retryAfterSeconds);
+  }
+  if (error.statusCode === 405 && Array.isArray(error.details?.allow)) {
+    headers.allow = error.details.allow.join(", ");
   }
   return {
     statusCode: error.statusCode,

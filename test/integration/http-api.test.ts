@@ -320,16 +320,121 @@ describe("POST /activations", () => {
       "larger than",
     ],
     ["no body", undefined, "needs a JSON body"],
+    ["an empty body", "", "needs a JSON body"],
+    ["a null body (serverless-offline)", null, "needs a JSON body"],
   ])("refuses %s with 400 INVALID_REQUEST", async (_what, body, message) => {
     const response = await call({
       method: "POST",
       path: "/activations",
-      ...(body === undefined ? {} : { body }),
+      ...(body === undefined ? {} : { body: body as string }),
     });
     expect(response.status).toBe(400);
     expect(response.body.error.code).toBe("INVALID_REQUEST");
     expect(response.body.error.message).toContain(message);
     expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+  });
+});
+
+describe("POST /activations?organization_id=", () => {
+  const sent = () =>
+    sqs
+      .commandCalls(SendMessageBatchCommand)
+      .flatMap((c) => c.args[0].input.Entries ?? [])
+      .map((e) => JSON.parse(e.MessageBody ?? "{}"));
+
+  it("is the organization of the items that name none; an item's own stays", async () => {
+    const { status, body } = await call({
+      method: "POST",
+      path: "/activations",
+      query: { organization_id: "20234695" },
+      body: JSON.stringify({
+        items: [{ contact_id: "44" }, { contact_id: "45", organization_id: "30000001" }],
+      }),
+    });
+    expect(status).toBe(202);
+    expect(body.accepted).toBe(2);
+    expect(sent().map((job) => job.organization_id)).toEqual(["20234695", "30000001"]);
+  });
+
+  it.each(["abc", "", "1".repeat(26), "1 2"])(
+    "refuses %j with 400 before queueing anything",
+    async (organization_id) => {
+      const { status, body } = await call({
+        method: "POST",
+        path: "/activations",
+        query: { organization_id },
+        body: JSON.stringify({ items: [{ contact_id: "44" }] }),
+      });
+      expect(status).toBe(400);
+      expect(body.error).toMatchObject({ code: "INVALID_REQUEST", request_id: "req-Abc123=" });
+      expect(body.error.message).toContain("organization_id");
+      expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+    },
+  );
+});
+
+describe("POST /activations with one contact asked both ways", () => {
+  const post = (items: unknown[], query?: Record<string, string>) =>
+    call({
+      method: "POST",
+      path: "/activations",
+      body: JSON.stringify({ items }),
+      ...(query ? { query } : {}),
+    });
+  const queuedBodies = () =>
+    sqs
+      .commandCalls(SendMessageBatchCommand)
+      .flatMap((c) => c.args[0].input.Entries ?? [])
+      .map((e) => JSON.parse(e.MessageBody ?? "{}"));
+
+  it("rejects every item of a contact_id asked to activate and deactivate, and queues the rest", async () => {
+    const { status, body } = await post([
+      { contact_id: "1" },
+      { contact_id: "2" },
+      { contact_id: "1", action: "deactivate" },
+      { contact_id: "1" },
+    ]);
+    expect(status).toBe(202);
+    expect(body.accepted).toBe(1);
+    expect(body.rejected.map((r: { index: number }) => r.index)).toEqual([0, 2, 3]);
+    for (const rejected of body.rejected) {
+      expect(rejected.error.code).toBe("INVALID_REQUEST");
+      expect(rejected.error.message).toContain("Items 0, 2, 3 ask to activate and to deactivate");
+    }
+    expect(queuedBodies().map((job) => job.contact_id)).toEqual(["2"]);
+  });
+
+  it("treats emails that differ only by case and spaces as one contact", async () => {
+    const { body } = await post([
+      { email: "Ann@Example.com" },
+      { email: " ann@example.COM ", action: "deactivate" },
+      { email: "bob@example.com", action: "deactivate" },
+    ]);
+    expect(body.accepted).toBe(1);
+    expect(body.rejected.map((r: { index: number }) => r.index)).toEqual([0, 1]);
+    expect(queuedBodies().map((job) => job.email)).toEqual(["bob@example.com"]);
+  });
+
+  it("keeps both items of a contact asked the same action twice", async () => {
+    const { body } = await post([{ contact_id: "7" }, { contact_id: "7", action: "activate" }]);
+    expect(body).toMatchObject({ accepted: 2, rejected: [] });
+  });
+
+  it("sees no conflict between one contact id in two organizations", async () => {
+    const { body } = await post(
+      [{ contact_id: "7" }, { contact_id: "7", organization_id: "555", action: "deactivate" }],
+      { organization_id: "444" },
+    );
+    expect(body).toMatchObject({ accepted: 2, rejected: [] });
+  });
+
+  it("sees the query's organization and the same one named by an item as one", async () => {
+    const { body } = await post(
+      [{ contact_id: "7" }, { contact_id: "7", organization_id: "444", action: "deactivate" }],
+      { organization_id: "444" },
+    );
+    expect(body.accepted).toBe(0);
+    expect(body.rejected).toHaveLength(2);
   });
 });
 
@@ -342,9 +447,35 @@ describe("GET /health and unknown routes", () => {
     expect(secret.sm.calls()).toHaveLength(0);
   });
 
-  it("answers 404 for a route that does not exist", async () => {
-    const { status, body } = await call({ method: "GET", path: "/contacts" });
-    expect(status).toBe(404);
-    expect(body.error.code).toBe("INVALID_REQUEST");
+  it.each(["/contacts", "/", "/contacts/1/active/x", "/nope"])(
+    "answers 404 in the contract's error shape for %s",
+    async (path) => {
+      const { status, body } = await call({ method: "GET", path });
+      expect(status).toBe(404);
+      expect(body).toEqual({
+        error: {
+          code: "INVALID_REQUEST",
+          message: expect.stringContaining("No such route"),
+          request_id: "req-Abc123=",
+        },
+      });
+    },
+  );
+
+  it.each([
+    ["GET", "/activations", "POST"],
+    ["DELETE", "/contacts/1/active", "POST"],
+    ["POST", "/health", "GET"],
+    ["PUT", "/contacts/1/inactive/", "POST"],
+  ])("answers 405 with Allow for %s %s", async (method, path, allow) => {
+    const { status, headers, body } = await call({ method, path });
+    expect(status).toBe(405);
+    expect(headers.allow).toBe(allow);
+    expect(body.error).toMatchObject({
+      code: "INVALID_REQUEST",
+      message: `This route does not take ${method}; it takes ${allow}.`,
+      request_id: "req-Abc123=",
+    });
+    expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
   });
 });

@@ -57,7 +57,12 @@ const EXISTING = "arn:aws:secretsmanager:us-east-1:123456789012:secret:zoho-AbCd
 
 beforeAll(() => {
   template = packageTemplate();
-  withExistingSecret = packageTemplate([`--param=zohoSecretArn=${EXISTING}`]);
+  withExistingSecret = packageTemplate([
+    `--param=zohoSecretArn=${EXISTING}`,
+    "--param=httpApiThrottleRate=5",
+    "--param=httpApiThrottleBurst=7",
+    "--param=httpApiReservedConcurrency=3",
+  ]);
   withJwt = packageTemplate([
     "--param=authorizer=jwt",
     "--param=jwtIssuerUrl=https://issuer.example.com",
@@ -140,24 +145,109 @@ describe("the packaged CloudFormation template", () => {
     }
   });
 
-  it("authorizes every route with AWS_IAM by default, and with the JWT authorizer when asked", () => {
-    const routes = ofType(template, "AWS::ApiGatewayV2::Route");
-    expect(routes.map(([, r]) => r.Properties.RouteKey).sort()).toEqual([
-      "GET /health",
-      "POST /activations",
-      "POST /contacts/{contact_id}/active",
-      "POST /contacts/{contact_id}/inactive",
-    ]);
-    for (const [, route] of routes) expect(route.Properties.AuthorizationType).toBe("AWS_IAM");
-    for (const [, route] of ofType(withJwt, "AWS::ApiGatewayV2::Route")) {
-      expect(route.Properties.AuthorizationType).toBe("JWT");
-      expect(route.Properties.AuthorizerId).toBeDefined();
-    }
+  it("authorizes every route but /health with AWS_IAM by default, and with the JWT authorizer when asked", () => {
+    const authorization = (t: Template) =>
+      Object.fromEntries(
+        ofType(t, "AWS::ApiGatewayV2::Route").map(([, r]) => [
+          r.Properties.RouteKey,
+          [r.Properties.AuthorizationType ?? "NONE", r.Properties.AuthorizerId !== undefined],
+        ]),
+      );
+    expect(authorization(template)).toEqual({
+      "GET /health": ["NONE", false],
+      "POST /activations": ["AWS_IAM", false],
+      "POST /contacts/{contact_id}/active": ["AWS_IAM", false],
+      "POST /contacts/{contact_id}/inactive": ["AWS_IAM", false],
+      $default: ["AWS_IAM", false],
+    });
+    expect(authorization(withJwt)).toEqual({
+      "GET /health": ["NONE", false],
+      "POST /activations": ["JWT", true],
+      "POST /contacts/{contact_id}/active": ["JWT", true],
+      "POST /contacts/{contact_id}/inactive": ["JWT", true],
+      $default: ["JWT", true],
+    });
     const [[, authorizer] = []] = ofType(withJwt, "AWS::ApiGatewayV2::Authorizer");
     expect(authorizer?.Properties.JwtConfiguration).toEqual({
       Audience: ["zoho-contact-status"],
       Issuer: "https://issuer.example.com",
     });
+  });
+
+  it("sends every other method and path to the function ($default), which answers 404/405 itself", () => {
+    const [[, route] = []] = ofType(template, "AWS::ApiGatewayV2::Route").filter(
+      ([, r]) => r.Properties.RouteKey === "$default",
+    );
+    const [[integration] = []] = ofType(template, "AWS::ApiGatewayV2::Integration");
+    expect(route?.Properties.Target).toEqual({
+      "Fn::Join": ["/", ["integrations", { Ref: integration }]],
+    });
+  });
+
+  it("throttles the stage's default route, by params", () => {
+    const throttling = (t: Template) => {
+      const { ThrottlingBurstLimit, ThrottlingRateLimit } =
+        t.Resources.HttpApiStage?.Properties.DefaultRouteSettings ?? {};
+      return { ThrottlingBurstLimit, ThrottlingRateLimit };
+    };
+    expect(throttling(template)).toEqual({ ThrottlingBurstLimit: 50, ThrottlingRateLimit: 25 });
+    expect(throttling(withExistingSecret)).toEqual({
+      ThrottlingBurstLimit: 7,
+      ThrottlingRateLimit: 5,
+    });
+  });
+
+  it("reserves (and caps) the http-api function's concurrency, by param", () => {
+    const reserved = (t: Template) =>
+      t.Resources.HttpApiLambdaFunction?.Properties.ReservedConcurrentExecutions;
+    expect(reserved(template)).toBe(10);
+    expect(reserved(withExistingSecret)).toBe(3);
+  });
+
+  it("writes JSON access logs with the request id, route, status, latency and source IP, never a header or the query string", () => {
+    const stage = template.Resources.HttpApiStage as Resource & { DependsOn: string };
+    const settings = stage.Properties.AccessLogSettings;
+    expect(settings.DestinationArn).toEqual({ "Fn::GetAtt": ["HttpApiAccessLogGroup", "Arn"] });
+    expect(stage.DependsOn).toBe("HttpApiAccessLogGroup");
+    const format = JSON.parse(settings.Format);
+    expect(format).toMatchObject({
+      requestId: "$context.requestId",
+      routeKey: "$context.routeKey",
+      status: "$context.status",
+      responseLatency: "$context.responseLatency",
+      sourceIp: "$context.identity.sourceIp",
+    });
+    expect(settings.Format).not.toMatch(/header|querystring|\$request|authorization/i);
+    // The function keeps its own log group: osls gives both the same logical id.
+    expect(template.Resources.HttpApiAccessLogGroup?.Properties.LogGroupName).toBe(
+      "/aws/http-api/zoho-contact-status-ci",
+    );
+    expect(template.Resources.HttpApiLogGroup?.Properties.LogGroupName).toBe(
+      "/aws/lambda/zoho-contact-status-ci-httpApi",
+    );
+  });
+
+  it.each([
+    [["--param=authorizer=oidc"], 'Unknown authorizer "oidc": set --param=authorizer=iam'],
+    [["--param=authorizer=jwt"], "authorizer=jwt needs --param=jwtIssuerUrl="],
+    [
+      ["--param=authorizer=jwt", "--param=jwtIssuerUrl=https://issuer.example.com"],
+      "authorizer=jwt needs --param=jwtIssuerUrl=",
+    ],
+  ])("fails packaging with %j in one line that says what to set", (params, message) => {
+    let output = "";
+    try {
+      packageTemplate(params);
+    } catch (error) {
+      const { stdout, stderr } = error as { stdout?: Buffer; stderr?: Buffer };
+      output = `${stdout ?? ""}${stderr ?? ""}`;
+    }
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: terminal colours
+    const lines = output.replace(/\u001b\[[0-9;]*m/g, "").split("\n");
+    const at = lines.findIndex((line) => line.trim() === "Error:");
+    expect(at, output).toBeGreaterThanOrEqual(0);
+    expect(lines[at + 1]).toContain(message);
+    expect(lines[at + 1]).toMatch(/\.$/); // the whole sentence on that one line
   });
 
   it("refreshes the token every 30 minutes, and leaves the sync off until configured", () => {

@@ -1,0 +1,67 @@
+import type { APIGatewayProxyEventV2 } from "aws-lambda";
+import { ServiceError } from "../errors";
+import { MAX_BODY_BYTES } from "../http";
+
+/** A webhook request as authorization and parsing need it: exact bytes, lower-cased headers. */
+export interface WebhookRequest {
+  /** header names lower-cased */
+  headers: Record<string, string | undefined>;
+  query: Record<string, string | undefined>;
+  /** the body's bytes as the sender signed them (base64-decoded when API Gateway encoded it) */
+  body: Buffer;
+}
+
+/**
+ * The parts of an API Gateway (payload 2.0) event a webhook needs, the body size-capped at
+ * {@link MAX_BODY_BYTES}. An absent or `null` body is an empty one.
+ */
+export function webhookRequest(event: APIGatewayProxyEventV2): WebhookRequest {
+  const text = event.body ?? "";
+  const body = event.isBase64Encoded ? Buffer.from(text, "base64") : Buffer.from(text, "utf8");
+  if (body.byteLength > MAX_BODY_BYTES) {
+    throw new ServiceError("INVALID_REQUEST", `The body is larger than ${MAX_BODY_BYTES} bytes.`);
+  }
+  const headers: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(event.headers ?? {})) {
+    headers[name.toLowerCase()] = value;
+  }
+  return { headers, query: { ...event.queryStringParameters }, body };
+}
+
+/**
+ * A webhook's payload: JSON, or `application/x-www-form-urlencoded` (Zoho CRM's default) as an
+ * object of strings (a repeated field keeps its first value). Any other content type must be
+ * JSON: a form is never guessed from the text.
+ *
+ * @example
+ * const payload = parseWebhookBody(event); // { email: "ann@example.com", status: "inactive" }
+ */
+export function parseWebhookBody(event: APIGatewayProxyEventV2 | WebhookRequest): unknown {
+  const request = "requestContext" in event ? webhookRequest(event) : event;
+  const text = request.body.toString("utf8");
+  if (text.trim() === "") {
+    throw new ServiceError("INVALID_REQUEST", "The webhook needs a body (JSON or form data).");
+  }
+  const type = (request.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
+  if (type === "application/x-www-form-urlencoded") {
+    // No prototype: a field named __proto__ is a field like any other.
+    const form: Record<string, string> = Object.create(null);
+    for (const [name, value] of new URLSearchParams(text)) {
+      if (!Object.hasOwn(form, name)) form[name] = value;
+    }
+    if (Object.keys(form).length === 0) {
+      throw new ServiceError("INVALID_REQUEST", "The form body holds no fields.");
+    }
+    return form;
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ServiceError(
+      "INVALID_REQUEST",
+      type === "application/json" || type === ""
+        ? "The body is not valid JSON."
+        : "The body is not valid JSON, and its content-type is not application/x-www-form-urlencoded.",
+    );
+  }
+}
