@@ -7,7 +7,7 @@ import pLimit from "p-limit";
 import { changeContactStatus } from "../lib/activation";
 import { type Config, required } from "../lib/config";
 import { createDependencies, lazy } from "../lib/dependencies";
-import { type JobDecision, ServiceError, toServiceError, workerDecision } from "../lib/errors";
+import { type JobDecision, type ServiceError, toServiceError, workerDecision } from "../lib/errors";
 import { jobToRequest, parseJobMessage } from "../lib/jobs/job";
 import {
   attemptsOf,
@@ -57,8 +57,8 @@ function queueOf(record: SQSRecord, config: Config): { lane: Lane; dlqUrl: strin
  */
 async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
   const { sqs, config, tokens } = dependencies();
-  /** per organization: the wait a quota asked for, for the rest of the batch */
-  const stopped = new Map<string, number>();
+  /** per organization: the quota answer that holds back the rest of the batch, and its wait */
+  const stopped = new Map<string, { error: ServiceError; delaySeconds: number }>();
   /** messageId → how long a record that could not be sent again stays invisible */
   const fallbackDelays = new Map<string, number>();
   const slot = pLimit(config.ZOHO_CONCURRENCY);
@@ -82,7 +82,8 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
         });
         return;
       }
-      if (decision.action === "wait") stopped.set(organization, decision.delaySeconds);
+      if (decision.action === "wait")
+        stopped.set(organization, { error, delaySeconds: decision.delaySeconds });
       const nextAttempts = decision.action === "retry" ? attempts + 1 : attempts;
       const delaySeconds = Math.min(decision.delaySeconds, MAX_DELAY_SECONDS);
       try {
@@ -118,14 +119,7 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
       organization = job.organization_id ?? (await tokens.getSecret()).organization_id ?? "default";
       const stop = stopped.get(organization);
       if (stop !== undefined) {
-        const held = new ServiceError(
-          "ZOHO_RATE_LIMITED",
-          "Held back by a quota answer earlier in the batch.",
-          {
-            retryAfterSeconds: stop,
-          },
-        );
-        await settle(held, { action: "wait", delaySeconds: stop });
+        await settle(stop.error, { action: "wait", delaySeconds: stop.delaySeconds });
         return;
       }
       const maxWaitMs = Math.max(

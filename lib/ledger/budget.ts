@@ -71,8 +71,8 @@ export interface CallPermit {
   settle(report?: QuotaReport): Promise<void>;
 }
 
-/** Two readings of Zoho's reset closer than this are the same daily window (whole seconds, clock skew). */
-const SAME_WINDOW_MS = 30_000;
+/** Two readings of Zoho's reset closer than this are the same daily window (whole seconds, latency). */
+const SAME_WINDOW_MS = 3_000;
 /** How often a caller looks again for a free concurrency slot. */
 const SLOT_POLL_MS = 100;
 /** A wait for a concurrency slot longer than this is not waited here. */
@@ -337,59 +337,58 @@ export class ZohoBudget {
   }
 
   /**
-   * A window Zoho reported. A reset far from the stored one starts a new window; the same
-   * window only ever lowers what remains (calls in flight were already taken from it).
+   * A window Zoho reported. A reset later than the stored one (or a stored guess) starts a new
+   * window; the same window only ever lowers what remains, since calls in flight were already
+   * taken from it; a late answer from an earlier window changes nothing.
    */
   async #reportWindow(
     organizationId: string,
     reported: { quota: number | undefined; remaining: number; resetAt: number },
   ): Promise<void> {
-    const now = this.#options.now();
-    if (reported.resetAt <= now + SAME_WINDOW_MS) return; // an answer from a window that is ending
     const remaining: AttributeValue = { N: String(reported.remaining) };
-    const values: Record<string, AttributeValue> = {
-      ":remaining": remaining,
-      ":reset": { N: String(reported.resetAt) },
-      ":low": { N: String(reported.resetAt - SAME_WINDOW_MS) },
-      ":high": { N: String(reported.resetAt + SAME_WINDOW_MS) },
-      ":true": { BOOL: true },
-      ":quota": { N: String(reported.quota ?? this.#options.dailyQuota) },
-      ":ttl": { N: String(Math.ceil(reported.resetAt / 1000) + 86_400) },
-    };
-    const newWindow = await this.#send(
+    const low: AttributeValue = { N: String(reported.resetAt - SAME_WINDOW_MS) };
+    const high: AttributeValue = { N: String(reported.resetAt + SAME_WINDOW_MS) };
+    const conditional = (command: UpdateItemCommand) =>
+      this.#send(command).then(
+        () => true,
+        (error: unknown) => {
+          if (isConditionFailed(error)) return false;
+          throw error;
+        },
+      );
+    const newWindow = await conditional(
       new UpdateItemCommand({
         TableName: this.#options.table,
         Key: key(organizationId, "daily"),
         UpdateExpression:
           "SET remaining = :remaining, quota = :quota, reset_at = :reset, reported = :true, expires_at = :ttl",
         ConditionExpression:
-          "attribute_not_exists(reset_at) OR reset_at < :low OR reset_at > :high",
-        ExpressionAttributeValues: values,
+          "attribute_not_exists(reset_at) OR reported = :false OR reset_at < :low",
+        ExpressionAttributeValues: {
+          ":remaining": remaining,
+          ":reset": { N: String(reported.resetAt) },
+          ":low": low,
+          ":true": { BOOL: true },
+          ":false": { BOOL: false },
+          ":quota": { N: String(reported.quota ?? this.#options.dailyQuota) },
+          ":ttl": { N: String(Math.ceil(reported.resetAt / 1000) + 86_400) },
+        },
       }),
-    ).then(
-      () => true,
-      (error: unknown) => {
-        if (isConditionFailed(error)) return false;
-        throw error;
-      },
     );
-    if (newWindow) {
-      this.#exhaustedUntil.delete(organizationId);
-      if (reported.remaining <= 0) this.#exhaustedUntil.set(organizationId, reported.resetAt);
-      return;
-    }
-    await this.#send(
-      new UpdateItemCommand({
-        TableName: this.#options.table,
-        Key: key(organizationId, "daily"),
-        UpdateExpression: "SET remaining = :remaining, reported = :true",
-        ConditionExpression: "remaining > :remaining",
-        ExpressionAttributeValues: { ":remaining": remaining, ":true": { BOOL: true } },
-      }),
-    ).catch((error: unknown) => {
-      if (!isConditionFailed(error)) throw error;
-    });
-    if (reported.remaining <= 0) this.#exhaustedUntil.set(organizationId, reported.resetAt);
+    const lowered =
+      newWindow ||
+      (await conditional(
+        new UpdateItemCommand({
+          TableName: this.#options.table,
+          Key: key(organizationId, "daily"),
+          UpdateExpression: "SET remaining = :remaining",
+          ConditionExpression: "reset_at BETWEEN :low AND :high AND remaining > :remaining",
+          ExpressionAttributeValues: { ":remaining": remaining, ":low": low, ":high": high },
+        }),
+      ));
+    if (newWindow) this.#exhaustedUntil.delete(organizationId);
+    if (lowered && reported.remaining <= 0)
+      this.#exhaustedUntil.set(organizationId, reported.resetAt);
   }
 
   /** A 45 without headers: nothing more until the stored reset (or UTC midnight). */

@@ -1,230 +1,278 @@
-import { ChangeMessageVisibilityCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
-import type { SQSBatchResponse } from "aws-lambda";
-import { mockClient } from "aws-sdk-client-mock";
+import { ReceiveMessageCommand, SendMessageBatchCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { handler } from "../../functions/sqs-worker";
+import { toSqsRecord } from "../local-stack/sqs-records";
 import {
   FOREIGN_ORGANIZATION_ID,
   SANDBOX_CREDENTIALS,
   type Sandbox,
   SEED,
-  sandboxSecret,
   startSandbox,
 } from "../sandbox";
-import { lambdaContext, sqsEvent, sqsRecord } from "../support/events";
-import { mockSecretStore } from "../support/secret-store";
+import { lambdaContext } from "../support/events";
+import { type LocalWorker, type QueueName, startLocalWorker } from "../support/local-worker";
 
-const DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/activation-dlq";
+// The worker against the Zoho sandbox and the local AWS endpoint (SQS, DynamoDB, Secrets
+// Manager), batches received and deleted as Lambda's event source mapping does.
+
 let sandbox: Sandbox;
-let secret: ReturnType<typeof mockSecretStore>;
-const sqs = mockClient(SQSClient);
+let worker: LocalWorker;
 
 beforeAll(async () => {
   sandbox = await startSandbox();
-  vi.stubEnv("ZOHO_SECRET_ID", "zoho/books");
-  vi.stubEnv("ACTIVATION_DLQ_URL", DLQ_URL);
-  vi.stubEnv("SECRET_CACHE_TTL_SECONDS", "0");
-  vi.stubEnv("ZOHO_HTTP_TIMEOUT_MS", "500");
-  vi.stubEnv("WORKER_CONCURRENCY", "1"); // one call at a time, so counts of Zoho calls are exact
-  vi.stubEnv("ZOHO_RATE_LIMIT_PER_MINUTE", "1000");
-  secret = mockSecretStore({});
-});
-afterAll(async () => {
-  await sandbox.close();
-  vi.unstubAllEnvs();
-});
-beforeEach(() => {
-  sandbox.reset();
-  secret.set(sandboxSecret(sandbox, { fresh: true }));
-  sqs.reset();
-  sqs.on(SendMessageCommand).resolves({ MessageId: "parked" });
-  sqs.on(ChangeMessageVisibilityCommand).resolves({});
-});
-
-async function run(records: ReturnType<typeof sqsRecord>[]) {
-  return (await handler(sqsEvent(records), lambdaContext("sqs-worker"))) as SQSBatchResponse;
-}
-
-/** What was parked: body and the reason attributes. */
-function parked(): Array<Record<string, string | undefined>> {
-  return sqs.commandCalls(SendMessageCommand).map((c) => {
-    const input = c.args[0].input;
-    expect(input.QueueUrl).toBe(DLQ_URL);
-    const attributes = Object.fromEntries(
-      Object.entries(input.MessageAttributes ?? {}).map(([k, v]) => [k, v.StringValue]),
-    );
-    return { body: input.MessageBody, ...attributes };
+  worker = await startLocalWorker(sandbox, {
+    ZOHO_CONCURRENCY: "1", // one call at a time, so counts of Zoho calls are exact
+    ZOHO_MINUTE_SHARE: "1000",
   });
-}
+});
+afterAll(() => Promise.all([sandbox.close(), worker.close()]));
+beforeEach(async () => {
+  sandbox.reset();
+  await worker.setUp();
+  await worker.storeFreshToken();
+});
 
-function visibilityChanges() {
-  return sqs.commandCalls(ChangeMessageVisibilityCommand).map((c) => ({
-    receipt: c.args[0].input.ReceiptHandle,
-    seconds: c.args[0].input.VisibilityTimeout,
-  }));
+/** Queues job bodies (objects as JSON, strings as they are), optionally with message attributes. */
+async function queue(
+  bodies: Array<Record<string, unknown> | string>,
+  options: { to?: QueueName; attempts?: number } = {},
+) {
+  for (let i = 0; i < bodies.length; i += 10) {
+    await worker.sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: worker.urls[options.to ?? "activation"].queue,
+        Entries: bodies.slice(i, i + 10).map((body, j) => ({
+          Id: String(i + j),
+          MessageBody: typeof body === "string" ? body : JSON.stringify(body),
+          ...(options.attempts === undefined
+            ? {}
+            : {
+                MessageAttributes: {
+                  attempts: { DataType: "Number", StringValue: String(options.attempts) },
+                },
+              }),
+        })),
+      }),
+    );
+  }
 }
 
 const actionCalls = () =>
   sandbox
     .requests()
     .filter((r) => r.endpoint === "contact.active" || r.endpoint === "contact.inactive");
+const parked = (queue: QueueName = "activation") => worker.messages(`${queue}-dlq`);
+const waiting = (queue: QueueName = "activation") => worker.messages(`${queue}-queue`);
 
 describe("sqs-worker", () => {
-  it("carries out a batch and reports no failures", async () => {
-    const records = SEED.inactiveIds
-      .slice(0, 5)
-      .map((id) => sqsRecord({ contact_id: id, action: "activate", source: "api" }));
-    records.push(sqsRecord({ contact_id: SEED.activeId, action: "deactivate" }));
-    expect(await run(records)).toEqual({ batchItemFailures: [] });
+  it("carries out a batch, deletes it, and parks nothing", async () => {
+    await queue([
+      ...SEED.inactiveIds
+        .slice(0, 5)
+        .map((id) => ({ contact_id: id, action: "activate", source: "api" })),
+      { contact_id: SEED.activeId, action: "deactivate" },
+    ]);
+    expect((await worker.runOnce()).response).toEqual({ batchItemFailures: [] });
     for (const id of SEED.inactiveIds.slice(0, 5))
       expect(sandbox.contact(id)?.status).toBe("active");
     expect(sandbox.contact(SEED.activeId)?.status).toBe("inactive");
+    expect(waiting()).toEqual([]);
     expect(parked()).toEqual([]);
   });
 
-  it("treats an already active contact as done", async () => {
-    expect(await run([sqsRecord({ contact_id: SEED.activeId })])).toEqual({
-      batchItemFailures: [],
-    });
-  });
-
   it.each([
-    ["a body that is not JSON", "{not json", "INVALID_REQUEST"],
-    ["a body without a contact", { action: "activate" }, "INVALID_REQUEST"],
-    ["an id with letters", { contact_id: "12ab" }, "INVALID_REQUEST"],
-    ["an unknown action", { contact_id: "1", action: "delete" }, "INVALID_REQUEST"],
-  ])("parks %s in the DLQ at once, without calling Zoho", async (_what, body, code) => {
-    const record = sqsRecord(body);
-    expect(await run([record])).toEqual({ batchItemFailures: [] });
-    expect(parked()).toEqual([
-      expect.objectContaining({
-        body: record.body,
-        error_code: code,
-        source_message_id: record.messageId,
-      }),
-    ]);
-    expect(actionCalls()).toEqual([]);
-  });
+    ["a body that is not JSON", "{not json"],
+    ["a body without a contact", { action: "activate" }],
+    ["an id with letters", { contact_id: "12ab" }],
+    ["an unknown action", { contact_id: "1", action: "delete" }],
+  ])(
+    "parks %s in the DLQ at once, with the reason and the original body, without calling Zoho",
+    async (_what, body) => {
+      await queue([body]);
+      await worker.runOnce();
+      expect(parked()).toEqual([
+        expect.objectContaining({
+          body: typeof body === "string" ? body : JSON.stringify(body),
+          error_code: "INVALID_REQUEST",
+          attempts: "0",
+        }),
+      ]);
+      expect(waiting()).toEqual([]);
+      expect(actionCalls()).toEqual([]);
+    },
+  );
 
   it("parks a job whose contact does not exist, with Zoho's code", async () => {
-    const record = sqsRecord({ contact_id: SEED.unknownId });
-    expect(await run([record])).toEqual({ batchItemFailures: [] });
+    await queue([{ contact_id: SEED.unknownId }]);
+    await worker.runOnce();
     expect(parked()).toEqual([
       expect.objectContaining({ error_code: "CONTACT_NOT_FOUND", zoho_code: "1002" }),
     ]);
   });
 
   it("parks a job for an organization Zoho refuses", async () => {
-    await run([
-      sqsRecord({ contact_id: SEED.inactiveId, organization_id: FOREIGN_ORGANIZATION_ID }),
-    ]);
+    await queue([{ contact_id: SEED.inactiveId, organization_id: FOREIGN_ORGANIZATION_ID }]);
+    await worker.runOnce();
     expect(parked()).toEqual([
       expect.objectContaining({ error_code: "INVALID_ORGANIZATION", zoho_code: "6024" }),
     ]);
   });
 
-  it("resolves a job named by email (trimmed, any case) to its one contact", async () => {
-    const contact = sandbox.contact(SEED.inactiveId);
-    const email = ` ${contact?.email?.toUpperCase()} `;
-    expect(await run([sqsRecord({ email, action: "activate" })])).toEqual({
-      batchItemFailures: [],
-    });
-    expect(sandbox.contact(SEED.inactiveId)?.status).toBe("active");
-  });
-
   it("parks a job whose email matches several contacts, naming the candidates", async () => {
-    await run([sqsRecord({ email: SEED.ambiguousEmail })]);
+    await queue([{ email: SEED.ambiguousEmail }]);
+    await worker.runOnce();
     const [entry] = parked();
     expect(entry?.error_code).toBe("CONTACT_AMBIGUOUS");
     expect(JSON.parse(String(entry?.error_details)).candidates).toHaveLength(2);
     expect(actionCalls()).toEqual([]);
   });
 
-  it("parks a job whose email matches no contact", async () => {
-    await run([sqsRecord({ email: "nobody@nowhere.example" })]);
-    expect(parked()).toEqual([expect.objectContaining({ error_code: "CONTACT_NOT_FOUND" })]);
-  });
-
-  it("after a per-minute rate limit, sends none of the rest and keeps them invisible until the next minute", async () => {
-    sandbox.settings.rateLimitPerMinute = 3;
-    // Start at the top of a sandbox minute, so the window cannot roll over during the test.
-    sandbox.advanceClock(60 - ((Date.now() / 1000) % 60) + 0.1);
-    const records = SEED.inactiveIds.slice(0, 10).map((id) => sqsRecord({ contact_id: id }));
-    const result = await run(records);
-    // 3 pass, the 4th is refused with code 44, the other 6 never leave.
-    expect(actionCalls()).toHaveLength(4);
-    expect(result.batchItemFailures.map((f) => f.itemIdentifier)).toEqual(
-      records.slice(3).map((r) => r.messageId),
-    );
-    const changes = visibilityChanges();
-    expect(changes.map((c) => c.receipt).sort()).toEqual(
-      records
-        .slice(3)
-        .map((r) => r.receiptHandle)
-        .sort(),
-    );
-    for (const { seconds } of changes) {
-      expect(seconds).toBeGreaterThan(0);
-      expect(seconds).toBeLessThanOrEqual(60);
-    }
-    expect(parked()).toEqual([]);
-  });
-
-  it("after the daily cap (45), keeps the batch invisible for hours, capped at SQS's 12", async () => {
-    sandbox.settings.dailyLimit = 0;
-    const records = SEED.inactiveIds.slice(0, 3).map((id) => sqsRecord({ contact_id: id }));
-    const result = await run(records);
-    expect(result.batchItemFailures).toHaveLength(3);
-    expect(actionCalls()).toHaveLength(1);
-    for (const { seconds } of visibilityChanges()) {
-      expect(seconds).toBeGreaterThan(3600 / 2);
-      expect(seconds).toBeLessThanOrEqual(43_200);
-    }
-  });
-
-  it("a rate limit for one organization holds back its jobs, named or default, and no other's", async () => {
-    sandbox.settings.dailyLimit = 0;
-    const records = [
-      sqsRecord({
-        contact_id: SEED.inactiveIds[0],
-        organization_id: SANDBOX_CREDENTIALS.organization_id,
-      }),
-      sqsRecord({ contact_id: SEED.inactiveIds[1] }), // the secret's default: the same organization
-      sqsRecord({ contact_id: SEED.inactiveIds[2], organization_id: FOREIGN_ORGANIZATION_ID }),
-    ];
-    const result = await run(records);
-    expect(result.batchItemFailures.map((f) => f.itemIdentifier)).toEqual([
-      records[0]?.messageId,
-      records[1]?.messageId,
-    ]);
-    expect(actionCalls()).toHaveLength(2); // the first, refused with 45, and the other organization's
-    expect(parked()).toEqual([expect.objectContaining({ error_code: "INVALID_ORGANIZATION" })]);
-  });
-
-  it("reports a job failed and brings it back after a short back-off when Zoho keeps failing", async () => {
-    sandbox.settings.failNext = 10;
-    const record = sqsRecord(
-      { contact_id: SEED.inactiveId },
-      { attributes: { ...sqsRecord({}).attributes, ApproximateReceiveCount: "2" } },
-    );
-    const result = await run([record]);
-    expect(result.batchItemFailures).toEqual([{ itemIdentifier: record.messageId }]);
-    expect(visibilityChanges()).toEqual([{ receipt: record.receiptHandle, seconds: 60 }]);
-    expect(parked()).toEqual([]);
+  it("a bulk job goes to Zoho in the bulk lane and is parked in the bulk DLQ", async () => {
+    await queue([{ contact_id: SEED.inactiveIds[0] }, { contact_id: SEED.unknownId }], {
+      to: "bulk",
+    });
+    expect((await worker.runOnce("bulk")).response).toEqual({ batchItemFailures: [] });
+    expect(sandbox.contact(SEED.inactiveIds[0] as string)?.status).toBe("active");
+    expect(parked("bulk")).toEqual([expect.objectContaining({ error_code: "CONTACT_NOT_FOUND" })]);
+    expect(parked("activation")).toEqual([]);
   });
 
   it("does the same job twice without harm when SQS delivers it twice", async () => {
-    const record = sqsRecord({ contact_id: SEED.inactiveId });
-    const result = await run([record, { ...record }]);
-    expect(result).toEqual({ batchItemFailures: [] });
+    await queue([{ contact_id: SEED.inactiveId }, { contact_id: SEED.inactiveId }]);
+    expect((await worker.runOnce()).response).toEqual({ batchItemFailures: [] });
     expect(sandbox.contact(SEED.inactiveId)?.status).toBe("active");
+    expect(parked()).toEqual([]);
+  });
+});
+
+describe("sqs-worker at Zoho's limits: a wait never costs a job", () => {
+  it("past the service's per-minute budget, sends the rest again for the next minute, attempts unchanged, before Zoho says 44", async () => {
+    await worker.setUp(); // a fresh container with a small share: realtime lane = 85% of 5 = 4
+    vi.stubEnv("ZOHO_MINUTE_SHARE", "5");
+    await worker.storeFreshToken();
+    await queue(SEED.inactiveIds.slice(0, 10).map((id) => ({ contact_id: id })));
+    // Little time left in the invocation: the wait for the next minute is not waited here.
+    const { response } = await worker.runOnce("activation", 6_000);
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(actionCalls()).toHaveLength(4);
+    expect(sandbox.stats().byCode["44"]).toBeUndefined();
+    const back = waiting();
+    expect(back).toHaveLength(6);
+    for (const message of back) {
+      expect(message).toMatchObject({
+        visible: false,
+        attempts: "0",
+        waiting_for: "ZOHO_RATE_LIMITED",
+      });
+    }
+    expect(parked()).toEqual([]);
   });
 
-  it("retries, never parks, a job that fails because the secret is unreadable", async () => {
-    secret.set({ nonsense: true });
-    const record = sqsRecord({ contact_id: SEED.inactiveId });
-    const result = await run([record]);
-    expect(result.batchItemFailures).toEqual([{ itemIdentifier: record.messageId }]);
+  it("stops at the daily quota Zoho reports (X-Rate-Limit-*), before any 45, and resumes at Zoho's reset", async () => {
+    sandbox.settings.dailyLimit = 3;
+    sandbox.settings.dailyWindowSeconds = 4; // a compressed day
+    await queue(SEED.inactiveIds.slice(0, 8).map((id) => ({ contact_id: id })));
+    expect((await worker.runOnce()).response).toEqual({ batchItemFailures: [] });
+    expect(actionCalls().length).toBeLessThanOrEqual(3);
+    expect(sandbox.stats().byCode["45"] ?? 0).toBeLessThanOrEqual(1);
+    const back = waiting();
+    expect(back.length).toBe(8 - actionCalls().length);
+    for (const message of back)
+      expect(message).toMatchObject({ attempts: "0", waiting_for: "ZOHO_DAILY_LIMIT" });
+    // After Zoho's reset (not midnight UTC) the waiting jobs go through.
+    await new Promise((resolve) => setTimeout(resolve, 4_500));
+    worker.aws.endDelays("activation-queue");
+    await worker.runOnce();
     expect(parked()).toEqual([]);
+    expect(
+      SEED.inactiveIds.slice(0, 8).filter((id) => sandbox.contact(id)?.status === "active").length,
+    ).toBe(6);
+  });
+
+  it("a wait for a daily reset hours away asks SQS for no more than its 15-minute delay", async () => {
+    sandbox.settings.dailyLimit = 1;
+    await queue(SEED.inactiveIds.slice(0, 3).map((id) => ({ contact_id: id })));
+    expect((await worker.runOnce()).response).toEqual({ batchItemFailures: [] });
+    expect(waiting()).toHaveLength(2);
+    expect(parked()).toEqual([]);
+    const sends = worker.aws.stats().calls["AmazonSQS.SendMessage"] ?? 0;
+    expect(sends).toBe(2); // each waiting job sent again once, accepted by SQS's own limits
+  });
+
+  it("a quota for one organization holds back its jobs, named or default, and no other's", async () => {
+    sandbox.settings.dailyLimit = 0;
+    await queue([
+      { contact_id: SEED.inactiveIds[0], organization_id: SANDBOX_CREDENTIALS.organization_id },
+      { contact_id: SEED.inactiveIds[1] }, // the secret's default: the same organization
+      { contact_id: SEED.inactiveIds[2], organization_id: FOREIGN_ORGANIZATION_ID },
+    ]);
+    await worker.runOnce();
+    expect(actionCalls()).toHaveLength(2); // the first (refused with 45) and the other organization's
+    expect(waiting()).toHaveLength(2);
+    expect(parked()).toEqual([expect.objectContaining({ error_code: "INVALID_ORGANIZATION" })]);
+  });
+
+  it("waits out Zoho's concurrency limit (1070) inside the invocation: every job done, none parked", async () => {
+    await worker.setUp();
+    vi.stubEnv("ZOHO_CONCURRENCY", "3"); // the service thinks 3, Zoho allows 1
+    await worker.storeFreshToken();
+    sandbox.settings.concurrencyLimit = 1;
+    sandbox.settings.latencyMs = 150;
+    await queue(SEED.inactiveIds.slice(0, 6).map((id) => ({ contact_id: id })));
+    expect((await worker.runOnce()).response).toEqual({ batchItemFailures: [] });
+    expect(
+      SEED.inactiveIds.slice(0, 6).every((id) => sandbox.contact(id)?.status === "active"),
+    ).toBe(true);
+    expect(parked()).toEqual([]);
+  });
+});
+
+describe("sqs-worker: real failures", () => {
+  it("sends a failing job again with one attempt more and a back-off; parks it with the reason at the 5th", async () => {
+    sandbox.settings.failNext = 100;
+    await queue([{ contact_id: SEED.inactiveId }]);
+    await worker.runOnce();
+    expect(waiting()).toEqual([
+      expect.objectContaining({ attempts: "1", waiting_for: "ZOHO_UNAVAILABLE", visible: false }),
+    ]);
+    await worker.setUp();
+    await worker.storeFreshToken();
+    await queue([{ contact_id: SEED.inactiveId }], { attempts: 4 });
+    await worker.runOnce();
+    expect(waiting()).toEqual([]);
+    expect(parked()).toEqual([
+      expect.objectContaining({ error_code: "ZOHO_UNAVAILABLE", attempts: "5" }),
+    ]);
+  });
+
+  it("retries, never parks at once, a job that fails because the secret is unreadable", async () => {
+    worker.aws.faults.secretsManagerUnavailable = true;
+    await queue([{ contact_id: SEED.inactiveId }]);
+    const { response } = await worker.runOnce();
+    expect(response).toEqual({ batchItemFailures: [] });
+    expect(waiting()).toEqual([
+      expect.objectContaining({ attempts: "1", waiting_for: "CONFIGURATION_ERROR" }),
+    ]);
+    expect(parked()).toEqual([]);
+  });
+
+  it("when the job cannot be sent again (SQS down), reports it failed so SQS brings it back: nothing lost", async () => {
+    sandbox.settings.failNext = 100;
+    await queue([{ contact_id: SEED.inactiveId }]);
+    const { Messages = [] } = await worker.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: worker.urls.activation.queue,
+        MessageAttributeNames: ["All"],
+        MessageSystemAttributeNames: ["All"],
+      }),
+    );
+    worker.aws.faults.sqsUnavailable = true;
+    const response = await handler(
+      { Records: Messages.map((m) => toSqsRecord(m, worker.urls.activation.arn)) },
+      lambdaContext(),
+    );
+    expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: Messages[0]?.MessageId }] });
+    worker.aws.faults.sqsUnavailable = false;
+    expect(waiting()).toHaveLength(1); // still on its queue, in flight: it comes back
   });
 });

@@ -61,31 +61,11 @@ export async function startLedger() {
       }
     },
     /** Stores a live access token for the connection, as the refresher would have. */
-    async storeToken(
+    storeToken: (
       secretId: string,
       token: { access_token: string; expires_in: number },
       apiDomain: string,
-    ) {
-      const now = Date.now();
-      await dynamo.send(
-        new UpdateItemCommand({
-          TableName: LEDGER_TABLE,
-          Key: {
-            [LEDGER_KEY.partition]: { S: `connection#${secretId}` },
-            [LEDGER_KEY.sort]: { S: "token" },
-          },
-          UpdateExpression:
-            "SET access_token = :t, api_domain = :d, token_expires_at = :e, granted_at = :g ADD token_version :one",
-          ExpressionAttributeValues: {
-            ":t": { S: token.access_token },
-            ":d": { S: apiDomain },
-            ":e": { N: String(now + token.expires_in * 1000) },
-            ":g": { N: String(now - 3_600_000) },
-            ":one": { N: "1" },
-          },
-        }),
-      );
-    },
+    ) => storeToken(dynamo, LEDGER_TABLE, secretId, token, apiDomain),
     /** the connection's token item, attribute by attribute (for assertions) */
     async item(secretId: string): Promise<Record<string, string | undefined>> {
       const { Item } = await dynamo.send(
@@ -110,3 +90,35 @@ export async function startLedger() {
 }
 
 export type Ledger = Awaited<ReturnType<typeof startLedger>>;
+
+/**
+ * Stores a live access token for a connection in a ledger table, as the refresher keeps it;
+ * granted an hour ago, so a refusal of it is taken for an expiry, not a missing scope.
+ */
+export async function storeToken(
+  dynamo: DynamoDBClient,
+  table: string,
+  secretId: string,
+  token: { access_token: string; expires_in: number },
+  apiDomain: string,
+): Promise<void> {
+  const now = Date.now();
+  await dynamo.send(
+    new UpdateItemCommand({
+      TableName: table,
+      Key: {
+        [LEDGER_KEY.partition]: { S: `connection#${secretId}` },
+        [LEDGER_KEY.sort]: { S: "token" },
+      },
+      UpdateExpression:
+        "SET access_token = :t, api_domain = :d, token_expires_at = :e, granted_at = :g ADD token_version :one",
+      ExpressionAttributeValues: {
+        ":t": { S: token.access_token },
+        ":d": { S: apiDomain },
+        ":e": { N: String(now + token.expires_in * 1000) },
+        ":g": { N: String(now - 3_600_000) },
+        ":one": { N: "1" },
+      },
+    }),
+  );
+}

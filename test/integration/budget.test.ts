@@ -1,0 +1,214 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { ServiceError } from "../../lib/errors";
+import { type BudgetOptions, type Lane, laneCeilings, ZohoBudget } from "../../lib/ledger/budget";
+import { type Ledger, startLedger } from "../support/ledger";
+
+// Zoho's budget on a real (in-memory) DynamoDB, shared by several "containers" (ZohoBudget
+// instances), at the limits: the minute's lanes, the daily quota, the calls in progress.
+
+const ORG = "10234695";
+const T0 = Date.parse("2026-11-25T10:00:00.000Z"); // the top of a minute
+let ledger: Ledger;
+
+beforeAll(async () => {
+  ledger = await startLedger();
+});
+afterAll(() => ledger.close());
+beforeEach(() => ledger.reset());
+
+function container(now: () => number, options: Partial<BudgetOptions> = {}) {
+  return new ZohoBudget({
+    dynamo: ledger.dynamo,
+    table: ledger.table,
+    minuteShare: 80,
+    concurrency: 100,
+    dailyQuota: 100_000,
+    leaseSeconds: 15,
+    now,
+    sleep: async () => undefined,
+    ...options,
+  });
+}
+
+/** Takes (and settles) permits until refused; returns how many it got. */
+async function fill(budget: ZohoBudget, lane: Lane, atMost = 1000): Promise<number> {
+  let taken = 0;
+  for (; taken < atMost; taken++) {
+    try {
+      await (await budget.acquire(ORG, lane, { maxWaitMs: 0 })).settle();
+    } catch {
+      return taken;
+    }
+  }
+  return taken;
+}
+
+const refusal = (promise: Promise<unknown>) =>
+  promise.then(
+    () => undefined,
+    (error: unknown) => error as ServiceError,
+  );
+const headers = (values: Record<string, string>) => new Headers(values);
+
+describe("ZohoBudget: the minute", () => {
+  it("splits ZOHO_MINUTE_SHARE into nested lane ceilings: bulk 60%, realtime 85%, interactive all", () => {
+    expect(laneCeilings(80)).toEqual({ interactive: 80, realtime: 68, bulk: 48 });
+  });
+
+  it("lets 4 containers at once take no more than the lane's ceiling in one minute", async () => {
+    const containers = Array.from({ length: 4 }, () => container(() => T0 + 5_000));
+    const counts = await Promise.all(containers.map((c) => fill(c, "bulk", 30)));
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(48);
+  });
+
+  it("never lets a lower lane take the last units of a higher one", async () => {
+    const budget = container(() => T0 + 1_000);
+    expect(await fill(budget, "bulk")).toBe(48);
+    expect(await fill(budget, "realtime")).toBe(68 - 48);
+    expect(await fill(budget, "bulk")).toBe(0);
+    expect(await fill(budget, "interactive")).toBe(80 - 68);
+    const error = await refusal(budget.acquire(ORG, "interactive", { maxWaitMs: 0 }));
+    expect(error).toMatchObject({ code: "ZOHO_RATE_LIMITED", retryAfterSeconds: 59 });
+  });
+
+  it("waits for the next minute when the caller may wait that long, and then goes on", async () => {
+    let now = T0 + 50_000;
+    const budget = container(() => now, {
+      sleep: async (ms) => {
+        now += ms;
+      },
+    });
+    expect(await fill(budget, "interactive")).toBe(80);
+    const permit = await budget.acquire(ORG, "interactive", { maxWaitMs: 15_000 });
+    await permit.settle();
+    expect(now).toBeGreaterThanOrEqual(T0 + 60_000);
+  });
+
+  it("closes the minute for every lane and container when Zoho says 44 (another integration used it)", async () => {
+    const [a, b] = [container(() => T0 + 2_000), container(() => T0 + 2_000)];
+    await (await a.acquire(ORG, "bulk", { maxWaitMs: 0 })).settle({
+      zohoCode: 44,
+      headers: undefined,
+    });
+    expect(await fill(b, "interactive")).toBe(0);
+    expect(
+      await fill(
+        container(() => T0 + 61_000),
+        "bulk",
+      ),
+    ).toBe(48); // the next minute is open
+  });
+});
+
+describe("ZohoBudget: the daily quota", () => {
+  it("without Zoho's headers, keeps to the configured plan cap until UTC midnight", async () => {
+    const budget = container(() => T0, { dailyQuota: 5 });
+    expect(await fill(budget, "interactive")).toBe(5);
+    const error = await refusal(budget.acquire(ORG, "interactive", { maxWaitMs: 0 }));
+    expect(error).toMatchObject({ code: "ZOHO_DAILY_LIMIT", retryAfterSeconds: 14 * 3600 });
+  });
+
+  it("stops where Zoho's X-Rate-Limit-Remaining says 0, and resumes at Zoho's reset, not midnight", async () => {
+    let now = T0;
+    const [a, b] = [container(() => now), container(() => now)];
+    await (await a.acquire(ORG, "bulk", { maxWaitMs: 0 })).settle({
+      zohoCode: 0,
+      headers: headers({
+        "X-Rate-Limit-Limit": "1000",
+        "X-Rate-Limit-Remaining": "0",
+        "X-Rate-Limit-Reset": "100",
+      }),
+    });
+    const error = await refusal(b.acquire(ORG, "interactive", { maxWaitMs: 0 }));
+    expect(error).toMatchObject({ code: "ZOHO_DAILY_LIMIT", retryAfterSeconds: 100 });
+    now += 101_000;
+    expect(await fill(b, "interactive", 3)).toBe(3);
+  });
+
+  it("counts the calls in flight: Zoho's Remaining only ever lowers the day's count, and a late answer of an earlier window changes nothing", async () => {
+    let now = T0;
+    const budget = container(() => now);
+    const report = (remaining: number, resetIn: number) =>
+      budget.acquire(ORG, "bulk", { maxWaitMs: 0 }).then((p) =>
+        p.settle({
+          zohoCode: 0,
+          headers: headers({
+            "X-Rate-Limit-Limit": "2000",
+            "X-Rate-Limit-Remaining": String(remaining),
+            "X-Rate-Limit-Reset": String(resetIn),
+          }),
+        }),
+      );
+    await report(10, 3600);
+    expect((await budget.dailyWindow(ORG))?.remaining).toBe(10);
+    now += 1_000;
+    await report(12, 3599); // an answer that left before ours: not higher
+    expect((await budget.dailyWindow(ORG))?.remaining).toBe(9);
+    now += 3_600_000; // the next window
+    await report(1999, 86_400);
+    expect((await budget.dailyWindow(ORG))?.remaining).toBe(1999);
+    now += 1_000;
+    await report(0, 1); // late, from the window that ended
+    expect((await budget.dailyWindow(ORG))?.remaining).toBe(1998);
+  });
+
+  it("after a 45 without headers, takes nothing more until the reset", async () => {
+    const budget = container(() => T0);
+    await (await budget.acquire(ORG, "realtime", { maxWaitMs: 0 })).settle({
+      zohoCode: 45,
+      headers: undefined,
+    });
+    expect(
+      await refusal(container(() => T0 + 1000).acquire(ORG, "interactive", { maxWaitMs: 0 })),
+    ).toMatchObject({
+      code: "ZOHO_DAILY_LIMIT",
+    });
+  });
+});
+
+describe("ZohoBudget: calls in progress", () => {
+  it("holds at most ZOHO_CONCURRENCY calls in progress across containers; bulk leaves one for the higher lanes", async () => {
+    const [a, b] = [
+      container(() => Date.now(), { concurrency: 3 }),
+      container(() => Date.now(), { concurrency: 3 }),
+    ];
+    const bulk = [
+      await a.acquire(ORG, "bulk", { maxWaitMs: 0 }),
+      await b.acquire(ORG, "bulk", { maxWaitMs: 0 }),
+    ];
+    const started = Date.now();
+    const third = refusal(a.acquire(ORG, "bulk", { maxWaitMs: 0 }));
+    const realtime = await b.acquire(ORG, "realtime", { maxWaitMs: 0 }); // the slot bulk left free
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(await third).toMatchObject({ code: "ZOHO_RATE_LIMITED", retryAfterSeconds: 2 });
+    await Promise.all([...bulk, realtime].map((p) => p.settle()));
+    await (await a.acquire(ORG, "bulk", { maxWaitMs: 0 })).settle();
+  }, 15_000);
+
+  it("a slot frees as soon as its call settles; a waiting caller takes it", async () => {
+    const budget = container(() => Date.now(), { concurrency: 1 });
+    const first = await budget.acquire(ORG, "realtime", { maxWaitMs: 0 });
+    const second = budget.acquire(ORG, "realtime", { maxWaitMs: 0 });
+    setTimeout(() => void first.settle(), 300);
+    await (await second).settle();
+  });
+
+  it("the lease of a container that died mid-call expires, and its slot is taken again", async () => {
+    let now = T0;
+    const dead = container(() => now, { concurrency: 1, leaseSeconds: 15 });
+    await dead.acquire(ORG, "realtime", { maxWaitMs: 0 }); // never settled
+    const alive = container(() => now, { concurrency: 1 });
+    now += 16_000;
+    await (await alive.acquire(ORG, "realtime", { maxWaitMs: 0 })).settle();
+  });
+});
+
+describe("ZohoBudget: the ledger unavailable", () => {
+  it("fails as CONFIGURATION_ERROR naming the table", async () => {
+    const error = await refusal(
+      container(() => T0, { table: "no-such-ledger" }).acquire(ORG, "bulk", { maxWaitMs: 0 }),
+    );
+    expect(error).toMatchObject({ code: "CONFIGURATION_ERROR" });
+    expect(error?.message).toContain("no-such-ledger");
+  });
+});
