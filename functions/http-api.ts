@@ -1,5 +1,8 @@
+import { randomUUID } from "node:crypto";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import middy from "@middy/core";
 import httpRouterHandler from "@middy/http-router";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
@@ -11,9 +14,13 @@ import { ServiceError, toServiceError } from "../lib/errors";
 import { json, readJsonBody, routeNotFound } from "../lib/http";
 import { assertZohoId } from "../lib/ids";
 import { type ActivationJob, describeIssues, parseJob } from "../lib/jobs/job";
-import { enqueueJobs } from "../lib/jobs/queue";
+import { acceptJobs } from "../lib/jobs/queue";
 import { httpErrorResponse } from "../lib/middleware/http-error-response";
 import { logger, metrics, outcomeForLog, recordOutcome } from "../lib/observability";
+import { authorizeWebhook, WebhookUnauthorizedError } from "../lib/webhooks/authorize";
+import { parseWebhookBody, webhookRequest } from "../lib/webhooks/body";
+import { webhookConfigStore, webhookSource } from "../lib/webhooks/config";
+import { mapWebhookPayload } from "../lib/webhooks/mapping";
 
 /** At most this many items per `POST /activations`. */
 export const MAX_ITEMS = 500;
@@ -26,23 +33,40 @@ const dependencies = lazy(() =>
 
 type Event = APIGatewayProxyEventV2;
 
-/** `POST /contacts/{contact_id}/active|inactive`: one contact, synchronously. */
+/**
+ * `POST /contacts/{contact_id}/active|inactive`: one contact, synchronously. The change is a job
+ * like a queued one: it gets a record and a place in the contact's history.
+ */
 const changeOne = (action: Action) => async (event: Event) => {
+  const organizationId = event.queryStringParameters?.organization_id;
+  const contactId = event.pathParameters?.contact_id ?? "";
   const outcome = await changeContactStatus(
     dependencies(),
-    {
-      contactId: event.pathParameters?.contact_id ?? "",
-      ...(event.queryStringParameters?.organization_id === undefined
-        ? {}
-        : { organizationId: event.queryStringParameters.organization_id }),
-      action,
-    },
+    { contactId, ...(organizationId === undefined ? {} : { organizationId }), action },
     // API Gateway gives up after 30 s: one quick retry at most.
     { retries: 1 },
   );
+  const jobId = randomUUID();
+  const job = {
+    contact_id: outcome.contact_id,
+    organization_id: outcome.organization_id,
+    action,
+    source: "api",
+  };
+  await dependencies()
+    .records.update(jobId, job, {
+      state: "done",
+      contactId: outcome.contact_id,
+      organizationId: outcome.organization_id,
+      outcome: outcome.outcome,
+      message: outcome.message,
+    })
+    .catch((error: unknown) =>
+      logger.warn("Could not record the change", { error: (error as Error).message }),
+    );
   recordOutcome(outcome.outcome);
-  logger.info("Contact status changed", outcomeForLog(outcome));
-  return json(200, outcome);
+  logger.info("Contact status changed", { ...outcomeForLog(outcome), job_id: jobId });
+  return json(200, { ...outcome, job_id: jobId });
 };
 
 const ActivationsBody = z.object(
@@ -74,6 +98,9 @@ async function acceptActivations(event: Event) {
   body.data.items.forEach((item, index) => {
     try {
       const job = parseJob(item);
+      if (job.job_id !== undefined) {
+        throw new ServiceError("INVALID_REQUEST", "job_id is given by the service: leave it out.");
+      }
       valid.push({
         index,
         job: {
@@ -92,9 +119,9 @@ async function acceptActivations(event: Event) {
   rejected.push(...conflicts);
   valid = valid.filter(({ index }) => !conflicting.has(index));
 
-  const { sqs, config } = dependencies();
-  const { queued, failed } = await enqueueJobs(
-    sqs,
+  const { config } = dependencies();
+  const { queued, failed } = await acceptJobs(
+    dependencies(),
     required(config, "ACTIVATION_QUEUE_URL"),
     valid,
   );
@@ -106,7 +133,8 @@ async function acceptActivations(event: Event) {
   });
   return json(202, {
     accepted: queued.length,
-    message_ids: queued.sort((a, b) => a.index - b.index).map((job) => job.messageId),
+    job_ids: queued.map((job) => job.jobId),
+    message_ids: queued.map((job) => job.messageId),
     rejected: rejected
       .sort((a, b) => a.index - b.index)
       .map(({ index, error }) => ({ index, error: { code: error.code, message: error.message } })),
@@ -140,10 +168,134 @@ function conflictingItems(
     });
 }
 
+/** `GET /activations/{job_id}`: the job's record, 404 for an unknown (or expired) id. */
+async function getJob(event: Event) {
+  const jobId = event.pathParameters?.job_id ?? "";
+  if (!JOB_ID_PATTERN.test(jobId))
+    throw new ServiceError("INVALID_REQUEST", "job_id must be a job id (a UUID).");
+  const record = await dependencies().records.get(jobId);
+  if (!record) throw new ServiceError("INVALID_REQUEST", `No job ${jobId}.`, { httpStatus: 404 });
+  return json(200, record);
+}
+
+/** `GET /contacts/{contact_id}/history?organization_id=&limit=&next=`: newest first, a page at a time. */
+async function contactHistory(event: Event) {
+  const contactId = assertZohoId(event.pathParameters?.contact_id, "contact_id");
+  const query = event.queryStringParameters ?? {};
+  const organizationId =
+    query.organization_id === undefined
+      ? await defaultOrganization()
+      : assertZohoId(query.organization_id, "organization_id");
+  const limit = query.limit === undefined ? 20 : Number(query.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
+    throw new ServiceError("INVALID_REQUEST", "limit must be a whole number from 1 to 100.");
+  }
+  const page = await dependencies().records.history(organizationId, contactId, {
+    limit,
+    next: query.next,
+  });
+  return json(200, { contact_id: contactId, organization_id: organizationId, ...page });
+}
+
+async function defaultOrganization(): Promise<string> {
+  const fallback = (await dependencies().tokens.getSecret()).organization_id;
+  if (fallback === undefined) {
+    throw new ServiceError(
+      "INVALID_REQUEST",
+      "No organization_id: name it, or set a default organization_id in the secret.",
+    );
+  }
+  return fallback;
+}
+
+const webhookConfig = lazy(() => {
+  const { config } = dependencies();
+  return webhookConfigStore({
+    secretsManager: new SecretsManagerClient({}),
+    secretId: required(config, "WEBHOOK_SECRET_ID"),
+    maxAgeSeconds: config.SECRET_CACHE_TTL_SECONDS,
+  });
+});
+
+/**
+ * `POST /webhooks/{source}`: a CRM's webhook, authorized by the source's shared secret or HMAC
+ * signature (here, not in API Gateway: an HTTP API authorizer never sees the body it would have
+ * to verify), mapped to jobs by the source's mapping and queued in the real-time lane. A sender's
+ * event id delivered again gets the job id of its first delivery and queues nothing.
+ */
+async function acceptWebhook(event: Event) {
+  const request = webhookRequest(event);
+  const source = webhookSource(await webhookConfig().get(), event.pathParameters?.source);
+  try {
+    authorizeWebhook(source, request);
+  } catch (error) {
+    if (error instanceof WebhookUnauthorizedError) {
+      metrics.addMetric("WebhookRefused", MetricUnit.Count, 1);
+      logger.warn("Webhook refused", { source: source.name, reason: error.reason });
+    }
+    throw error;
+  }
+  const mapped = mapWebhookPayload(source, parseWebhookBody(request));
+  const { records, config } = dependencies();
+  const fresh: Array<{ index: number; job: ActivationJob; eventId?: string }> = [];
+  const duplicates: Array<{ index: number; jobId: string }> = [];
+  for (const { index, job } of mapped.jobs) {
+    const { event_id: eventId, ...activation } = job;
+    const jobId = randomUUID();
+    const claimed =
+      eventId === undefined ? jobId : await records.claimEvent(source.name, eventId, jobId);
+    if (claimed === jobId)
+      fresh.push({
+        index,
+        job: { ...activation, job_id: jobId },
+        ...(eventId === undefined ? {} : { eventId }),
+      });
+    else duplicates.push({ index, jobId: claimed });
+  }
+  const { queued, failed } = await acceptJobs(
+    dependencies(),
+    required(config, "ACTIVATION_QUEUE_URL"),
+    fresh,
+  );
+  for (const { index } of failed) {
+    const item = fresh.find((entry) => entry.index === index);
+    if (item?.eventId !== undefined)
+      await records.releaseEvent(source.name, item.eventId, item.job.job_id ?? "");
+  }
+  if (queued.length === 0 && duplicates.length === 0) {
+    // Nothing taken: the sender must try again later.
+    throw failed[0]?.error ?? new ServiceError("INTERNAL_ERROR", "No job was queued.");
+  }
+  const jobIds = [...queued.map(({ index, jobId }) => ({ index, jobId })), ...duplicates]
+    .sort((a, b) => a.index - b.index)
+    .map(({ jobId }) => jobId);
+  logger.info("Webhook accepted", {
+    source: source.name,
+    queued: queued.length,
+    duplicates: duplicates.length,
+    skipped: mapped.skipped,
+    rejected: mapped.rejected.length + failed.length,
+  });
+  return json(202, {
+    job_id: jobIds[0],
+    job_ids: jobIds,
+    duplicates: duplicates.length,
+    skipped: mapped.skipped,
+    rejected: [...mapped.rejected, ...failed]
+      .sort((a, b) => a.index - b.index)
+      .map(({ index, error }) => ({ index, error: { code: error.code, message: error.message } })),
+  });
+}
+
+const JOB_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 const routes = [
   { method: "POST", path: "/contacts/{contact_id}/active", handler: changeOne("activate") },
   { method: "POST", path: "/contacts/{contact_id}/inactive", handler: changeOne("deactivate") },
   { method: "POST", path: "/activations", handler: acceptActivations },
+  { method: "GET", path: "/activations/{job_id}", handler: getJob },
+  { method: "GET", path: "/contacts/{contact_id}/history", handler: contactHistory },
+  { method: "POST", path: "/webhooks/{source}", handler: acceptWebhook },
   { method: "GET", path: "/health", handler: async () => json(200, { status: "ok" }) },
 ] as const;
 

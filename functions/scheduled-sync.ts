@@ -17,13 +17,14 @@ const dependencies = lazy(() => createDependencies(undefined, { lane: "bulk", ma
  */
 async function scheduledSync(event: unknown): Promise<SyncSummary> {
   const input = parseSyncInput(event);
-  const { books, tokens, sqs, config } = dependencies();
+  const { books, tokens, sqs, records, config } = dependencies();
   try {
     const summary = await runSync(
       {
         books,
         tokens,
         sqs,
+        records,
         queueUrl: required(config, "BULK_QUEUE_URL"),
         timeoutMs: config.ZOHO_HTTP_TIMEOUT_MS,
       },

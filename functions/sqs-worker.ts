@@ -1,6 +1,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import middy from "@middy/core";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import pLimit from "p-limit";
@@ -8,7 +9,8 @@ import { changeContactStatus } from "../lib/activation";
 import { type Config, required } from "../lib/config";
 import { createDependencies, lazy } from "../lib/dependencies";
 import { type JobDecision, type ServiceError, toServiceError, workerDecision } from "../lib/errors";
-import { jobToRequest, parseJobMessage } from "../lib/jobs/job";
+import { type ActivationJob, jobToRequest, parseJobMessage } from "../lib/jobs/job";
+import { JobJournal } from "../lib/jobs/journal";
 import {
   attemptsOf,
   delayMessage,
@@ -30,6 +32,14 @@ import {
 } from "../lib/observability";
 
 const dependencies = lazy(() => createDependencies(undefined, { lane: "realtime" }));
+const journal = lazy(() => {
+  const { records, config } = dependencies();
+  return new JobJournal({
+    records,
+    eventBridge: new EventBridgeClient({}),
+    eventBusName: config.EVENT_BUS_NAME,
+  });
+});
 const processor = new BatchProcessor(EventType.SQS);
 
 /** Time kept back at the end of an invocation: a Zoho call's timeout and the SQS sends after it. */
@@ -71,9 +81,12 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
     const { lane, dlqUrl } = queueOf(record, config);
     const attempts = attemptsOf(record);
     let organization = "default";
+    let job: ActivationJob | undefined;
+    const jobId = () => job?.job_id ?? record.messageId;
     const settle = async (error: ServiceError, decision: JobDecision) => {
       if (decision.action === "park") {
         await parkJob(sqs, dlqUrl, record, error, attempts + (error.worker === "retry" ? 1 : 0));
+        await journal().write(jobId(), job, { state: "parked", error });
         recordParked();
         logger.warn("Job parked in the dead-letter queue", {
           message_id: record.messageId,
@@ -102,6 +115,12 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
         throw error;
       }
       if (decision.action === "wait") recordWaiting(error);
+      await journal().write(jobId(), job, {
+        state: "waiting",
+        error,
+        delaySeconds,
+        attempted: decision.action === "retry",
+      });
       logger.warn(
         decision.action === "wait" ? "Job waits for the Zoho budget" : "Job will be retried",
         {
@@ -114,7 +133,7 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
     };
 
     try {
-      const job = parseJobMessage(record.body);
+      job = parseJobMessage(record.body);
       // Keyed by the organization Zoho sees, so a job naming the default one is held back too.
       organization = job.organization_id ?? (await tokens.getSecret()).organization_id ?? "default";
       const stop = stopped.get(organization);
@@ -129,16 +148,28 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
           remainingMs() - config.ZOHO_HTTP_TIMEOUT_MS - FINISH_MARGIN_MS,
         ),
       );
-      const outcome = await changeContactStatus(dependencies(), jobToRequest(job), {
-        call: { lane, maxWaitMs },
-        // a short quota answer (1070's two seconds) is waited out here when time allows
-        maxInlineWaitSeconds: maxWaitMs >= 5_000 ? 5 : 0,
-      });
+      const outcome = await changeContactStatus(
+        dependencies(),
+        jobToRequest(job as ActivationJob),
+        {
+          call: { lane, maxWaitMs },
+          // a short quota answer (1070's two seconds) is waited out here when time allows
+          maxInlineWaitSeconds: maxWaitMs >= 5_000 ? 5 : 0,
+        },
+      );
       recordOutcome(outcome.outcome);
+      await journal().write(jobId(), job, {
+        state: "done",
+        contactId: outcome.contact_id,
+        organizationId: outcome.organization_id,
+        outcome: outcome.outcome,
+        message: outcome.message,
+      });
       logger.info("Job done", {
         message_id: record.messageId,
+        job_id: jobId(),
         ...outcomeForLog(outcome),
-        source: job.source,
+        source: job?.source,
         lane,
       });
     } catch (thrown) {

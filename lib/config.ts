@@ -43,6 +43,12 @@ const EnvSchema = z.object({
   ZOHO_DAILY_QUOTA: positiveInt(1000),
   /** a job that failed this many times for a real reason is parked with that reason */
   JOB_MAX_ATTEMPTS: positiveInt(5),
+  /** how long job records and contact histories are kept */
+  JOB_RETENTION_DAYS: positiveInt(400),
+  /** where outcome events go: the default bus, or one the operator names */
+  EVENT_BUS_NAME: z._default(z.string().check(z.minLength(1, "must not be empty")), "default"),
+  /** the webhooks' sources and their secrets (one Secrets Manager secret) */
+  WEBHOOK_SECRET_ID: z.optional(z.string().check(z.minLength(1, "must not be empty"))),
   /** the scheduled refresher (every 30 minutes) renews a token with less than this left */
   TOKEN_REFRESH_MARGIN_MINUTES: positiveInt(40),
 });

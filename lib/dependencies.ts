@@ -2,6 +2,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { type Config, readConfig } from "./config";
 import { type TokenStore, tokenStoreFromConfig } from "./credentials/token-store";
+import { JobRecords } from "./jobs/records";
 import { type Lane, ZohoBudget } from "./ledger/budget";
 import { ZohoBooksClient } from "./zoho/books-client";
 
@@ -12,6 +13,7 @@ export interface Dependencies {
   tokens: TokenStore;
   budget: ZohoBudget;
   books: ZohoBooksClient;
+  records: JobRecords;
 }
 
 /**
@@ -40,6 +42,11 @@ export function createDependencies(
     dynamo,
     tokens,
     budget,
+    records: new JobRecords({
+      dynamo,
+      table: config.ZOHO_LEDGER_TABLE,
+      retentionDays: config.JOB_RETENTION_DAYS,
+    }),
     books: new ZohoBooksClient({
       tokens,
       budget,

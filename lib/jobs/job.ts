@@ -38,6 +38,8 @@ export const ActivationJobSchema = z
         z.string({ error: "source must be a string" }).check(z.maxLength(64, "source is too long")),
       ),
       requested_at: z.optional(z.iso.datetime({ error: "requested_at must be an ISO-8601 time" })),
+      /** given by the service when it accepts the job (a caller's own is replaced) */
+      job_id: z.optional(z.uuid({ error: "job_id must be a UUID" })),
     },
     { error: "a job must be a JSON object" },
   )

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import {
   ChangeMessageVisibilityCommand,
   type MessageAttributeValue,
@@ -7,7 +8,9 @@ import {
   type SQSClient,
 } from "@aws-sdk/client-sqs";
 import { ServiceError } from "../errors";
+import { logger } from "../observability";
 import type { ActivationJob } from "./job";
+import type { JobRecords } from "./records";
 
 /** SQS takes at most 10 entries per SendMessageBatch. */
 const BATCH_SIZE = 10;
@@ -18,6 +21,7 @@ export interface QueuedJob {
   /** position of the job in the caller's list */
   index: number;
   messageId: string;
+  jobId: string;
 }
 
 export interface UnqueuedJob {
@@ -32,25 +36,27 @@ export interface UnqueuedJob {
 export async function enqueueJobs(
   sqs: SQSClient,
   queueUrl: string,
-  jobs: ReadonlyArray<{ index: number; job: ActivationJob }>,
+  jobs: ReadonlyArray<{ index: number; job: ActivationJob & { job_id: string } }>,
 ): Promise<{ queued: QueuedJob[]; failed: UnqueuedJob[] }> {
   const queued: QueuedJob[] = [];
   const failed: UnqueuedJob[] = [];
   for (let start = 0; start < jobs.length; start += BATCH_SIZE) {
-    let pending: SendMessageBatchRequestEntry[] = jobs
-      .slice(start, start + BATCH_SIZE)
-      .map(({ index, job }) => ({
-        Id: String(index),
-        MessageBody: JSON.stringify(job),
-      }));
+    const slice = jobs.slice(start, start + BATCH_SIZE);
+    let pending: SendMessageBatchRequestEntry[] = slice.map(({ index, job }) => ({
+      Id: String(index),
+      MessageBody: JSON.stringify(job),
+    }));
     let lastError = "";
     for (let attempt = 1; pending.length > 0 && attempt <= RESEND_ATTEMPTS; attempt++) {
       try {
         const output = await sqs.send(
           new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }),
         );
-        for (const ok of output.Successful ?? [])
-          queued.push({ index: Number(ok.Id), messageId: ok.MessageId ?? "" });
+        for (const ok of output.Successful ?? []) {
+          const index = Number(ok.Id);
+          const jobId = slice.find((entry) => entry.index === index)?.job.job_id ?? "";
+          queued.push({ index, messageId: ok.MessageId ?? "", jobId });
+        }
         const failedIds = new Set((output.Failed ?? []).map((entry) => entry.Id));
         lastError = (output.Failed ?? []).map((entry) => entry.Code).join(", ");
         pending = pending.filter((entry) => failedIds.has(entry.Id));
@@ -69,6 +75,30 @@ export async function enqueueJobs(
     }
   }
   return { queued, failed };
+}
+
+/**
+ * Accepts jobs: gives each a job id (unless the caller claimed one, as the webhooks do), queues them, and records the queued ones in the ledger
+ * (`queued`). A record that cannot be written is no loss: the worker writes it as it goes.
+ */
+export async function acceptJobs(
+  deps: { sqs: SQSClient; records: Pick<JobRecords, "accepted"> },
+  queueUrl: string,
+  jobs: ReadonlyArray<{ index: number; job: ActivationJob }>,
+): Promise<{ queued: QueuedJob[]; failed: UnqueuedJob[] }> {
+  const withIds = jobs.map(({ index, job }) => ({
+    index,
+    job: { ...job, job_id: job.job_id ?? randomUUID() },
+  }));
+  const result = await enqueueJobs(deps.sqs, queueUrl, withIds);
+  const queued = new Set(result.queued.map((job) => job.index));
+  await deps.records
+    .accepted(withIds.filter(({ index }) => queued.has(index)).map(({ job }) => job))
+    .catch((error: unknown) =>
+      logger.warn("Could not record accepted jobs", { error: (error as Error).message }),
+    );
+  result.queued.sort((a, b) => a.index - b.index);
+  return result;
 }
 
 /**

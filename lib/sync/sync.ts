@@ -5,7 +5,8 @@ import type { ZohoSecret } from "../credentials/secret";
 import { ServiceError } from "../errors";
 import { ZOHO_ID_PATTERN } from "../ids";
 import { describeIssues } from "../jobs/job";
-import { enqueueJobs } from "../jobs/queue";
+import { acceptJobs } from "../jobs/queue";
+import type { JobRecords } from "../jobs/records";
 import type { BooksContact, ContactStatus, ZohoBooksClient } from "../zoho/books-client";
 
 const zohoId = (field: string) =>
@@ -241,6 +242,8 @@ export interface SyncDependencies {
   books: ZohoBooksClient;
   tokens: { getSecret(): Promise<ZohoSecret> };
   sqs: SQSClient;
+  records: Pick<JobRecords, "accepted">;
+  /** the bulk queue */
   queueUrl: string;
   /** timeout of the source fetch */
   timeoutMs: number;
@@ -320,8 +323,8 @@ export async function runSync(deps: SyncDependencies, input: SyncInput): Promise
   if (input.dry_run || plan.changes.length === 0) return summary;
 
   const requestedAt = new Date().toISOString();
-  const { queued, failed } = await enqueueJobs(
-    deps.sqs,
+  const { queued, failed } = await acceptJobs(
+    deps,
     deps.queueUrl,
     plan.changes.map((change, index) => ({
       index,

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { enqueueJobs } from "../../lib/jobs/queue";
 
@@ -53,7 +54,10 @@ export async function queueActivations(
   const { failed } = await enqueueJobs(
     sqs,
     queueUrl,
-    contactIds.map((id, index) => ({ index, job: { contact_id: id, action: "activate" } })),
+    contactIds.map((id, index) => ({
+      index,
+      job: { contact_id: id, action: "activate", job_id: randomUUID() },
+    })),
   );
   if (failed.length > 0) throw new Error(`${failed.length} jobs could not be queued`);
 }

@@ -109,7 +109,9 @@ export async function startLocalWorker(sandbox: Sandbox, env: Record<string, str
   }
 
   /** The messages of a queue or DLQ, with their attributes flattened. */
-  function messages(name: `${QueueName}-queue` | `${QueueName}-dlq`) {
+  function messages(
+    name: `${QueueName}-queue` | `${QueueName}-dlq`,
+  ): Array<Record<string, string | boolean | undefined>> {
     return aws.queueMessages(name).map((m) => ({
       body: m.body,
       visible: m.visible,

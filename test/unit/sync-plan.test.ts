@@ -178,6 +178,7 @@ describe("runSync", () => {
               books: client as never,
               tokens: { getSecret: async () => ({}) as never },
               sqs: new SQSClient({}),
+              records: { accepted: async () => undefined },
               queueUrl: "q",
               timeoutMs: 1000,
             },

@@ -1,0 +1,87 @@
+import { type EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import type { ServiceError } from "../errors";
+import { logger } from "../observability";
+import type { ActivationJob } from "./job";
+import type { JobRecord, JobRecords, JobUpdate } from "./records";
+
+/** The events' `source`, for EventBridge rules. */
+export const EVENT_SOURCE = "zoho-contact-status";
+
+export const DETAIL_TYPES = {
+  done: "Contact status changed",
+  parked: "Activation parked",
+} as const;
+
+export interface JobJournalOptions {
+  records: JobRecords;
+  eventBridge: EventBridgeClient;
+  /** `EVENT_BUS_NAME`: the default bus, or one the operator names */
+  eventBusName: string;
+}
+
+/**
+ * What the worker writes as a job goes: its record (and the contact's history when it changed
+ * something), and for a job that ends, an EventBridge event with the record as its detail. The
+ * job itself never depends on this bookkeeping: Zoho's change is done and the message settled
+ * whatever happens here, so a failure is logged and counted, not thrown.
+ *
+ * @example
+ * await journal.write(jobId, job, { state: "parked", error });
+ */
+export class JobJournal {
+  readonly #options: JobJournalOptions;
+
+  constructor(options: JobJournalOptions) {
+    this.#options = options;
+  }
+
+  async write(
+    jobId: string,
+    job: ActivationJob | undefined,
+    update: JobUpdate,
+  ): Promise<JobRecord | undefined> {
+    let record: JobRecord;
+    try {
+      record = await this.#options.records.update(jobId, job, update);
+    } catch (error) {
+      logger.error("Could not write the job record", {
+        job_id: jobId,
+        error: (error as ServiceError).message,
+      });
+      return undefined;
+    }
+    if (update.state === "done" || update.state === "parked")
+      await this.#publish(record, DETAIL_TYPES[update.state]);
+    return record;
+  }
+
+  async #publish(record: JobRecord, detailType: string): Promise<void> {
+    try {
+      const output = await this.#options.eventBridge.send(
+        new PutEventsCommand({
+          Entries: [
+            {
+              EventBusName: this.#options.eventBusName,
+              Source: EVENT_SOURCE,
+              DetailType: detailType,
+              Detail: JSON.stringify(record),
+              Resources: [],
+            },
+          ],
+        }),
+      );
+      if ((output.FailedEntryCount ?? 0) > 0) {
+        const [entry] = output.Entries ?? [];
+        throw Object.assign(new Error(entry?.ErrorMessage ?? "refused"), {
+          name: entry?.ErrorCode ?? "PutEventsFailed",
+        });
+      }
+    } catch (error) {
+      logger.error("Could not put the job's outcome event on EventBridge", {
+        job_id: record.job_id,
+        bus: this.#options.eventBusName,
+        error: (error as Error).name,
+      });
+    }
+  }
+}

@@ -1,0 +1,449 @@
+import {
+  type AttributeValue,
+  BatchWriteItemCommand,
+  DeleteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+  type WriteRequest,
+} from "@aws-sdk/client-dynamodb";
+import { ServiceError } from "../errors";
+import { isConditionFailed, ledgerError, num, str } from "../ledger/dynamo";
+import { LEDGER_KEY } from "../ledger/table";
+import type { ActivationJob } from "./job";
+
+export type JobState = "queued" | "waiting" | "done" | "parked";
+
+/** One call to Zoho for a job, or the end of one: what it led to. */
+export interface JobAttempt {
+  at: string;
+  /** the outcome (`activated`, …) or the error code */
+  result: string;
+  message: string;
+  zoho_code?: number;
+}
+
+/** A job as `GET /activations/{job_id}` answers it and the outcome events carry it. */
+export interface JobRecord {
+  job_id: string;
+  state: JobState;
+  /** what was asked, as the caller asked it */
+  request: Pick<
+    ActivationJob,
+    "contact_id" | "email" | "contact_type" | "organization_id" | "action"
+  >;
+  source: string;
+  requested_at: string;
+  updated_at: string;
+  /** the Books contact and organization, once known */
+  contact_id?: string;
+  organization_id?: string;
+  /** done: the outcome and Zoho's message */
+  outcome?: string;
+  message?: string;
+  /** parked, or the last failure: the stable code, the message, Zoho's code */
+  error?: { code: string; message: string; zoho_code?: number };
+  /** waiting: for what, and when it is tried next */
+  waiting_for?: string;
+  next_attempt_at?: string;
+  attempts: JobAttempt[];
+  finished_at?: string;
+}
+
+/** One change the service made to a contact, newest first in the history. */
+export interface ContactChange {
+  job_id: string;
+  changed_at: string;
+  action: string;
+  outcome: string;
+  message: string;
+  source: string;
+  requested_at: string;
+}
+
+/** How a job ended or why it waits, for {@link JobRecords.update}. */
+export type JobUpdate =
+  | { state: "done"; contactId: string; organizationId: string; outcome: string; message: string }
+  | { state: "parked"; error: ServiceError }
+  | { state: "waiting"; error: ServiceError; delaySeconds: number; attempted: boolean };
+
+export interface JobRecordsOptions {
+  dynamo: DynamoDBClient;
+  table: string;
+  /** how long records are kept (`JOB_RETENTION_DAYS`, default 400) */
+  retentionDays: number;
+  now?: () => Date;
+}
+
+/** BatchWriteItem takes at most 25 requests. */
+const BATCH = 25;
+const HISTORY_PAGE_MAX = 100;
+/** Webhook senders retry for hours to days: an event id is remembered a week. */
+const EVENT_DEDUPE_SECONDS = 7 * 86_400;
+
+/**
+ * The job records and the contacts' change history, in the ledger table: what was asked, by which
+ * source, when, every attempt, and the end. Kept `retentionDays` (TTL); written by the API, the
+ * webhooks and the sync when a job is accepted, and by the worker as it goes.
+ *
+ * @example
+ * const records = new JobRecords({ dynamo, table, retentionDays: 400 });
+ * const record = await records.get("4f7c…"); // undefined for an unknown id
+ */
+export class JobRecords {
+  readonly #options: Required<JobRecordsOptions>;
+
+  constructor(options: JobRecordsOptions) {
+    this.#options = { now: () => new Date(), ...options };
+  }
+
+  /** Records jobs just queued (state `queued`). */
+  async accepted(jobs: ReadonlyArray<ActivationJob & { job_id: string }>): Promise<void> {
+    const now = this.#options.now().toISOString();
+    const pending: WriteRequest[] = jobs.map((job) => ({
+      PutRequest: {
+        Item: {
+          ...jobKey(job.job_id),
+          ...this.#fields(job, now),
+          state: { S: "queued" },
+          attempts: { L: [] },
+          updated_at: { S: now },
+        },
+      },
+    }));
+    try {
+      for (let i = 0; i < pending.length; i += BATCH) {
+        let batch = pending.slice(i, i + BATCH);
+        for (let round = 0; batch.length > 0 && round < 5; round++) {
+          const output = await this.#options.dynamo.send(
+            new BatchWriteItemCommand({ RequestItems: { [this.#options.table]: batch } }),
+          );
+          batch = output.UnprocessedItems?.[this.#options.table] ?? [];
+          if (batch.length > 0)
+            await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** round));
+        }
+      }
+    } catch (error) {
+      throw ledgerError(error, this.#options.table);
+    }
+  }
+
+  /**
+   * The worker's word on a job: done, parked, or waiting. Creates the record if the job came
+   * without one (a message sent to the queue directly), keeping what it was first asked.
+   */
+  async update(
+    jobId: string,
+    job: ActivationJob | undefined,
+    update: JobUpdate,
+  ): Promise<JobRecord> {
+    const now = this.#options.now();
+    const at = now.toISOString();
+    const names: Record<string, string> = { "#state": "state" };
+    const values: Record<string, AttributeValue> = {
+      ":state": { S: update.state },
+      ":at": { S: at },
+      ":empty": { L: [] },
+    };
+    const set = [
+      "#state = :state",
+      "updated_at = :at",
+      "attempts = list_append(if_not_exists(attempts, :empty), :attempt)",
+    ];
+    const remove: string[] = [];
+    for (const [name, value] of Object.entries(this.#fields(job, at))) {
+      const placeholder = `#${name}`;
+      names[placeholder] = name;
+      values[`:${name}`] = value;
+      set.push(`${placeholder} = if_not_exists(${placeholder}, :${name})`);
+    }
+    let attempt: JobAttempt | undefined;
+    if (update.state === "done") {
+      attempt = { at, result: update.outcome, message: update.message };
+      values[":contact"] = { S: update.contactId };
+      values[":org"] = { S: update.organizationId };
+      values[":outcome"] = { S: update.outcome };
+      values[":message"] = { S: update.message };
+      set.push(
+        "contact_id = :contact",
+        "organization_id = :org",
+        "outcome = :outcome",
+        "message = :message",
+        "finished_at = :at",
+      );
+      remove.push("waiting_for", "next_attempt_at");
+    } else {
+      const error = errorOf(update.error);
+      values[":error"] = { S: JSON.stringify(error) };
+      set.push("#error = :error");
+      names["#error"] = "error";
+      if (update.state === "parked") {
+        attempt = { at, result: error.code, message: error.message, ...zohoCode(error) };
+        set.push("finished_at = :at");
+        remove.push("waiting_for", "next_attempt_at");
+      } else {
+        if (update.attempted)
+          attempt = { at, result: error.code, message: error.message, ...zohoCode(error) };
+        values[":waiting"] = { S: error.code };
+        values[":next"] = { S: new Date(now.getTime() + update.delaySeconds * 1000).toISOString() };
+        set.push("waiting_for = :waiting", "next_attempt_at = :next");
+      }
+    }
+    values[":attempt"] = { L: attempt ? [{ S: JSON.stringify(attempt) }] : [] };
+    try {
+      const { Attributes = {} } = await this.#options.dynamo.send(
+        new UpdateItemCommand({
+          TableName: this.#options.table,
+          Key: jobKey(jobId),
+          UpdateExpression: `SET ${set.join(", ")}${remove.length ? ` REMOVE ${remove.join(", ")}` : ""}`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ReturnValues: "ALL_NEW",
+        }),
+      );
+      if (update.state === "done" && job) await this.#recordChange(jobId, job, update, at);
+      return toRecord(jobId, Attributes);
+    } catch (error) {
+      throw ledgerError(error, this.#options.table);
+    }
+  }
+
+  /**
+   * Claims a sender's event id for a job, so a webhook delivered twice makes one change: returns
+   * `jobId` when the event is new, else the job id the first delivery got (kept 7 days).
+   */
+  async claimEvent(source: string, eventId: string, jobId: string): Promise<string> {
+    const key = eventKey(source, eventId);
+    try {
+      await this.#options.dynamo.send(
+        new UpdateItemCommand({
+          TableName: this.#options.table,
+          Key: key,
+          UpdateExpression: "SET job_id = :job, expires_at = :ttl",
+          ConditionExpression: "attribute_not_exists(job_id) OR expires_at < :now",
+          ExpressionAttributeValues: {
+            ":job": { S: jobId },
+            ":ttl": { N: String(this.#seconds() + EVENT_DEDUPE_SECONDS) },
+            ":now": { N: String(this.#seconds()) },
+          },
+        }),
+      );
+      return jobId;
+    } catch (error) {
+      if (!isConditionFailed(error)) throw ledgerError(error, this.#options.table);
+    }
+    const { Item } = await this.#options.dynamo
+      .send(new GetItemCommand({ TableName: this.#options.table, Key: key, ConsistentRead: true }))
+      .catch((error: unknown) => {
+        throw ledgerError(error, this.#options.table);
+      });
+    return str(Item?.job_id) ?? jobId;
+  }
+
+  /** Gives an event id back when its job could not be queued, so the sender's retry is taken. */
+  async releaseEvent(source: string, eventId: string, jobId: string): Promise<void> {
+    await this.#options.dynamo
+      .send(
+        new DeleteItemCommand({
+          TableName: this.#options.table,
+          Key: eventKey(source, eventId),
+          ConditionExpression: "job_id = :job",
+          ExpressionAttributeValues: { ":job": { S: jobId } },
+        }),
+      )
+      .catch(() => undefined);
+  }
+
+  /** A job's record, or undefined. */
+  async get(jobId: string): Promise<JobRecord | undefined> {
+    let item: Record<string, AttributeValue> | undefined;
+    try {
+      item = (
+        await this.#options.dynamo.send(
+          new GetItemCommand({
+            TableName: this.#options.table,
+            Key: jobKey(jobId),
+            ConsistentRead: true,
+          }),
+        )
+      ).Item;
+    } catch (error) {
+      throw ledgerError(error, this.#options.table);
+    }
+    if (!item || num(item.expires_at) * 1000 < this.#options.now().getTime()) return undefined;
+    return toRecord(jobId, item);
+  }
+
+  /** The changes the service made to a contact, newest first, a page at a time. */
+  async history(
+    organizationId: string,
+    contactId: string,
+    page: { limit: number; next?: string | undefined },
+  ): Promise<{ changes: ContactChange[]; next?: string }> {
+    const limit = Math.min(Math.max(1, page.limit), HISTORY_PAGE_MAX);
+    let start: Record<string, AttributeValue> | undefined;
+    if (page.next !== undefined)
+      start = decodeCursor(page.next, historyPartition(organizationId, contactId));
+    let output: {
+      Items?: Array<Record<string, AttributeValue>>;
+      LastEvaluatedKey?: Record<string, AttributeValue>;
+    };
+    try {
+      output = await this.#options.dynamo.send(
+        new QueryCommand({
+          TableName: this.#options.table,
+          KeyConditionExpression: "#pk = :pk AND begins_with(#sk, :change)",
+          ExpressionAttributeNames: { "#pk": LEDGER_KEY.partition, "#sk": LEDGER_KEY.sort },
+          ExpressionAttributeValues: {
+            ":pk": { S: historyPartition(organizationId, contactId) },
+            ":change": { S: "change#" },
+          },
+          ScanIndexForward: false,
+          Limit: limit,
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+    } catch (error) {
+      throw ledgerError(error, this.#options.table);
+    }
+    const changes = (output.Items ?? []).map(
+      (item) => JSON.parse(str(item.change) ?? "{}") as ContactChange,
+    );
+    const last = output.LastEvaluatedKey;
+    return last ? { changes, next: encodeCursor(last) } : { changes };
+  }
+
+  async #recordChange(
+    jobId: string,
+    job: ActivationJob,
+    done: Extract<JobUpdate, { state: "done" }>,
+    at: string,
+  ) {
+    const change: ContactChange = {
+      job_id: jobId,
+      changed_at: at,
+      action: job.action,
+      outcome: done.outcome,
+      message: done.message,
+      source: job.source ?? "api",
+      requested_at: job.requested_at ?? at,
+    };
+    await this.#options.dynamo.send(
+      new UpdateItemCommand({
+        TableName: this.#options.table,
+        Key: {
+          [LEDGER_KEY.partition]: { S: historyPartition(done.organizationId, done.contactId) },
+          [LEDGER_KEY.sort]: { S: `change#${at}#${jobId}` },
+        },
+        UpdateExpression: "SET change = :change, expires_at = :ttl",
+        ExpressionAttributeValues: {
+          ":change": { S: JSON.stringify(change) },
+          ":ttl": this.#ttl(),
+        },
+      }),
+    );
+  }
+
+  /** What a record keeps of the job, first written at acceptance (nothing of a body that is no job). */
+  #fields(job: ActivationJob | undefined, now: string): Record<string, AttributeValue> {
+    if (!job)
+      return {
+        request: { S: "{}" },
+        source: { S: "unknown" },
+        requested_at: { S: now },
+        expires_at: this.#ttl(),
+      };
+    const request = {
+      ...(job.contact_id === undefined ? {} : { contact_id: job.contact_id }),
+      ...(job.email === undefined ? {} : { email: job.email }),
+      ...(job.contact_type === undefined ? {} : { contact_type: job.contact_type }),
+      ...(job.organization_id === undefined ? {} : { organization_id: job.organization_id }),
+      action: job.action,
+    };
+    return {
+      request: { S: JSON.stringify(request) },
+      source: { S: job.source ?? "api" },
+      requested_at: { S: job.requested_at ?? now },
+      expires_at: this.#ttl(),
+    };
+  }
+
+  #ttl(): AttributeValue {
+    return { N: String(this.#seconds() + this.#options.retentionDays * 86_400) };
+  }
+
+  #seconds(): number {
+    return Math.ceil(this.#options.now().getTime() / 1000);
+  }
+}
+
+/** A record as the table holds it → as callers and events see it. */
+function toRecord(jobId: string, item: Record<string, AttributeValue>): JobRecord {
+  const optional = (name: string) =>
+    str(item[name]) === undefined ? {} : { [name]: str(item[name]) };
+  return {
+    job_id: jobId,
+    state: str(item.state) as JobState,
+    request: JSON.parse(str(item.request) ?? "{}"),
+    source: str(item.source) ?? "",
+    requested_at: str(item.requested_at) ?? "",
+    updated_at: str(item.updated_at) ?? "",
+    ...optional("contact_id"),
+    ...optional("organization_id"),
+    ...optional("outcome"),
+    ...optional("message"),
+    ...(str(item.error) ? { error: JSON.parse(str(item.error) as string) } : {}),
+    ...optional("waiting_for"),
+    ...optional("next_attempt_at"),
+    attempts: (item.attempts?.L ?? []).map((entry) => JSON.parse(entry.S ?? "{}") as JobAttempt),
+    ...optional("finished_at"),
+  };
+}
+
+function eventKey(source: string, eventId: string): Record<string, AttributeValue> {
+  return {
+    [LEDGER_KEY.partition]: { S: `webhook#${source}` },
+    [LEDGER_KEY.sort]: { S: `event#${eventId}` },
+  };
+}
+
+function jobKey(jobId: string): Record<string, AttributeValue> {
+  return { [LEDGER_KEY.partition]: { S: `job#${jobId}` }, [LEDGER_KEY.sort]: { S: "job" } };
+}
+
+function historyPartition(organizationId: string, contactId: string): string {
+  return `contact#${organizationId}#${contactId}`;
+}
+
+function errorOf(error: ServiceError): { code: string; message: string; zoho_code?: number } {
+  return { code: error.code, message: error.message, ...zohoCode(error) };
+}
+
+function zohoCode(error: { zohoCode?: number | undefined } | { zoho_code?: number }) {
+  const code =
+    "zohoCode" in error ? error.zohoCode : "zoho_code" in error ? error.zoho_code : undefined;
+  return code === undefined ? {} : { zoho_code: code };
+}
+
+/** A page cursor: the last key, opaque to callers, checked to belong to the contact asked for. */
+function encodeCursor(key: Record<string, AttributeValue>): string {
+  return Buffer.from(
+    JSON.stringify({ pk: key[LEDGER_KEY.partition]?.S, sk: key[LEDGER_KEY.sort]?.S }),
+  ).toString("base64url");
+}
+
+function decodeCursor(cursor: string, partition: string): Record<string, AttributeValue> {
+  try {
+    const { pk, sk } = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as {
+      pk?: unknown;
+      sk?: unknown;
+    };
+    if (pk === partition && typeof sk === "string" && sk.startsWith("change#")) {
+      return { [LEDGER_KEY.partition]: { S: pk }, [LEDGER_KEY.sort]: { S: sk } };
+    }
+  } catch {
+    // fall through: not a cursor of ours
+  }
+  throw new ServiceError("INVALID_REQUEST", "next is not a page cursor of this contact's history.");
+}
