@@ -23,7 +23,7 @@ Zoho contact status is running locally.
 
   HTTP API               ${httpUrl}
   Zoho Books sandbox     ${stack.sandbox.url}   (inspect: ${stack.sandbox.url}/__sandbox/stats)
-  local AWS              ${stack.aws.url}   (Secrets Manager, SQS, DynamoDB; inspect: ${stack.aws.url}/__local/stats)
+  local AWS              ${stack.aws.url}   (Secrets Manager, SQS, DynamoDB, EventBridge; inspect: ${stack.aws.url}/__local/stats, events: ${stack.aws.url}/__local/events)
   secret                 ${stack.secretId}
   ledger table           ${stack.ledgerTable}   (inspect: ${stack.aws.url}/__local/tables/${stack.ledgerTable}/items)
   activation queue       ${stack.queueUrl}

@@ -6,6 +6,14 @@ import {
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import {
+  CreateEventBusCommand,
+  DeleteEventBusCommand,
+  DescribeEventBusCommand,
+  EventBridgeClient,
+  PutEventsCommand,
+  type PutEventsRequestEntry,
+} from "@aws-sdk/client-eventbridge";
+import {
   CreateSecretCommand,
   DescribeSecretCommand,
   GetSecretValueCommand,
@@ -41,6 +49,7 @@ let aws: LocalAws;
 let sm: SecretsManagerClient;
 let sqs: SQSClient;
 let dynamodb: DynamoDBClient;
+let events: EventBridgeClient;
 
 function clientsFor(endpoint: string, maxAttempts = 1) {
   const config = {
@@ -53,12 +62,13 @@ function clientsFor(endpoint: string, maxAttempts = 1) {
     sm: new SecretsManagerClient(config),
     sqs: new SQSClient(config),
     dynamodb: new DynamoDBClient(config),
+    events: new EventBridgeClient(config),
   };
 }
 
 beforeAll(async () => {
   aws = await startLocalAws();
-  ({ sm, sqs, dynamodb } = clientsFor(aws.url));
+  ({ sm, sqs, dynamodb, events } = clientsFor(aws.url));
 });
 afterAll(() => aws.close());
 beforeEach(() => aws.reset());
@@ -710,6 +720,186 @@ describe("local DynamoDB (dynalite)", () => {
   });
 });
 
+describe("local EventBridge", () => {
+  const entry = (detail: object, more: Partial<PutEventsRequestEntry> = {}) => ({
+    Source: "zoho-contact-status",
+    DetailType: "ContactStatusChanged",
+    Detail: JSON.stringify(detail),
+    ...more,
+  });
+  /** an entry's size as EventBridge's "Calculating PutEvents event entry size" computes it */
+  const entrySize = (e: PutEventsRequestEntry) =>
+    (e.Time ? 14 : 0) +
+    [e.Source, e.DetailType, e.Detail, ...(e.Resources ?? [])].reduce(
+      (size, text) => size + Buffer.byteLength(text ?? "", "utf8"),
+      0,
+    );
+  const put = (...Entries: PutEventsRequestEntry[]) =>
+    events.send(new PutEventsCommand({ Entries }));
+
+  it("records a put on the default bus, and on a named bus by name or ARN", async () => {
+    const time = new Date("2025-03-01T10:00:00Z");
+    const onDefault = await put(
+      entry({ contact_id: "1", outcome: "activated" }),
+      entry({ contact_id: "2" }, { Time: time }),
+    );
+    expect(onDefault.FailedEntryCount).toBe(0);
+    expect(onDefault.Entries).toEqual([
+      { EventId: expect.any(String) },
+      { EventId: expect.any(String) },
+    ]);
+    expect(aws.events()).toEqual([
+      {
+        bus: "default",
+        source: "zoho-contact-status",
+        detailType: "ContactStatusChanged",
+        detail: { contact_id: "1", outcome: "activated" },
+        time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/),
+        id: onDefault.Entries?.[0]?.EventId,
+      },
+      expect.objectContaining({
+        time: "2025-03-01T10:00:00Z",
+        id: onDefault.Entries?.[1]?.EventId,
+      }),
+    ]);
+
+    const { EventBusArn } = await events.send(new CreateEventBusCommand({ Name: "outcomes" }));
+    expect(EventBusArn).toBe(`arn:aws:events:us-east-1:${ACCOUNT}:event-bus/outcomes`);
+    await expect(
+      events.send(new CreateEventBusCommand({ Name: "outcomes" })),
+    ).rejects.toMatchObject({
+      name: "ResourceAlreadyExistsException",
+      message: "Event bus outcomes already exists.",
+    });
+    expect(await events.send(new DescribeEventBusCommand({ Name: EventBusArn }))).toMatchObject({
+      Name: "outcomes",
+      Arn: EventBusArn,
+      CreationTime: expect.any(Date),
+    });
+    await put(
+      entry({ n: 1 }, { EventBusName: "outcomes" }),
+      entry({ n: 2 }, { EventBusName: EventBusArn }),
+    );
+    expect(aws.events("outcomes").map((event) => event.detail)).toEqual([{ n: 1 }, { n: 2 }]);
+    expect(aws.events(EventBusArn)).toHaveLength(2);
+    expect(aws.events("default")).toHaveLength(2);
+    expect(aws.stats().calls).toMatchObject({
+      "AWSEvents.PutEvents": 2,
+      "AWSEvents.CreateEventBus": 2,
+    });
+  });
+
+  it("refuses a request of 0 or 11 entries, or over 256 KiB as EventBridge counts it", async () => {
+    await expect(put()).rejects.toMatchObject({
+      name: "ValidationException",
+      $metadata: { httpStatusCode: 400 },
+    });
+    const eleven = Array.from({ length: 11 }, (_, i) => entry({ i }));
+    await expect(put(...eleven)).rejects.toMatchObject({
+      name: "ValidationException",
+      message: expect.stringMatching(
+        /^1 validation error detected: Value '\[PutEventsRequestEntry\(.*\)\]' at 'entries' failed to satisfy constraint: Member must have length less than or equal to 10$/,
+      ),
+    });
+    expect(await put(...eleven.slice(0, 10))).toMatchObject({ FailedEntryCount: 0 });
+
+    // Source, DetailType and Detail's UTF-8 bytes, 14 for a Time: exactly 256 KiB passes
+    const source = "zoho-contact-status";
+    const detailType = "ContactStatusChanged";
+    const room = 256 * 1024 - source.length - detailType.length - 14 - '{"p":""}'.length;
+    // é is 2 bytes in UTF-8
+    const text = "é".repeat(Math.floor(room / 2)) + "x".repeat(room % 2);
+    const full = entry({ p: text }, { Time: new Date() });
+    expect(entrySize(full)).toBe(256 * 1024);
+    expect(await put(full)).toMatchObject({ FailedEntryCount: 0 });
+    await expect(put(full, entry({}))).rejects.toMatchObject({
+      name: "ValidationException",
+      message: "Total size of the entries in the request is over the limit.",
+    });
+    expect(aws.events()).toHaveLength(11);
+  });
+
+  it("fails an entry without Detail, or with a Detail that is not a JSON object, and puts the others", async () => {
+    const result = await put(
+      entry({ ok: 1 }),
+      { Source: "zoho-contact-status", DetailType: "ContactStatusChanged" },
+      entry({ ok: 2 }, { Detail: "[]" }),
+      entry({ ok: 3 }, { Source: "" }),
+      entry({ ok: 4 }),
+    );
+    expect(result.FailedEntryCount).toBe(3);
+    expect(result.Entries).toEqual([
+      { EventId: expect.any(String) },
+      {
+        ErrorCode: "InvalidArgument",
+        ErrorMessage: "Parameter Detail is not valid. Reason: Detail is a required argument.",
+      },
+      { ErrorCode: "MalformedDetail", ErrorMessage: "Detail is malformed." },
+      {
+        ErrorCode: "InvalidArgument",
+        ErrorMessage: "Parameter Source is not valid. Reason: Source is a required argument.",
+      },
+      { EventId: expect.any(String) },
+    ]);
+    expect(aws.events().map((event) => event.detail)).toEqual([{ ok: 1 }, { ok: 4 }]);
+  });
+
+  it("answers an entry for a bus that does not exist with an EventId, and drops it, as AWS does", async () => {
+    const result = await put(entry({ lost: true }, { EventBusName: "missing" }));
+    expect(result).toMatchObject({
+      FailedEntryCount: 0,
+      Entries: [{ EventId: expect.any(String) }],
+    });
+    expect(aws.events()).toEqual([]);
+    await expect(
+      events.send(new DescribeEventBusCommand({ Name: "missing" })),
+    ).rejects.toMatchObject({
+      name: "ResourceNotFoundException",
+      message: "Event bus missing does not exist.",
+    });
+
+    // a deleted bus is gone too; the default bus cannot be deleted
+    await events.send(new CreateEventBusCommand({ Name: "outcomes" }));
+    await events.send(new DeleteEventBusCommand({ Name: "outcomes" }));
+    await events.send(new DeleteEventBusCommand({ Name: "outcomes" })); // succeeds, as in AWS
+    await put(entry({}, { EventBusName: "outcomes" }));
+    expect(aws.events()).toEqual([]);
+    await expect(events.send(new DeleteEventBusCommand({ Name: "default" }))).rejects.toMatchObject(
+      { name: "ValidationException", message: "Cannot delete event bus default." },
+    );
+    expect((await events.send(new DescribeEventBusCommand({}))).Name).toBe("default");
+  });
+
+  it("answers 503 ServiceUnavailable while unavailable, recording nothing", async () => {
+    aws.faults.eventBridgeUnavailable = true;
+    const retrying = clientsFor(aws.url, 2).events;
+    await expect(
+      retrying.send(new PutEventsCommand({ Entries: [entry({})] })),
+    ).rejects.toMatchObject({
+      name: "ServiceUnavailable",
+      $fault: "server",
+      $metadata: { httpStatusCode: 503, attempts: 2 },
+    });
+    expect(aws.stats().calls["AWSEvents.PutEvents"]).toBe(2);
+    expect(aws.events()).toEqual([]);
+    aws.faults.eventBridgeUnavailable = false;
+    expect((await put(entry({}))).FailedEntryCount).toBe(0);
+  });
+
+  it("forgets its events and named buses on reset(), keeping the default bus", async () => {
+    await events.send(new CreateEventBusCommand({ Name: "outcomes" }));
+    await put(entry({ a: 1 }), entry({ b: 2 }, { EventBusName: "outcomes" }));
+    expect(aws.events()).toHaveLength(2);
+    aws.reset();
+    expect(aws.events()).toEqual([]);
+    await expect(
+      events.send(new DescribeEventBusCommand({ Name: "outcomes" })),
+    ).rejects.toMatchObject({ name: "ResourceNotFoundException" });
+    await put(entry({ c: 3 }));
+    expect(aws.events().map((event) => event.bus)).toEqual(["default"]);
+  });
+});
+
 describe("inspection and faults over HTTP", () => {
   const local = (path: string, init?: RequestInit) => fetch(`${aws.url}/__local/${path}`, init);
 
@@ -734,6 +924,20 @@ describe("inspection and faults over HTTP", () => {
       Items: [{ pk: { S: "org#1" }, sk: { S: "daily" }, remaining: { N: "999" } }],
     });
     expect((await local("tables/missing/items")).status).toBe(404);
+    await events.send(new CreateEventBusCommand({ Name: "outcomes" }));
+    const { Entries } = await events.send(
+      new PutEventsCommand({
+        Entries: [
+          { Source: "s", DetailType: "t", Detail: '{"a":1}' },
+          { Source: "s", DetailType: "t", Detail: '{"b":2}', EventBusName: "outcomes" },
+        ],
+      }),
+    );
+    expect(await (await local("events")).json()).toMatchObject([
+      { bus: "default", source: "s", detailType: "t", detail: { a: 1 }, id: Entries?.[0]?.EventId },
+      { bus: "outcomes", detail: { b: 2 }, id: Entries?.[1]?.EventId },
+    ]);
+    expect(await (await local("events?bus=outcomes")).json()).toMatchObject([{ detail: { b: 2 } }]);
 
     const patched = await local("faults", {
       method: "PATCH",
@@ -743,6 +947,7 @@ describe("inspection and faults over HTTP", () => {
       secretsManagerUnavailable: false,
       sqsUnavailable: true,
       dynamoDbUnavailable: false,
+      eventBridgeUnavailable: false,
       failBatchEntries: 0,
     });
     await expect(send(queueUrl, "y")).rejects.toMatchObject({
@@ -760,6 +965,8 @@ describe("inspection and faults over HTTP", () => {
         "DynamoDB_20120810.DescribeTable": 1,
         "DynamoDB_20120810.UpdateTimeToLive": 1,
         "DynamoDB_20120810.UpdateItem": 1,
+        "AWSEvents.CreateEventBus": 1,
+        "AWSEvents.PutEvents": 1,
       },
       secretReads: {},
     });
@@ -768,5 +975,6 @@ describe("inspection and faults over HTTP", () => {
     expect(aws.faults.sqsUnavailable).toBe(false);
     expect(aws.queueMessages("jobs")).toEqual([]);
     expect((await local("secrets/zoho/books")).status).toBe(404);
+    expect(await (await local("events")).json()).toEqual([]);
   });
 });

@@ -1,2 +1,3 @@
+export type { BusEvent } from "./eventbridge";
 export * from "./server";
 export type { MessageAttributes, QueueMessage } from "./sqs";

@@ -3,6 +3,7 @@ import { once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { DYNAMODB_TARGET, DynamoDb } from "./dynamodb";
+import { type BusEvent, EVENTBRIDGE_TARGET, EventBridge, eventBridgeError } from "./eventbridge";
 import { AwsError, type Json } from "./protocol";
 import { SecretsManager, secretsManagerError } from "./secrets-manager";
 import { type QueueMessage, Sqs, sqsError } from "./sqs";
@@ -24,6 +25,8 @@ export interface LocalAwsFaults {
   sqsUnavailable: boolean;
   /** Likewise for every DynamoDB call (the ledger table unreachable). */
   dynamoDbUnavailable: boolean;
+  /** Likewise for every EventBridge call (PutEvents included: no event is recorded). */
+  eventBridgeUnavailable: boolean;
   /** The next N SendMessageBatch entries answer Failed: Code `InternalError`, SenderFault false. */
   failBatchEntries: number;
 }
@@ -31,7 +34,7 @@ export interface LocalAwsFaults {
 export interface LocalAwsStats {
   /**
    * calls by X-Amz-Target, e.g. "secretsmanager.GetSecretValue", "DynamoDB_20120810.UpdateItem",
-   * faulted ones included
+   * "AWSEvents.PutEvents", faulted ones included
    */
   calls: Record<string, number>;
   /** GetSecretValue calls by secret name */
@@ -42,7 +45,7 @@ export interface LocalAws {
   url: string;
   /** Stops the server; pending long polls answer at once, with no messages. */
   close(): Promise<void>;
-  /** Forgets every secret, queue, table, call count and fault. */
+  /** Forgets every secret, queue, table, event bus but `default`, event, call count and fault. */
   reset(): void;
   stats(): LocalAwsStats;
   /** a secret's current value, by name or ARN (not counted as a read) */
@@ -51,6 +54,11 @@ export interface LocalAws {
   queueMessages(queueName: string): QueueMessage[];
   /** Lets time pass for a queue: its delayed and in-flight messages become visible now. */
   endDelays(queueName: string): void;
+  /**
+   * the events PutEvents recorded, oldest first; only one bus's (by name or ARN) if given. An
+   * entry for a bus that does not exist is answered with an EventId but dropped, as AWS does.
+   */
+  events(busName?: string): BusEvent[];
   /** fault switches, read on every call: set them directly */
   faults: LocalAwsFaults;
 }
@@ -59,6 +67,7 @@ const NO_FAULTS: LocalAwsFaults = {
   secretsManagerUnavailable: false,
   sqsUnavailable: false,
   dynamoDbUnavailable: false,
+  eventBridgeUnavailable: false,
   failBatchEntries: 0,
 };
 const UNAVAILABLE = "The service is unavailable (a fault injected in the local AWS endpoint).";
@@ -67,10 +76,11 @@ const INSPECTION_PATH = "/__local/dynamodb";
 
 /**
  * The smallest faithful local AWS for this service: Secrets Manager (AWS JSON 1.1), SQS (AWS
- * JSON 1.0) and DynamoDB (dynalite, see ./dynamodb.ts) on one loopback endpoint, the service
- * chosen by the `X-Amz-Target` header, so the unmodified AWS SDK v3 clients reach it through
- * `endpoint` or `AWS_ENDPOINT_URL`. Credentials and signatures are not checked. Under
- * `/__local/` it answers inspection and fault switches:
+ * JSON 1.0), DynamoDB (dynalite, see ./dynamodb.ts) and EventBridge (AWS JSON 1.1, see
+ * ./eventbridge.ts) on one loopback endpoint, the service chosen by the `X-Amz-Target` header,
+ * so the unmodified AWS SDK v3 clients reach it through `endpoint` or `AWS_ENDPOINT_URL`.
+ * Credentials and signatures are not checked. Under `/__local/` it answers inspection and fault
+ * switches:
  *
  *   GET /__local/stats                     {calls, secretReads}
  *   POST /__local/reset
@@ -78,6 +88,7 @@ const INSPECTION_PATH = "/__local/dynamodb";
  *   GET /__local/queues/<name>/messages    the queue's messages
  *   GET /__local/secrets/<name or ARN>     the current SecretString, as text
  *   GET /__local/tables/<name>/items       the table's items (a Scan, in DynamoDB JSON)
+ *   GET /__local/events[?bus=<name or ARN>] the events put on the buses (or on that one)
  *
  * @example
  * const aws = await startLocalAws();
@@ -95,6 +106,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
   const secrets = new SecretsManager(region, accountId);
   const sqs = new Sqs({ url, region, accountId, faults });
   const dynamoDb = new DynamoDb(`${url}${INSPECTION_PATH}`);
+  const eventBridge = new EventBridge(region, accountId);
   let calls: Record<string, number> = {};
   /** requests being answered: close() lets them finish */
   const answering = new Set<Promise<void>>();
@@ -113,6 +125,13 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
       if (faults.sqsUnavailable) throw sqsError("ServiceUnavailable", UNAVAILABLE);
       return sqs.handle(operation, input, signal);
     }
+    if (service === EVENTBRIDGE_TARGET) {
+      calls[target] = (calls[target] ?? 0) + 1;
+      if (faults.eventBridgeUnavailable) {
+        throw eventBridgeError("ServiceUnavailable", UNAVAILABLE, 503);
+      }
+      return eventBridge.handle(operation, input);
+    }
     throw new AwsError(400, {
       __type: "UnknownOperationException",
       message: `No service answers X-Amz-Target "${target}" here.`,
@@ -120,11 +139,19 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
   }
 
   /** `/__local/…`: [status, body]; a string body is sent as text, anything else as JSON. */
-  async function control(method: string, path: string, input: Json): Promise<[number, unknown]> {
+  async function control(
+    method: string,
+    path: string,
+    query: URLSearchParams,
+    input: Json,
+  ): Promise<[number, unknown]> {
     const queue = /^\/__local\/queues\/([^/]+)\/messages$/.exec(path)?.[1];
     const secret = /^\/__local\/secrets\/(.+)$/.exec(path)?.[1];
     const table = /^\/__local\/tables\/([^/]+)\/items$/.exec(path)?.[1];
     if (method === "GET" && path === "/__local/stats") return [200, local.stats()];
+    if (method === "GET" && path === "/__local/events") {
+      return [200, eventBridge.events(query.get("bus") ?? undefined)];
+    }
     if (method === "POST" && path === "/__local/reset") {
       local.reset();
       return [200, { reset: true }];
@@ -146,7 +173,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
   }
 
   async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = new URL(req.url ?? "/", url).pathname;
+    const { pathname: path, searchParams } = new URL(req.url ?? "/", url);
     const input = parseObject(await readText(req));
     if (input === undefined) {
       return send(res, 400, {
@@ -155,13 +182,14 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
       });
     }
     if (path.startsWith("/__local/")) {
-      const [status, body] = await control(req.method ?? "GET", path, input);
+      const [status, body] = await control(req.method ?? "GET", path, searchParams, input);
       return send(res, status, body);
     }
     // the client went away (an aborted long poll): stop waiting for messages on its behalf
     const left = new AbortController();
     res.once("close", () => left.abort());
     // answer in the protocol the client spoke: AWS JSON 1.0 for SQS, 1.1 for Secrets Manager
+    // and EventBridge
     const contentType = String(req.headers["content-type"] ?? "application/x-amz-json-1.1");
     try {
       const output = await callAws(String(req.headers["x-amz-target"] ?? ""), input, left.signal);
@@ -215,6 +243,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
       secrets.reset();
       sqs.reset();
       dynamoDb.reset();
+      eventBridge.reset();
       calls = {};
       Object.assign(faults, NO_FAULTS);
     },
@@ -222,6 +251,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     secretValue: (nameOrArn) => secrets.value(nameOrArn),
     queueMessages: (queueName) => sqs.messages(queueName),
     endDelays: (queueName) => sqs.endDelays(queueName),
+    events: (busName) => eventBridge.events(busName),
   };
   return local;
 }
