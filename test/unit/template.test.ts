@@ -145,7 +145,7 @@ describe("the packaged CloudFormation template", () => {
     }
   });
 
-  it("authorizes every route but /health with AWS_IAM by default, and with the JWT authorizer when asked", () => {
+  it("authorizes every route but /health and the webhooks (their own secrets) with AWS_IAM by default, and with the JWT authorizer when asked", () => {
     const authorization = (t: Template) =>
       Object.fromEntries(
         ofType(t, "AWS::ApiGatewayV2::Route").map(([, r]) => [
@@ -155,6 +155,9 @@ describe("the packaged CloudFormation template", () => {
       );
     expect(authorization(template)).toEqual({
       "GET /health": ["NONE", false],
+      "POST /webhooks/{source}": ["NONE", false],
+      "GET /activations/{job_id}": ["AWS_IAM", false],
+      "GET /contacts/{contact_id}/history": ["AWS_IAM", false],
       "POST /activations": ["AWS_IAM", false],
       "POST /contacts/{contact_id}/active": ["AWS_IAM", false],
       "POST /contacts/{contact_id}/inactive": ["AWS_IAM", false],
@@ -162,6 +165,9 @@ describe("the packaged CloudFormation template", () => {
     });
     expect(authorization(withJwt)).toEqual({
       "GET /health": ["NONE", false],
+      "POST /webhooks/{source}": ["NONE", false],
+      "GET /activations/{job_id}": ["JWT", true],
+      "GET /contacts/{contact_id}/history": ["JWT", true],
       "POST /activations": ["JWT", true],
       "POST /contacts/{contact_id}/active": ["JWT", true],
       "POST /contacts/{contact_id}/inactive": ["JWT", true],
@@ -268,9 +274,13 @@ describe("the packaged CloudFormation template", () => {
         expect(statement.Resource, `${name}: ${statement.Action}`).not.toBe("*");
         expect(JSON.stringify(statement.Resource)).not.toMatch(/"\*"/);
         if (services.has("secretsmanager")) {
-          expect(statement.Resource).toEqual({
-            "Fn::If": ["CreateZohoSecret", { Ref: "ZohoSecret" }, ""],
-          });
+          expect([
+            { "Fn::If": ["CreateZohoSecret", { Ref: "ZohoSecret" }, ""] },
+            { "Fn::If": ["CreateWebhookSecret", { Ref: "WebhookSecret" }, ""] },
+          ]).toContainEqual(statement.Resource);
+        }
+        if (services.has("events")) {
+          expect(JSON.stringify(statement.Resource)).toContain(":event-bus/default");
         }
         for (const resource of [statement.Resource].flat()) {
           if (services.has("sqs")) {
@@ -305,29 +315,58 @@ describe("the packaged CloudFormation template", () => {
     expect(actionsOn(worker, "sqs:ChangeMessageVisibility")).toHaveLength(1);
   });
 
-  it("lets every function read the secret and none write it (no PutSecretValue anywhere)", () => {
-    for (const [, role] of ofType(template, "AWS::IAM::Role")) {
+  it("lets every function read the secret and none write it (no PutSecretValue anywhere); only the API reads the webhook secret", () => {
+    for (const [name, role] of ofType(template, "AWS::IAM::Role")) {
       const onSecret = statements(role).filter((s: { Action: string[] }) =>
         s.Action.some((a) => a.startsWith("secretsmanager:")),
       );
-      expect(onSecret.flatMap((s: { Action: string[] }) => s.Action)).toEqual([
-        "secretsmanager:GetSecretValue",
-      ]);
+      expect(onSecret.flatMap((s: { Action: string[] }) => s.Action)).toEqual(
+        name === "HttpApiRole"
+          ? ["secretsmanager:GetSecretValue", "secretsmanager:GetSecretValue"]
+          : ["secretsmanager:GetSecretValue"],
+      );
     }
     expect(JSON.stringify(template)).not.toContain("PutSecretValue");
   });
 
-  it("gives every function item reads and conditional writes on the ledger, and nothing wider", () => {
-    for (const [, role] of ofType(template, "AWS::IAM::Role")) {
-      const onTable = statements(role).filter((s: { Action: string[] }) =>
-        s.Action.some((a) => a.startsWith("dynamodb:")),
-      );
-      expect(onTable.flatMap((s: { Action: string[] }) => s.Action).sort()).toEqual([
+  it("lets only the worker put events, on the named bus only", () => {
+    const puts = Object.fromEntries(
+      ofType(template, "AWS::IAM::Role").map(([name, role]) => [
+        name,
+        actionsOn(role, "events:PutEvents").length,
+      ]),
+    );
+    expect(puts).toEqual({
+      HttpApiRole: 0,
+      SqsWorkerRole: 1,
+      ScheduledSyncRole: 0,
+      TokenRefreshRole: 0,
+    });
+  });
+
+  it("gives every function item reads and conditional writes on the ledger, and only what each needs beyond", () => {
+    const item = ["dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:UpdateItem"];
+    const actions = Object.fromEntries(
+      ofType(template, "AWS::IAM::Role").map(([name, role]) => [
+        name,
+        statements(role)
+          .filter((s: { Action: string[] }) => s.Action.some((a) => a.startsWith("dynamodb:")))
+          .flatMap((s: { Action: string[] }) => s.Action)
+          .sort(),
+      ]),
+    );
+    expect(actions).toEqual({
+      HttpApiRole: [
+        "dynamodb:BatchWriteItem",
         "dynamodb:DeleteItem",
         "dynamodb:GetItem",
+        "dynamodb:Query",
         "dynamodb:UpdateItem",
-      ]);
-    }
+      ],
+      SqsWorkerRole: item,
+      ScheduledSyncRole: ["dynamodb:BatchWriteItem", ...item],
+      TokenRefreshRole: item,
+    });
   });
 
   it.each([
@@ -358,11 +397,10 @@ describe("the packaged CloudFormation template", () => {
     const secret = withExistingSecret.Resources.ZohoSecret as Resource;
     expect(secret.Condition).toBe("CreateZohoSecret");
     for (const [, role] of ofType(withExistingSecret, "AWS::IAM::Role")) {
-      for (const statement of actionsOn(role, "secretsmanager:GetSecretValue")) {
-        expect(statement.Resource).toEqual({
-          "Fn::If": ["CreateZohoSecret", { Ref: "ZohoSecret" }, EXISTING],
-        });
-      }
+      const [zoho] = actionsOn(role, "secretsmanager:GetSecretValue");
+      expect(zoho.Resource).toEqual({
+        "Fn::If": ["CreateZohoSecret", { Ref: "ZohoSecret" }, EXISTING],
+      });
     }
     const conditions = (withExistingSecret as unknown as { Conditions: Record<string, unknown> })
       .Conditions;
