@@ -1,0 +1,241 @@
+import { createHmac } from "node:crypto";
+import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import type { APIGatewayProxyStructuredResultV2 } from "aws-lambda";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { type Sandbox, SEED, startSandbox } from "../sandbox";
+import { httpEvent, lambdaContext } from "../support/events";
+import { type LocalWorker, startLocalWorker } from "../support/local-worker";
+
+// The loop with a CRM: a job accepted over HTTP or a webhook, carried out by the worker, then
+// readable as a job record and in the contact's history, and put on EventBridge. The API and the
+// worker run in this process against the sandbox and the local AWS endpoint.
+
+const WEBHOOK_SECRET_ID = "zoho-contact-status/test/webhooks";
+const TOKEN = "whk-test-token-0123456789abcdef";
+const HMAC_KEY = "whk-test-hmac-key-0123456789abcdef";
+
+let sandbox: Sandbox;
+let worker: LocalWorker;
+
+beforeAll(async () => {
+  sandbox = await startSandbox({ contacts: 40 });
+  worker = await startLocalWorker(sandbox, { ZOHO_MINUTE_SHARE: "1000", WEBHOOK_SECRET_ID });
+});
+afterAll(() => Promise.all([sandbox.close(), worker.close()]));
+beforeEach(async () => {
+  sandbox.reset();
+  await worker.setUp();
+  await worker.storeFreshToken();
+  vi.stubEnv("WEBHOOK_SECRET_ID", WEBHOOK_SECRET_ID);
+  await new SecretsManagerClient({
+    endpoint: worker.aws.url,
+    region: "us-east-1",
+    credentials: { accessKeyId: "local", secretAccessKey: "local" },
+  }).send(
+    new CreateSecretCommand({
+      Name: WEBHOOK_SECRET_ID,
+      SecretString: JSON.stringify({
+        "zoho-crm": { preset: "zoho-crm", tokens: [TOKEN] },
+        signed: { hmac_secrets: [HMAC_KEY] },
+      }),
+    }),
+  );
+});
+
+async function call(input: Parameters<typeof httpEvent>[0]) {
+  const { handler } = await import("../../functions/http-api");
+  const response = (await handler(
+    httpEvent(input),
+    lambdaContext("http-api"),
+  )) as APIGatewayProxyStructuredResultV2;
+  return {
+    status: response.statusCode,
+    body: JSON.parse(String(response.body ?? "null")),
+    headers: response.headers,
+  };
+}
+
+const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+
+describe("job records, history and outcome events", () => {
+  it("POST /activations → job ids → queued → worker → done, with attempts, history and an event", async () => {
+    const first = SEED.inactiveIds[0] as string;
+    const accepted = await call({
+      method: "POST",
+      path: "/activations",
+      body: JSON.stringify({ items: [{ contact_id: first }, { contact_id: SEED.unknownId }] }),
+    });
+    expect(accepted.status).toBe(202);
+    const [doneId, parkedId] = accepted.body.job_ids as [string, string];
+    expect((await call({ method: "GET", path: `/activations/${doneId}` })).body).toMatchObject({
+      job_id: doneId,
+      state: "queued",
+      source: "api",
+      request: { contact_id: first, action: "activate" },
+      attempts: [],
+    });
+    await worker.runOnce();
+    const done = (await call({ method: "GET", path: `/activations/${doneId}` })).body;
+    expect(done).toMatchObject({ state: "done", outcome: "activated", contact_id: first });
+    expect(done.attempts).toEqual([expect.objectContaining({ result: "activated" })]);
+    const parked = (await call({ method: "GET", path: `/activations/${parkedId}` })).body;
+    expect(parked).toMatchObject({ state: "parked", error: { code: "CONTACT_NOT_FOUND" } });
+
+    const history = (await call({ method: "GET", path: `/contacts/${first}/history` })).body;
+    expect(history.changes).toEqual([
+      expect.objectContaining({
+        job_id: doneId,
+        action: "activate",
+        outcome: "activated",
+        source: "api",
+      }),
+    ]);
+    expect(worker.aws.events().map((e) => [e.detailType, e.detail.job_id, e.source])).toEqual(
+      expect.arrayContaining([
+        ["Contact status changed", doneId, "zoho-contact-status"],
+        ["Activation parked", parkedId, "zoho-contact-status"],
+      ]),
+    );
+  });
+
+  it("pages a contact's history newest first, and refuses a cursor of another contact", async () => {
+    const id = SEED.inactiveIds[0] as string;
+    for (const path of [
+      `/contacts/${id}/active`,
+      `/contacts/${id}/inactive`,
+      `/contacts/${id}/active`,
+    ]) {
+      expect((await call({ method: "POST", path })).status).toBe(200);
+    }
+    const first = (
+      await call({ method: "GET", path: `/contacts/${id}/history`, query: { limit: "2" } })
+    ).body;
+    expect(first.changes.map((c: { action: string }) => c.action)).toEqual([
+      "activate",
+      "deactivate",
+    ]);
+    const second = (
+      await call({
+        method: "GET",
+        path: `/contacts/${id}/history`,
+        query: { limit: "2", next: first.next },
+      })
+    ).body;
+    expect(second.changes.map((c: { action: string }) => c.action)).toEqual(["activate"]);
+    expect(second.next).toBeUndefined();
+    const other = await call({
+      method: "GET",
+      path: `/contacts/${SEED.activeId}/history`,
+      query: { next: first.next },
+    });
+    expect(other.status).toBe(400);
+  });
+
+  it("answers 404 for an unknown job id and 400 for a malformed one", async () => {
+    expect(
+      (await call({ method: "GET", path: "/activations/3f1e4a7c-0000-4000-8000-000000000000" }))
+        .status,
+    ).toBe(404);
+    expect((await call({ method: "GET", path: "/activations/not-a-job" })).status).toBe(400);
+  });
+});
+
+describe("POST /webhooks/{source}", () => {
+  it("takes a Zoho CRM form-encoded webhook with a bearer token: 202, a job id, and the job is done", async () => {
+    const id = SEED.inactiveIds[2] as string;
+    const response = await call({
+      method: "POST",
+      path: "/webhooks/zoho-crm",
+      headers: {
+        "content-type": "application/x-www-form-urlencoded",
+        authorization: `Bearer ${TOKEN}`,
+      },
+      body: form({ contact_id: id, status: "Active", event_id: "crm-1" }),
+    });
+    expect(response.status).toBe(202);
+    await worker.runOnce();
+    expect(sandbox.contact(id)?.status).toBe("active");
+    expect(
+      (await call({ method: "GET", path: `/activations/${response.body.job_id}` })).body,
+    ).toMatchObject({
+      state: "done",
+      source: "zoho-crm",
+    });
+  });
+
+  it("a delivery repeated by the sender gets the first job id and queues nothing", async () => {
+    const send = () =>
+      call({
+        method: "POST",
+        path: "/webhooks/zoho-crm",
+        query: { token: TOKEN },
+        body: JSON.stringify({
+          email: "contact8@example.com",
+          status: "inactive",
+          event_id: "crm-42",
+        }),
+      });
+    const first = await send();
+    const again = await send();
+    expect(again.status).toBe(202);
+    expect(again.body).toMatchObject({ job_id: first.body.job_id, duplicates: 1 });
+    expect(worker.messages("activation-queue")).toHaveLength(1);
+  });
+
+  it("checks an HMAC-SHA256 signature of the raw body with its timestamp, and refuses a replay older than 5 minutes", async () => {
+    const body = JSON.stringify({ contact_id: SEED.inactiveIds[3], action: "activate" });
+    const signed = (at: number) => ({
+      "x-signature-timestamp": String(at),
+      "x-signature": createHmac("sha256", HMAC_KEY).update(`${at}.${body}`).digest("hex"),
+    });
+    const now = Math.floor(Date.now() / 1000);
+    expect(
+      (await call({ method: "POST", path: "/webhooks/signed", headers: signed(now), body })).status,
+    ).toBe(202);
+    const replay = await call({
+      method: "POST",
+      path: "/webhooks/signed",
+      headers: signed(now - 301),
+      body,
+    });
+    expect(replay.status).toBe(401);
+  });
+
+  it("refuses a wrong or missing token with 401 and nothing more, queues nothing, and never echoes a secret", async () => {
+    for (const headers of [{ authorization: "Bearer wrong" }, {}] as Array<
+      Record<string, string>
+    >) {
+      const response = await call({
+        method: "POST",
+        path: "/webhooks/zoho-crm",
+        headers,
+        body: JSON.stringify({ contact_id: SEED.inactiveIds[4], status: "active" }),
+      });
+      expect(response.status).toBe(401);
+      expect(response.body.error.message).toBe("Missing or invalid webhook token or signature.");
+      expect(JSON.stringify(response.body)).not.toContain(TOKEN);
+    }
+    expect(worker.messages("activation-queue")).toEqual([]);
+  });
+
+  it("answers 404 for an unknown source and 400 for a payload that maps to nothing, saying what was missing", async () => {
+    expect(
+      (
+        await call({
+          method: "POST",
+          path: "/webhooks/nobody",
+          query: { token: TOKEN },
+          body: "{}",
+        })
+      ).status,
+    ).toBe(404);
+    const empty = await call({
+      method: "POST",
+      path: "/webhooks/zoho-crm",
+      query: { token: TOKEN },
+      body: JSON.stringify({ status: "active" }),
+    });
+    expect(empty.status).toBe(400);
+    expect(empty.body.error.message).toContain("contact");
+  });
+});
