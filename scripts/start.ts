@@ -80,6 +80,12 @@ Queued jobs are carried out by the worker within a second or two; then:
   curl -s ${stack.sandbox.url}/__sandbox/contacts/${SEED.inactiveIds[1]}
   curl -s ${stack.aws.url}/__local/queues/activation-dlq/messages
 
+Parked jobs, and moving them back (npm run redrive -- --help):
+
+  export ACTIVATION_QUEUE_URL=${stack.queueUrl} ACTIVATION_DLQ_URL=${stack.dlqUrl}
+  export BULK_QUEUE_URL=${stack.bulkQueueUrl} BULK_DLQ_URL=${stack.bulkDlqUrl}
+  npm run redrive -- list
+
 Ctrl-C stops everything.
 `);
 
