@@ -4,18 +4,55 @@
  * defaults below. Ctrl-C stops everything.
  */
 
-import { startLocalStack } from "../test/local-stack/stack";
+import { type LocalStack, PortTakenError, startLocalStack } from "../test/local-stack/stack";
 import { SEED } from "../test/sandbox";
 
-const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+/** each port: the variable that moves it, and its default */
+const PORTS = {
+  httpPort: ["HTTP_PORT", 3000],
+  lambdaPort: ["LAMBDA_PORT", 3002],
+  sandboxPort: ["SANDBOX_PORT", 4010],
+  awsPort: ["AWS_PORT", 4566],
+} as const;
+type PortOption = keyof typeof PORTS;
 
-const stack = await startLocalStack({
-  httpPort: port("HTTP_PORT", 3000),
-  lambdaPort: port("LAMBDA_PORT", 3002),
-  sandboxPort: port("SANDBOX_PORT", 4010),
-  awsPort: port("AWS_PORT", 4566),
-  log: process.env.VERBOSE ? (line) => console.log(`[offline] ${line}`) : undefined,
-});
+const ports = {} as Record<PortOption, number>;
+for (const [option, [variable, fallback]] of Object.entries(PORTS) as [
+  PortOption,
+  (typeof PORTS)[PortOption],
+][]) {
+  const value = Number(process.env[variable] ?? fallback);
+  if (!Number.isInteger(value) || value < 0 || value > 65_535) {
+    console.error(
+      `npm start: ${variable} must be a port number (0 for any free one, up to 65535), not ${process.env[variable]}`,
+    );
+    process.exit(2);
+  }
+  ports[option] = value;
+}
+
+let stack: LocalStack;
+try {
+  stack = await startLocalStack({
+    ...ports,
+    log: process.env.VERBOSE ? (line) => console.log(`[offline] ${line}`) : undefined,
+  });
+} catch (error) {
+  // a port taken before the start (PortTakenError), or in the moment between check and use
+  const { port, code } = error as { port?: number; code?: string };
+  const taken =
+    error instanceof PortTakenError
+      ? (error.option as PortOption)
+      : code === "EADDRINUSE"
+        ? (Object.keys(ports) as PortOption[]).find((option) => ports[option] === port)
+        : undefined;
+  console.error(
+    taken === undefined
+      ? `npm start: ${(error as Error).message}`
+      : `npm start: port ${ports[taken]} is taken (another npm start?); free it, or move it: ${PORTS[taken][0]}=<free port> npm start`,
+  );
+  process.exit(1);
+}
 
 const { httpUrl } = stack;
 console.log(`
@@ -42,6 +79,12 @@ Queued jobs are carried out by the worker within a second or two; then:
 
   curl -s ${stack.sandbox.url}/__sandbox/contacts/${SEED.inactiveIds[1]}
   curl -s ${stack.aws.url}/__local/queues/activation-dlq/messages
+
+Parked jobs, and moving them back (npm run redrive -- --help):
+
+  export ACTIVATION_QUEUE_URL=${stack.queueUrl} ACTIVATION_DLQ_URL=${stack.dlqUrl}
+  export BULK_QUEUE_URL=${stack.bulkQueueUrl} BULK_DLQ_URL=${stack.bulkDlqUrl}
+  npm run redrive -- list
 
 Ctrl-C stops everything.
 `);

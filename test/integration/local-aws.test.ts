@@ -22,6 +22,7 @@ import {
   UpdateSecretCommand,
 } from "@aws-sdk/client-secrets-manager";
 import {
+  CancelMessageMoveTaskCommand,
   ChangeMessageVisibilityBatchCommand,
   ChangeMessageVisibilityCommand,
   CreateQueueCommand,
@@ -29,6 +30,7 @@ import {
   DeleteMessageCommand,
   GetQueueAttributesCommand,
   GetQueueUrlCommand,
+  ListMessageMoveTasksCommand,
   ListQueuesCommand,
   type MessageAttributeValue,
   type QueueAttributeName,
@@ -38,6 +40,7 @@ import {
   SendMessageCommand,
   SetQueueAttributesCommand,
   SQSClient,
+  StartMessageMoveTaskCommand,
 } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { type LocalAws, startLocalAws } from "../local-aws";
@@ -628,6 +631,191 @@ describe("local SQS", () => {
     await other.close();
     expect((await polling).Messages).toBeUndefined();
     expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe("local SQS: DLQ redrive (message move tasks)", () => {
+  /** jobs → jobs-dlq after 1 receive; `parked` messages put in the DLQ by that redrive */
+  async function queueWithDlq(parked: string[] = []) {
+    const dlqUrl = await createQueue("jobs-dlq");
+    const queueUrl = await createQueue("jobs", {
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: arnOf("jobs-dlq"), maxReceiveCount: 1 }),
+    });
+    for (const body of parked) {
+      await send(queueUrl, body, { tag: { DataType: "String", StringValue: body } });
+      await receive(queueUrl, { VisibilityTimeout: 0 });
+    }
+    await receive(queueUrl, { MaxNumberOfMessages: 10 }); // moves them all to the DLQ
+    expect(aws.queueMessages("jobs-dlq")).toHaveLength(parked.length);
+    return { queueUrl, dlqUrl };
+  }
+  const start = (input: {
+    SourceArn: string;
+    DestinationArn?: string;
+    MaxNumberOfMessagesPerSecond?: number;
+  }) => sqs.send(new StartMessageMoveTaskCommand(input));
+  const tasks = async (SourceArn: string, MaxResults?: number) =>
+    (await sqs.send(new ListMessageMoveTasksCommand({ SourceArn, MaxResults }))).Results ?? [];
+  async function settled(SourceArn: string) {
+    await vi.waitFor(async () => expect((await tasks(SourceArn))[0]?.Status).not.toBe("RUNNING"), {
+      timeout: 5000,
+    });
+    return (await tasks(SourceArn))[0];
+  }
+
+  it("without DestinationArn, moves each message back to the queue redrive took it from, as a new message", async () => {
+    await queueWithDlq(["a", "b", "c"]);
+    const parkedIds = aws.queueMessages("jobs-dlq").map((m) => m.messageId);
+    const { TaskHandle } = await start({ SourceArn: arnOf("jobs-dlq") });
+    expect(TaskHandle).toEqual(expect.any(String));
+
+    const task = await settled(arnOf("jobs-dlq"));
+    expect(task).toEqual({
+      Status: "COMPLETED",
+      SourceArn: arnOf("jobs-dlq"),
+      ApproximateNumberOfMessagesMoved: 3,
+      ApproximateNumberOfMessagesToMove: 3,
+      StartedTimestamp: expect.any(Number),
+    });
+    expect(aws.queueMessages("jobs-dlq")).toEqual([]);
+    const moved = aws.queueMessages("jobs");
+    expect(
+      moved.map((m) => [m.body, m.messageAttributes.tag?.StringValue, m.receiveCount]),
+    ).toEqual([
+      ["a", "a", 0],
+      ["b", "b", 0],
+      ["c", "c", 0],
+    ]);
+    for (const message of moved) {
+      expect(parkedIds).not.toContain(message.messageId);
+      expect(message.attributes.DeadLetterQueueSourceArn).toBeUndefined();
+    }
+  });
+
+  it("fails with CouldNotDetermineMessageSource on a message sent to the DLQ directly, unless DestinationArn is given", async () => {
+    const { dlqUrl } = await queueWithDlq();
+    await createQueue("elsewhere");
+    await send(dlqUrl, "parked by the worker");
+
+    await start({ SourceArn: arnOf("jobs-dlq") });
+    expect(await settled(arnOf("jobs-dlq"))).toMatchObject({
+      Status: "FAILED",
+      FailureReason: "CouldNotDetermineMessageSource",
+      ApproximateNumberOfMessagesMoved: 0,
+      ApproximateNumberOfMessagesToMove: 1,
+    });
+    expect(aws.queueMessages("jobs-dlq")).toHaveLength(1);
+
+    await start({ SourceArn: arnOf("jobs-dlq"), DestinationArn: arnOf("elsewhere") });
+    expect(await settled(arnOf("jobs-dlq"))).toMatchObject({
+      Status: "COMPLETED",
+      DestinationArn: arnOf("elsewhere"),
+      ApproximateNumberOfMessagesMoved: 1,
+    });
+    expect(aws.queueMessages("elsewhere").map((m) => m.body)).toEqual(["parked by the worker"]);
+    // newest first, one by default
+    expect((await tasks(arnOf("jobs-dlq"), 10)).map((t) => t.Status)).toEqual([
+      "COMPLETED",
+      "FAILED",
+    ]);
+  });
+
+  it("refuses a source that is no queue's DLQ, unknown queues, bad ARNs and rates, as SQS does", async () => {
+    await queueWithDlq();
+    await expect(start({ SourceArn: arnOf("jobs") })).rejects.toMatchObject({
+      name: "InvalidParameterValue",
+      message: "Source queue must be configured as a Dead Letter Queue.",
+    });
+    await expect(start({ SourceArn: arnOf("missing") })).rejects.toMatchObject({
+      name: "ResourceNotFoundException",
+      $metadata: { httpStatusCode: 404 },
+    });
+    await expect(
+      start({ SourceArn: arnOf("jobs-dlq"), DestinationArn: arnOf("missing") }),
+    ).rejects.toMatchObject({ name: "ResourceNotFoundException" });
+    await expect(
+      start({ SourceArn: arnOf("jobs-dlq"), DestinationArn: arnOf("jobs-dlq") }),
+    ).rejects.toMatchObject({ name: "InvalidParameterValue" });
+    await expect(start({ SourceArn: "jobs-dlq" })).rejects.toMatchObject({
+      name: "InvalidParameterValue",
+    });
+    for (const rate of [0, 501]) {
+      await expect(
+        start({ SourceArn: arnOf("jobs-dlq"), MaxNumberOfMessagesPerSecond: rate }),
+      ).rejects.toMatchObject({ name: "InvalidParameterValue" });
+    }
+    await expect(tasks(arnOf("missing"))).rejects.toMatchObject({
+      name: "ResourceNotFoundException",
+    });
+    expect(await tasks(arnOf("jobs-dlq"))).toEqual([]);
+  });
+
+  it("moves at most MaxNumberOfMessagesPerSecond, one task at a time per source, and can be cancelled", async () => {
+    await queueWithDlq(["1", "2", "3", "4", "5", "6", "7", "8"]);
+    const started = Date.now();
+    const { TaskHandle } = await start({
+      SourceArn: arnOf("jobs-dlq"),
+      MaxNumberOfMessagesPerSecond: 4,
+    });
+    await expect(start({ SourceArn: arnOf("jobs-dlq") })).rejects.toMatchObject({
+      name: "UnsupportedOperation",
+      message:
+        "There is already a task running. Only one active task is allowed for a source queue arn at a given time.",
+    });
+    const [running] = await tasks(arnOf("jobs-dlq"));
+    expect(running).toMatchObject({
+      TaskHandle,
+      Status: "RUNNING",
+      MaxNumberOfMessagesPerSecond: 4,
+      ApproximateNumberOfMessagesToMove: 8,
+    });
+    await sleep(600);
+    const movedSoFar = aws.queueMessages("jobs").length;
+    // the first at once, then 4 a second: 3 after 0.6 s (4 on a slow machine, never all 8)
+    expect(movedSoFar).toBeGreaterThanOrEqual(2);
+    expect(movedSoFar).toBeLessThanOrEqual(1 + Math.floor(((Date.now() - started) * 4) / 1000));
+
+    const { ApproximateNumberOfMessagesMoved } = await sqs.send(
+      new CancelMessageMoveTaskCommand({ TaskHandle }),
+    );
+    expect(ApproximateNumberOfMessagesMoved).toBe(aws.queueMessages("jobs").length);
+    await sleep(300);
+    expect(aws.queueMessages("jobs")).toHaveLength(ApproximateNumberOfMessagesMoved ?? -1);
+    const [cancelled] = await tasks(arnOf("jobs-dlq"));
+    expect(cancelled).toMatchObject({ Status: "CANCELLED", ApproximateNumberOfMessagesMoved });
+    expect(cancelled?.TaskHandle).toBeUndefined();
+    await expect(sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle }))).rejects.toMatchObject({
+      name: "UnsupportedOperation",
+    });
+    await expect(
+      sqs.send(new CancelMessageMoveTaskCommand({ TaskHandle: "bm90IGEgdGFzaw==" })),
+    ).rejects.toMatchObject({ name: "ResourceNotFoundException" });
+
+    // a new task may start once none is running; it moves what is left
+    await start({ SourceArn: arnOf("jobs-dlq") });
+    expect(await settled(arnOf("jobs-dlq"))).toMatchObject({
+      Status: "COMPLETED",
+      ApproximateNumberOfMessagesToMove: 8 - (ApproximateNumberOfMessagesMoved ?? 0),
+    });
+    expect(aws.queueMessages("jobs")).toHaveLength(8);
+  });
+
+  it("moves only the messages there when it started, and in-flight ones once they are visible", async () => {
+    const { queueUrl, dlqUrl } = await queueWithDlq(["old"]);
+    const [held] = await receive(dlqUrl, { VisibilityTimeout: 1 });
+    expect(held?.Body).toBe("old");
+    await start({ SourceArn: arnOf("jobs-dlq") });
+    await send(queueUrl, "new");
+    await receive(queueUrl, { VisibilityTimeout: 0 });
+    await receive(queueUrl); // "new" reaches the DLQ after the task started
+    await sleep(200);
+    expect((await tasks(arnOf("jobs-dlq")))[0]?.Status).toBe("RUNNING");
+    expect(await settled(arnOf("jobs-dlq"))).toMatchObject({
+      Status: "COMPLETED",
+      ApproximateNumberOfMessagesMoved: 1,
+    });
+    expect(aws.queueMessages("jobs").map((m) => m.body)).toEqual(["old"]);
+    expect(aws.queueMessages("jobs-dlq").map((m) => m.body)).toEqual(["new"]);
   });
 });
 

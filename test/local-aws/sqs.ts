@@ -47,6 +47,22 @@ interface Queue {
   waiters: Set<() => void>;
 }
 
+/** A DLQ redrive (StartMessageMoveTask) and what it has done so far. */
+interface MoveTask {
+  taskHandle: string;
+  source: Queue;
+  destinationArn?: string;
+  maxPerSecond?: number;
+  status: "RUNNING" | "COMPLETED" | "CANCELLED" | "FAILED";
+  failureReason?: string;
+  startedAt: number;
+  toMove: number;
+  moved: number;
+  /** the ids, in the source, of the messages it was started for and has not moved yet */
+  pending: Set<string>;
+  timer?: NodeJS.Timeout;
+}
+
 interface RedrivePolicy {
   deadLetterTargetArn: string;
   maxReceiveCount: number;
@@ -85,6 +101,11 @@ const PARAMETERS = {
   DelaySeconds: [0, 900, "Must be >= 0 and <= 900, if provided."],
 } as const;
 const MAX_BATCH_BYTES = 1_048_576;
+/** SQS's ceiling for MaxNumberOfMessagesPerSecond, and the rate used when none is given */
+const MAX_MOVE_RATE = 500;
+/** how often a running move task moves its next messages */
+const MOVE_TICK_MS = 50;
+const ARN = /^arn:[^:]+:[^:]+:[^:]*:[^:]*:.+$/;
 /** how long a received message may stay in flight, all visibility changes together */
 const MAX_VISIBILITY_MS = 43_200_000;
 /** what SQS accepts in a body: #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF */
@@ -101,6 +122,7 @@ const ERRORS = {
   QueueDoesNotExist: ["AWS.SimpleQueueService.NonExistentQueue", 400],
   QueueNameExists: ["QueueAlreadyExists", 400],
   ReceiptHandleIsInvalid: ["ReceiptHandleIsInvalid", 404],
+  ResourceNotFoundException: ["ResourceNotFoundException", 404],
   InvalidAttributeName: ["InvalidAttributeName", 400],
   InvalidAttributeValue: ["InvalidAttributeValue", 400],
   InvalidMessageContents: ["InvalidMessageContents", 400],
@@ -173,16 +195,20 @@ export interface SqsOptions {
 /**
  * SQS standard queues, as much as the service and its local event-source poller use: delays,
  * visibility timeouts, receive counts, redrive to a dead-letter queue after maxReceiveCount,
- * retention, long polling, batches, message attributes with the MD5s the SDK expects. No FIFO
- * queues, DeleteQueue, tags, permissions or ListQueues paging.
+ * retention, long polling, batches, message attributes with the MD5s the SDK expects, and DLQ
+ * redrive (StartMessageMoveTask, ListMessageMoveTasks, CancelMessageMoveTask). No FIFO queues,
+ * DeleteQueue, tags, permissions or ListQueues paging.
  */
 export class Sqs {
   readonly #queues = new Map<string, Queue>();
+  /** every move task started, oldest first */
+  #tasks: MoveTask[] = [];
   #closed = false;
 
   constructor(readonly options: SqsOptions) {}
 
   reset(): void {
+    this.#stopTasks();
     const queues = [...this.#queues.values()];
     this.#queues.clear();
     for (const queue of queues) wake(queue);
@@ -191,7 +217,13 @@ export class Sqs {
   /** Ends pending long polls now (they answer with no messages), and every later one at once. */
   close(): void {
     this.#closed = true;
+    this.#stopTasks();
     for (const queue of this.#queues.values()) wake(queue);
+  }
+
+  #stopTasks(): void {
+    for (const task of this.#tasks) clearInterval(task.timer);
+    this.#tasks = [];
   }
 
   /** Lets time pass for one queue: its delayed and in-flight messages become visible now. */
@@ -259,6 +291,12 @@ export class Sqs {
       case "PurgeQueue":
         this.#queue(input).messages = [];
         return {};
+      case "StartMessageMoveTask":
+        return this.#startMoveTask(input);
+      case "ListMessageMoveTasks":
+        return this.#listMoveTasks(input);
+      case "CancelMessageMoveTask":
+        return this.#cancelMoveTask(input);
       default:
         throw sqsError(
           "UnsupportedOperation",
@@ -596,6 +634,191 @@ export class Sqs {
     }
     message.visibleAt = now + seconds * 1000;
     wake(queue);
+  }
+
+  /**
+   * As SQS does: the source must be a queue some other queue names as its dead-letter target,
+   * one task at a time per source. The task moves the messages in the source when it starts
+   * (oldest first, at most MaxNumberOfMessagesPerSecond), each as a new message (new id, age and
+   * receive count) to DestinationArn or, without one, back to the queue redrive took it from;
+   * a message that redrive did not bring (sent to the DLQ directly) fails the task with
+   * CouldNotDetermineMessageSource.
+   */
+  #startMoveTask(input: Json): Json {
+    const source = this.#queueForArn(input, "SourceArn");
+    if (!source) {
+      throw sqsError(
+        "ResourceNotFoundException",
+        "The resource that you specified for the SourceArn parameter doesn't exist.",
+      );
+    }
+    const isDeadLetterQueue = [...this.#queues.values()].some(
+      (queue) => redrivePolicy(queue)?.deadLetterTargetArn === source.arn,
+    );
+    if (!isDeadLetterQueue) {
+      throw invalidParameter("Source queue must be configured as a Dead Letter Queue.");
+    }
+    let destinationArn: string | undefined;
+    if (input.DestinationArn !== undefined) {
+      const destination = this.#queueForArn(input, "DestinationArn");
+      if (!destination) {
+        throw sqsError(
+          "ResourceNotFoundException",
+          "The resource that you specified for the DestinationArn parameter doesn't exist.",
+        );
+      }
+      if (destination === source) {
+        throw invalidParameter("Source queue arn and destination queue arn cannot be the same.");
+      }
+      destinationArn = destination.arn;
+    }
+    const rate = input.MaxNumberOfMessagesPerSecond;
+    if (
+      rate !== undefined &&
+      (typeof rate !== "number" || !Number.isInteger(rate) || rate < 1 || rate > MAX_MOVE_RATE)
+    ) {
+      throw invalidParameter(
+        `Value for parameter MaxNumberOfMessagesPerSecond is invalid. Reason: You must enter a number that's between 1 and ${MAX_MOVE_RATE}.`,
+      );
+    }
+    if (this.#tasks.some((task) => task.source === source && task.status === "RUNNING")) {
+      throw sqsError(
+        "UnsupportedOperation",
+        "There is already a task running. Only one active task is allowed for a source queue arn at a given time.",
+      );
+    }
+    const messages = this.#expire(source);
+    const task: MoveTask = {
+      taskHandle: Buffer.from(
+        JSON.stringify({ taskId: randomUUID(), sourceArn: source.arn }),
+      ).toString("base64"),
+      source,
+      ...(destinationArn === undefined ? {} : { destinationArn }),
+      ...(rate === undefined ? {} : { maxPerSecond: rate }),
+      status: "RUNNING",
+      startedAt: Date.now(),
+      toMove: messages.length,
+      moved: 0,
+      pending: new Set(messages.map((message) => message.messageId)),
+    };
+    this.#tasks.push(task);
+    task.timer = setInterval(() => this.#runMoveTask(task), MOVE_TICK_MS);
+    task.timer.unref();
+    this.#runMoveTask(task);
+    return { TaskHandle: task.taskHandle };
+  }
+
+  #runMoveTask(task: MoveTask): void {
+    if (task.status !== "RUNNING") return;
+    const finish = (status: MoveTask["status"], failureReason?: string) => {
+      task.status = status;
+      if (failureReason) task.failureReason = failureReason;
+      clearInterval(task.timer);
+    };
+    const { source } = task;
+    if (this.#queues.get(source.name) !== source) {
+      finish("FAILED", "AWS.SimpleQueueService.NonExistentQueue");
+      return;
+    }
+    const now = Date.now();
+    const rate = task.maxPerSecond ?? MAX_MOVE_RATE;
+    // the first message at once, then `rate` a second, never more than a second's worth at once
+    let budget = Math.min(
+      rate,
+      Math.floor((rate * (now - task.startedAt)) / 1000) + 1 - task.moved,
+    );
+    const present = new Set(this.#expire(source).map((message) => message.messageId));
+    for (const id of task.pending) if (!present.has(id)) task.pending.delete(id); // deleted meanwhile
+    for (const message of [...source.messages]) {
+      if (budget <= 0) break;
+      if (!task.pending.has(message.messageId) || message.visibleAt > now) continue;
+      const targetArn = task.destinationArn ?? message.deadLetterSourceArn;
+      const target = targetArn === undefined ? undefined : this.#queueWithArn(targetArn);
+      if (!target) {
+        finish(
+          "FAILED",
+          targetArn === undefined
+            ? "CouldNotDetermineMessageSource"
+            : "AWS.SimpleQueueService.NonExistentQueue",
+        );
+        return;
+      }
+      source.messages.splice(source.messages.indexOf(message), 1);
+      // a redriven message is a new message: new id, new age, never received
+      enqueue(target, {
+        messageId: randomUUID(),
+        body: message.body,
+        messageAttributes: message.messageAttributes,
+        sentAt: now,
+        visibleAt: now + Number(target.attributes.DelaySeconds) * 1000,
+        receiveCount: 0,
+      });
+      task.pending.delete(message.messageId);
+      task.moved++;
+      budget--;
+    }
+    if (task.pending.size === 0) finish("COMPLETED");
+  }
+
+  /** The most recent tasks of a source, newest first (MaxResults 1 to 10, default 1). */
+  #listMoveTasks(input: Json): Json {
+    const source = this.#queueForArn(input, "SourceArn");
+    if (!source) {
+      throw sqsError(
+        "ResourceNotFoundException",
+        "The resource that you specified for the SourceArn parameter doesn't exist.",
+      );
+    }
+    const max = input.MaxResults ?? 1;
+    if (typeof max !== "number" || !Number.isInteger(max) || max < 1 || max > 10) {
+      throw invalidParameter(
+        `Value ${String(max)} for parameter MaxResults is invalid. Reason: You must enter a number that's between 1 and 10.`,
+      );
+    }
+    const Results = this.#tasks
+      .filter((task) => task.source === source)
+      .reverse()
+      .slice(0, max)
+      .map((task) => ({
+        ...(task.status === "RUNNING" ? { TaskHandle: task.taskHandle } : {}),
+        Status: task.status,
+        SourceArn: source.arn,
+        ...(task.destinationArn === undefined ? {} : { DestinationArn: task.destinationArn }),
+        ...(task.maxPerSecond === undefined
+          ? {}
+          : { MaxNumberOfMessagesPerSecond: task.maxPerSecond }),
+        ApproximateNumberOfMessagesMoved: task.moved,
+        ApproximateNumberOfMessagesToMove: task.toMove,
+        ...(task.failureReason === undefined ? {} : { FailureReason: task.failureReason }),
+        StartedTimestamp: task.startedAt,
+      }));
+    return { Results };
+  }
+
+  #cancelMoveTask(input: Json): Json {
+    const handle = required(input, "TaskHandle");
+    const task = this.#tasks.find((candidate) => candidate.taskHandle === handle);
+    if (!task) throw sqsError("ResourceNotFoundException", "Task does not exist.");
+    if (task.status !== "RUNNING") {
+      throw sqsError("UnsupportedOperation", "Only active tasks can be cancelled.");
+    }
+    task.status = "CANCELLED";
+    clearInterval(task.timer);
+    return { ApproximateNumberOfMessagesMoved: task.moved };
+  }
+
+  /** The queue an ARN parameter names; undefined when there is none (an ARN badly formed is refused). */
+  #queueForArn(input: Json, name: string): Queue | undefined {
+    const arn = input[name];
+    if (arn === undefined) {
+      throw sqsError("MissingParameter", `The request must contain the parameter ${name}.`);
+    }
+    if (typeof arn !== "string" || !ARN.test(arn)) {
+      throw invalidParameter(
+        `You must use this format to specify the ${name}: arn:<partition>:<service>:<region>:<account-id>:<resource-id>`,
+      );
+    }
+    return this.#queueWithArn(arn);
   }
 
   #queueWithArn(arn: string): Queue | undefined {

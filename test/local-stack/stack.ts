@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
 import { once } from "node:events";
 import { createServer } from "node:net";
 import { resolve } from "node:path";
@@ -79,6 +79,65 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
+/** A port the stack was asked to use is taken; `option` is the LocalStackOptions field. */
+export class PortTakenError extends Error {
+  constructor(
+    readonly port: number,
+    readonly option: string,
+  ) {
+    super(`port ${port} is taken (${option})`);
+  }
+}
+
+/** Whether something listens on this port of loopback already (or it cannot be listened on). */
+export async function portTaken(port: number): Promise<boolean> {
+  const server = createServer();
+  server.listen(port, "127.0.0.1");
+  try {
+    await once(server, "listening");
+  } catch {
+    return true;
+  }
+  await new Promise((closed) => server.close(closed));
+  return false;
+}
+
+/**
+ * Checks every fixed port before anything starts, so a second stack fails at once and leaves
+ * nothing half started. Throws PortTakenError for the first one taken.
+ */
+export async function checkPorts(ports: Record<string, number | undefined>): Promise<void> {
+  for (const [option, port] of Object.entries(ports)) {
+    if (port && (await portTaken(port))) throw new PortTakenError(port, option);
+  }
+}
+
+const WATCHDOG = resolve(import.meta.dirname, "parent-watchdog.cjs");
+
+/**
+ * Runs a Node script in its own process group (so stopProcessGroup ends its children too) that
+ * still dies with this process, however this one ends: parent-watchdog.cjs, preloaded into it,
+ * kills its group when the pipe this process holds on its fd 3 closes. A detached process would
+ * otherwise outlive a SIGKILLed parent, keeping its ports.
+ */
+export function spawnNodeInOwnGroup(
+  script: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): ChildProcess {
+  const spawnOptions: SpawnOptions = {
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    env: { ...(options.env ?? process.env), LOCAL_STACK_PARENT_FD: "3" },
+    stdio: ["ignore", "pipe", "pipe", "pipe"],
+    detached: true,
+  };
+  const child = spawn(process.execPath, ["--require", WATCHDOG, script, ...args], spawnOptions);
+  // this end of the watchdog's pipe lives as long as this process; it must not keep it alive
+  const lifeline = child.stdio[3] as { unref?: () => void } | null;
+  lifeline?.unref?.();
+  return child;
+}
+
 /**
  * The whole system on one machine, wired as serverless.yml wires it in AWS: the Zoho Books
  * sandbox, local Secrets Manager, SQS and DynamoDB endpoints (the secret, the ledger table, the
@@ -86,6 +145,12 @@ export async function freePort(): Promise<number> {
  * (HTTP routes and schedules), and an SQS event-source poller per queue for the worker.
  */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  await checkPorts({
+    httpPort: options.httpPort,
+    lambdaPort: options.lambdaPort,
+    sandboxPort: options.sandboxPort,
+    awsPort: options.awsPort,
+  });
   const sandbox = await startSandbox({
     port: options.sandboxPort ?? 0,
     ...(options.contacts === undefined ? {} : { contacts: options.contacts }),
@@ -141,10 +206,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     LOG_LEVEL: "INFO",
     ...options.env,
   };
-  const offline = spawn(
-    process.execPath,
+  const offline = spawnNodeInOwnGroup(
+    resolve(ROOT, "node_modules/osls/bin/serverless.js"),
     [
-      resolve(ROOT, "node_modules/osls/bin/serverless.js"),
       "offline",
       "start",
       "--stage",
@@ -163,8 +227,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     {
       cwd: ROOT,
       env: { ...process.env, ...env, SLS_TELEMETRY_DISABLED: "1", SLS_NOTIFICATIONS_MODE: "off" },
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: true, // its own process group, so stop() ends esbuild and worker threads too
     },
   );
   const stopOffline = () => stopProcessGroup(offline);
