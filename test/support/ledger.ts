@@ -30,8 +30,7 @@ export async function startLedger() {
   await createLedgerTable(dynamo, LEDGER_TABLE);
   return {
     endpoint,
-    table: LEDGER_TABLE,
-    dynamo,
+    ...ledgerOn(dynamo, LEDGER_TABLE),
     /** the environment the functions read, as the deployed stack sets it */
     stubEnv() {
       vi.stubEnv("ZOHO_LEDGER_TABLE", LEDGER_TABLE);
@@ -40,16 +39,33 @@ export async function startLedger() {
       vi.stubEnv("AWS_ACCESS_KEY_ID", "local");
       vi.stubEnv("AWS_SECRET_ACCESS_KEY", "local");
     },
+    async close() {
+      dynamo.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+export type Ledger = Awaited<ReturnType<typeof startLedger>>;
+
+/**
+ * The ledger's test helpers on any DynamoDB endpoint that has the table (dynalite here, the
+ * local AWS endpoint, the local stack).
+ */
+export function ledgerOn(dynamo: DynamoDBClient, table: string) {
+  return {
+    table,
+    dynamo,
     /** an empty table again (items deleted: the table itself stays, as the functions know it) */
     async reset() {
       for (;;) {
-        const { Items = [] } = await dynamo.send(new ScanCommand({ TableName: LEDGER_TABLE }));
+        const { Items = [] } = await dynamo.send(new ScanCommand({ TableName: table }));
         if (Items.length === 0) return;
         await Promise.all(
           Items.map((item) =>
             dynamo.send(
               new DeleteItemCommand({
-                TableName: LEDGER_TABLE,
+                TableName: table,
                 Key: {
                   [LEDGER_KEY.partition]: item[LEDGER_KEY.partition] as AttributeValue,
                   [LEDGER_KEY.sort]: item[LEDGER_KEY.sort] as AttributeValue,
@@ -69,7 +85,7 @@ export async function startLedger() {
       const now = Date.now();
       await dynamo.send(
         new UpdateItemCommand({
-          TableName: LEDGER_TABLE,
+          TableName: table,
           Key: {
             [LEDGER_KEY.partition]: { S: `connection#${secretId}` },
             [LEDGER_KEY.sort]: { S: "token" },
@@ -90,7 +106,7 @@ export async function startLedger() {
     async item(secretId: string): Promise<Record<string, string | undefined>> {
       const { Item } = await dynamo.send(
         new GetItemCommand({
-          TableName: LEDGER_TABLE,
+          TableName: table,
           Key: {
             [LEDGER_KEY.partition]: { S: `connection#${secretId}` },
             [LEDGER_KEY.sort]: { S: "token" },
@@ -102,11 +118,5 @@ export async function startLedger() {
         Object.entries(Item ?? {}).map(([name, value]) => [name, value.S ?? value.N]),
       );
     },
-    async close() {
-      dynamo.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
   };
 }
-
-export type Ledger = Awaited<ReturnType<typeof startLedger>>;
