@@ -35,6 +35,7 @@ describe("npm run redrive", () => {
       dlqUrl,
       { body: bodies[1] as string, messageId: "b" },
       new ServiceError("CONTACT_NOT_FOUND", "No such contact."),
+      5, // parked by the worker at its JOB_MAX_ATTEMPTS-th failure
     );
     await parkJob(
       sqs,
@@ -61,6 +62,12 @@ describe("npm run redrive", () => {
       bodies[0],
       bodies[1],
     ]);
+    // moved back as new jobs: the attempt count starts again, so the fixed job gets its 5 tries
+    for (const message of aws.queueMessages("activation-queue"))
+      expect(message.messageAttributes.attempts).toBeUndefined();
+    expect(
+      aws.queueMessages("activation-dlq").map((m) => m.messageAttributes.attempts?.StringValue),
+    ).toEqual(["0"]);
     expect(aws.queueMessages("activation-dlq").map((m) => m.body)).toEqual([bodies[2]]);
   });
 });
