@@ -44,10 +44,12 @@ beforeEach(async () => {
   await ledger.reset();
   secret.set(sandboxSecret(sandbox));
   output = [];
-  vi.spyOn(process.stdout, "write").mockImplementation((chunk) => {
-    output.push(String(chunk));
-    return true;
-  });
+  for (const stream of [process.stdout, process.stderr]) {
+    vi.spyOn(stream, "write").mockImplementation((chunk) => {
+      output.push(String(chunk));
+      return true;
+    });
+  }
   return () => vi.restoreAllMocks();
 });
 
