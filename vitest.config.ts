@@ -14,6 +14,8 @@ export default defineConfig({
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
           testTimeout: 30_000,
+          // handlers run in-process here too: quiet unless a test sets a level to read the logs
+          env: quiet,
         },
       },
       {

@@ -1,12 +1,15 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundle, ROOT } from "../../bench/bundle";
 import { type LocalAws, startLocalAws } from "../local-aws";
+import { createLedgerTable } from "../local-stack/ledger-table";
 import { createQueueWithDlq, queueActivations } from "../local-stack/queues";
 import { type Sandbox, SEED, sandboxSecret, startSandbox } from "../sandbox";
+import { ledgerOn } from "../support/ledger";
 
 // A worker "container" killed with SIGKILL in the middle of a batch: SQS brings the batch back
 // after its visibility timeout, a new container does it, nothing is lost, and doing a job twice
@@ -39,8 +42,15 @@ describe("a worker killed mid-batch", () => {
     await new SecretsManagerClient(client).send(
       new CreateSecretCommand({
         Name: "zoho/crash",
-        SecretString: JSON.stringify(sandboxSecret(sandbox, { fresh: true })),
+        SecretString: JSON.stringify(sandboxSecret(sandbox)),
       }),
+    );
+    // the ledger with a live token, as the refresher keeps it
+    const table = await createLedgerTable(new DynamoDBClient(client), "crash-ledger");
+    await ledgerOn(new DynamoDBClient(client), table).storeToken(
+      "zoho/crash",
+      sandbox.issueToken(),
+      sandbox.url,
     );
     const { queueUrl, dlqUrl } = await createQueueWithDlq(sqs, {
       queue: "jobs",
@@ -56,9 +66,13 @@ describe("a worker killed mid-batch", () => {
       AWS_SECRET_ACCESS_KEY: "l",
       AWS_ENDPOINT_URL: aws.url,
       ZOHO_SECRET_ID: "zoho/crash",
+      ZOHO_LEDGER_TABLE: table,
       ACTIVATION_DLQ_URL: dlqUrl,
       BENCH_QUEUE_URL: queueUrl,
-      WORKER_CONCURRENCY: "2",
+      ZOHO_CONCURRENCY: "2",
+      ZOHO_MINUTE_SHARE: "100000", // not a budget test
+      // a dead container's concurrency leases end after this timeout + 5 s
+      ZOHO_HTTP_TIMEOUT_MS: "2000",
       LOG_LEVEL: "WARN",
       POWERTOOLS_METRICS_DISABLED: "true",
     };

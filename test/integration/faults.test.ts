@@ -1,35 +1,52 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import {
   CreateSecretCommand,
   PutSecretValueCommand,
   SecretsManagerClient,
 } from "@aws-sdk/client-secrets-manager";
 import {
-  CreateQueueCommand,
   GetQueueAttributesCommand,
+  PurgeQueueCommand,
   ReceiveMessageCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
 import type { SQSBatchResponse } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { handler } from "../../functions/sqs-worker";
-import { logger } from "../../lib/observability";
-import { type LocalAws, startLocalAws } from "../local-aws";
-import { queueActivations } from "../local-stack/queues";
+import { type LocalAws, type QueueMessage, startLocalAws } from "../local-aws";
+import { createLedgerTable } from "../local-stack/ledger-table";
+import { createQueueWithDlq, queueActivations } from "../local-stack/queues";
 import { deleteSucceeded, toSqsRecord } from "../local-stack/sqs-records";
 import { SANDBOX_CREDENTIALS, type Sandbox, SEED, sandboxSecret, startSandbox } from "../sandbox";
 import { lambdaContext } from "../support/events";
+import { ledgerOn } from "../support/ledger";
 
-// The fault matrix for the worker, on real SDK clients against the local AWS endpoints and real
-// HTTP against the sandbox. For each fault: where every job ends, and how many Zoho calls it cost.
+// The fault matrix for the worker, on real SDK clients against the local AWS endpoints (SQS,
+// Secrets Manager, and DynamoDB for the ledger) and real HTTP against the sandbox. For each
+// fault: where every job ends, how many Zoho calls and grants it cost, and that no job is lost.
+// A failed job is sent again by the worker itself (a delay, its attempt count), so a delivery
+// reports no batch item failure: the job is back on its queue, waiting.
+
+// These tests read what is logged: the level is set before the logger is built.
+vi.hoisted(() => vi.stubEnv("LOG_LEVEL", "DEBUG"));
 
 let aws: LocalAws;
 let sandbox: Sandbox;
 let sqs: SQSClient;
 let sm: SecretsManagerClient;
+let ledger: ReturnType<typeof ledgerOn>;
 let queueUrl: string;
+let dlqUrl: string;
 let queueArn: string;
+/** the accounts server the secret names: the sandbox's, unless the test takes it down */
+let accounts: { server: Server; url: string; down: boolean; requests: number };
+/** the test's own PutSecretValue calls (the operator's): the functions make none */
+let operatorWrites = 0;
 const logLines: string[] = [];
 const SECRET_ID = "zoho/faults";
+const TABLE = "zoho-contact-status-faults-ledger";
 
 beforeAll(async () => {
   aws = await startLocalAws();
@@ -42,22 +59,23 @@ beforeAll(async () => {
   };
   sqs = new SQSClient(client);
   sm = new SecretsManagerClient(client);
+  const dynamo = new DynamoDBClient(client);
+  await createLedgerTable(dynamo, TABLE);
+  ledger = ledgerOn(dynamo, TABLE);
   await sm.send(new CreateSecretCommand({ Name: SECRET_ID, SecretString: "{}" }));
-  const dlqUrl = (await sqs.send(new CreateQueueCommand({ QueueName: "activation-dlq" })))
-    .QueueUrl as string;
-  queueUrl = (
-    await sqs.send(
-      new CreateQueueCommand({
-        QueueName: "activation-queue",
-        Attributes: { VisibilityTimeout: "60" },
-      }),
-    )
-  ).QueueUrl as string;
+  const queues = await createQueueWithDlq(sqs, {
+    queue: "activation-queue",
+    dlq: "activation-dlq",
+    visibilityTimeoutSeconds: 60,
+  });
+  queueUrl = queues.queueUrl;
+  dlqUrl = queues.dlqUrl;
   queueArn = (
     await sqs.send(
       new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["QueueArn"] }),
     )
   ).Attributes?.QueueArn as string;
+  accounts = await startAccountsServer();
   for (const [name, value] of Object.entries({
     AWS_ENDPOINT_URL: aws.url,
     AWS_REGION: "us-east-1",
@@ -65,15 +83,15 @@ beforeAll(async () => {
     AWS_SECRET_ACCESS_KEY: "l",
     AWS_MAX_ATTEMPTS: "1",
     ZOHO_SECRET_ID: SECRET_ID,
-    ACTIVATION_DLQ_URL: dlqUrl,
+    ZOHO_LEDGER_TABLE: TABLE,
+    ACTIVATION_DLQ_URL: queues.dlqUrl,
     SECRET_CACHE_TTL_SECONDS: "0",
     ZOHO_HTTP_TIMEOUT_MS: "300",
-    WORKER_CONCURRENCY: "1",
-    ZOHO_RATE_LIMIT_PER_MINUTE: "100000",
+    ZOHO_CONCURRENCY: "1", // one call at a time, so counts of Zoho calls are exact
+    ZOHO_MINUTE_SHARE: "100000", // the per-minute budget is not what these rows test
   })) {
     vi.stubEnv(name, value);
   }
-  logger.setLogLevel("DEBUG");
   for (const stream of [process.stdout, process.stderr]) {
     vi.spyOn(stream, "write").mockImplementation((chunk) => {
       logLines.push(String(chunk));
@@ -85,20 +103,62 @@ afterAll(async () => {
   vi.restoreAllMocks();
   vi.useRealTimers();
   vi.unstubAllEnvs();
+  accounts.server.closeAllConnections();
+  accounts.server.close();
   await sandbox.close();
   await aws.close();
 });
 beforeEach(async () => {
-  // Each scenario is a later moment for the container these tests share: earlier back-offs are over.
-  vi.useFakeTimers({ toFake: ["Date"] });
-  vi.setSystemTime(Date.now() + 10 * 60_000);
+  // Each scenario is a later day for the container these tests share: what it remembers of an
+  // earlier one (a cached token, a daily quota used up) is over. The clock keeps running.
+  vi.useFakeTimers({ toFake: ["Date"], shouldAdvanceTime: true });
+  vi.setSystemTime(Date.now() + 25 * 3_600_000);
   sandbox.reset();
+  accounts.down = false;
+  accounts.requests = 0;
   aws.faults.secretsManagerUnavailable = false;
-  await storeSecret(sandboxSecret(sandbox, { fresh: true }));
+  await ledger.reset();
+  // each scenario counts its own jobs, from empty queues
+  await Promise.all(
+    [queueUrl, dlqUrl].map((url) => sqs.send(new PurgeQueueCommand({ QueueUrl: url }))),
+  );
+  await storeSecret(sandboxSecret(sandbox));
+  // a live token in the ledger, as the refresher keeps it
+  await ledger.storeToken(SECRET_ID, sandbox.issueToken(), sandbox.url);
 });
 
-const storeSecret = (value: Record<string, unknown>) =>
-  sm.send(new PutSecretValueCommand({ SecretId: SECRET_ID, SecretString: JSON.stringify(value) }));
+const storeSecret = (value: Record<string, unknown>) => {
+  operatorWrites++;
+  return sm.send(
+    new PutSecretValueCommand({ SecretId: SECRET_ID, SecretString: JSON.stringify(value) }),
+  );
+};
+
+/** The sandbox's accounts server behind a switch: `down` answers 502 as an outage does. */
+async function startAccountsServer() {
+  const state = { down: false, requests: 0 };
+  const server = createServer(async (req, res) => {
+    state.requests++;
+    if (state.down) {
+      res.writeHead(502, { "content-type": "text/html" });
+      res.end("<html><body>502 Bad Gateway</body></html>");
+      return;
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const answer = await fetch(`${sandbox.url}${req.url}`, {
+      method: req.method ?? "POST",
+      headers: { "content-type": String(req.headers["content-type"] ?? "") },
+      ...(chunks.length > 0 ? { body: Buffer.concat(chunks) } : {}),
+    });
+    res.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "" });
+    res.end(await answer.text());
+  });
+  server.listen(0, "127.0.0.1");
+  await new Promise((resolve) => server.once("listening", resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return Object.assign(state, { server, url });
+}
 
 /** What Lambda's event source mapping does once: receive a batch, invoke, delete what succeeded. */
 async function deliver(): Promise<{ records: number; failed: number }> {
@@ -107,6 +167,7 @@ async function deliver(): Promise<{ records: number; failed: number }> {
       QueueUrl: queueUrl,
       MaxNumberOfMessages: 10,
       MessageSystemAttributeNames: ["All"],
+      MessageAttributeNames: ["All"],
     }),
   );
   const records = Messages.map((m) => toSqsRecord(m, queueArn));
@@ -119,30 +180,53 @@ async function deliver(): Promise<{ records: number; failed: number }> {
   return { records: records.length, failed: failed.size };
 }
 
-/** Where every job is: done (contact active), waiting on the queue, or parked. */
+/** Delivers what is visible, letting every delay end between deliveries, until the queue is empty. */
+async function drain(maxDeliveries = 20): Promise<number> {
+  let deliveries = 0;
+  while (aws.queueMessages("activation-queue").length > 0 && deliveries < maxDeliveries) {
+    aws.endDelays("activation-queue");
+    await deliver();
+    deliveries++;
+  }
+  return deliveries;
+}
+
+const waitingMessages = (): QueueMessage[] => aws.queueMessages("activation-queue");
+const parkedMessages = (): QueueMessage[] => aws.queueMessages("activation-dlq");
+const attribute = (message: QueueMessage, name: string) =>
+  message.messageAttributes[name]?.StringValue;
+
+/** Where every job is: done (contact active), waiting on the queue, or parked. None is lost. */
 function whereJobsAre(ids: string[]) {
-  const waiting = new Set(
-    aws.queueMessages("activation-queue").map((m) => JSON.parse(m.body).contact_id),
-  );
-  const parked = new Set(
-    aws.queueMessages("activation-dlq").map((m) => JSON.parse(m.body).contact_id),
-  );
-  return {
+  const waiting = new Set(waitingMessages().map((m) => JSON.parse(m.body).contact_id));
+  const parked = new Set(parkedMessages().map((m) => JSON.parse(m.body).contact_id));
+  const where = {
     done: ids.filter((id) => sandbox.contact(id)?.status === "active").length,
     waiting: ids.filter((id) => waiting.has(id)).length,
     parked: ids.filter((id) => parked.has(id)).length,
   };
+  expect(where.done + where.waiting + where.parked, "a job was lost").toBeGreaterThanOrEqual(
+    ids.length,
+  );
+  return where;
 }
 
+/** The attempt count each waiting job carries (what a real failure adds to, a wait does not). */
+const waitingAttempts = () => waitingMessages().map((m) => attribute(m, "attempts"));
+
 const booksCalls = () => sandbox.requests().filter((r) => r.endpoint.startsWith("contact")).length;
+const tokenCalls = () => sandbox.stats().calls.token ?? 0;
 
 describe("the worker under faults", () => {
   it("Secrets Manager unreachable for a while: jobs wait, none parked, no Zoho call; all done after", async () => {
     const ids = SEED.inactiveIds.slice(0, 5);
     await queueActivations(sqs, queueUrl, ids);
     aws.faults.secretsManagerUnavailable = true;
-    expect(await deliver()).toEqual({ records: 5, failed: 5 });
+    expect(await deliver()).toEqual({ records: 5, failed: 0 });
     expect(whereJobsAre(ids)).toEqual({ done: 0, waiting: 5, parked: 0 });
+    // sent again after the first back-off, one failed attempt each, not yet visible
+    expect(waitingAttempts()).toEqual(["1", "1", "1", "1", "1"]);
+    expect(waitingMessages().every((m) => !m.visible)).toBe(true);
     expect(booksCalls()).toBe(0);
 
     aws.faults.secretsManagerUnavailable = false;
@@ -156,73 +240,198 @@ describe("the worker under faults", () => {
     const ids = SEED.inactiveIds.slice(5, 8);
     await queueActivations(sqs, queueUrl, ids);
     await storeSecret({ client_id: "only this" });
-    expect(await deliver()).toEqual({ records: 3, failed: 3 });
+    expect(await deliver()).toEqual({ records: 3, failed: 0 });
     expect(whereJobsAre(ids)).toEqual({ done: 0, waiting: 3, parked: 0 });
     expect(booksCalls()).toBe(0);
 
-    await storeSecret(sandboxSecret(sandbox, { fresh: true }));
+    await storeSecret(sandboxSecret(sandbox));
     aws.endDelays("activation-queue");
     await deliver();
     expect(whereJobsAre(ids)).toEqual({ done: 3, waiting: 0, parked: 0 });
   });
 
-  it("refresh token revoked, then restored: one refused grant per minute, jobs wait, all done after", async () => {
+  it("refresh token revoked, then restored: one refused grant per back-off window, jobs wait, all done after", async () => {
     const ids = SEED.inactiveIds.slice(8, 13);
     await queueActivations(sqs, queueUrl, ids);
-    await storeSecret(sandboxSecret(sandbox)); // no stored token: a grant is needed
+    await ledger.reset(); // no stored token: a grant is needed
     sandbox.settings.refreshTokenRevoked = true;
-    expect(await deliver()).toEqual({ records: 5, failed: 5 });
+    expect(await deliver()).toEqual({ records: 5, failed: 0 });
     expect(whereJobsAre(ids)).toEqual({ done: 0, waiting: 5, parked: 0 });
-    expect(sandbox.stats().calls.token).toBe(1); // not one per job
+    expect(tokenCalls()).toBe(1); // not one per job
     expect(booksCalls()).toBe(0);
 
+    // Within Zoho's 10-minute block no container asks again, however often the jobs come back.
+    vi.setSystemTime(Date.now() + 5 * 60_000);
+    aws.endDelays("activation-queue");
+    expect(await deliver()).toEqual({ records: 5, failed: 0 });
+    expect(tokenCalls()).toBe(1);
+    expect(whereJobsAre(ids)).toEqual({ done: 0, waiting: 5, parked: 0 });
+
     sandbox.settings.refreshTokenRevoked = false;
-    vi.setSystemTime(Date.now() + 61_000); // the container's back-off after a refusal ends
+    vi.setSystemTime(Date.now() + 5 * 60_000 + 1_000); // the back-off after a refusal ends
     aws.endDelays("activation-queue");
     expect(await deliver()).toEqual({ records: 5, failed: 0 });
     expect(sandbox.stats().grants).toBe(1);
+    expect(whereJobsAre(ids)).toEqual({ done: 5, waiting: 0, parked: 0 });
   });
 
-  it("scope removed, then restored: at most one grant, jobs wait (never parked), all done after", async () => {
+  it("scope removed, then a grant with the scope written to the secret: at most one grant while it lacks it, jobs wait (never parked), all done after", async () => {
     const ids = SEED.inactiveIds.slice(13, 18);
     await queueActivations(sqs, queueUrl, ids);
     sandbox.settings.grantedScopes = ["ZohoBooks.contacts.READ"];
-    expect(await deliver()).toEqual({ records: 5, failed: 5 });
+    expect(await deliver()).toEqual({ records: 5, failed: 0 });
     expect(whereJobsAre(ids)).toEqual({ done: 0, waiting: 5, parked: 0 });
     expect(sandbox.stats().grants).toBe(1);
     expect(booksCalls()).toBeLessThanOrEqual(6); // the first job twice (before and after the refresh), then once each
 
+    // The operator fixes the grant and writes the secret: its new version lifts the block.
     sandbox.settings.grantedScopes = [
       "ZohoBooks.contacts.CREATE",
       "ZohoBooks.contacts.UPDATE",
       "ZohoBooks.contacts.READ",
     ];
+    await storeSecret(sandboxSecret(sandbox));
     aws.endDelays("activation-queue");
     expect(await deliver()).toEqual({ records: 5, failed: 0 });
+    expect(whereJobsAre(ids)).toEqual({ done: 5, waiting: 0, parked: 0 });
+    expect(sandbox.stats().grants).toBeLessThanOrEqual(2);
   });
 
   it("a burst of 5xx: each job tries 3 times at most, waits, and is done after the burst", async () => {
     const ids = SEED.inactiveIds.slice(18, 21);
     await queueActivations(sqs, queueUrl, ids);
     sandbox.settings.failNext = 9;
-    expect(await deliver()).toEqual({ records: 3, failed: 3 });
+    expect(await deliver()).toEqual({ records: 3, failed: 0 });
     expect(booksCalls()).toBe(9);
+    expect(waitingAttempts()).toEqual(["1", "1", "1"]);
     aws.endDelays("activation-queue");
     await deliver();
     expect(whereJobsAre(ids)).toEqual({ done: 3, waiting: 0, parked: 0 });
   });
 
-  it("never logged a client secret, refresh token or access token, whatever happened", () => {
+  it("Zoho down for good: the 5th failure parks the job with its reason, never before", async () => {
+    const ids = SEED.inactiveIds.slice(21, 22);
+    await queueActivations(sqs, queueUrl, ids);
+    sandbox.settings.failureRate = 1;
+    for (let delivery = 1; delivery <= 4; delivery++) {
+      aws.endDelays("activation-queue");
+      expect(await deliver()).toEqual({ records: 1, failed: 0 });
+      expect(whereJobsAre(ids)).toEqual({ done: 0, waiting: 1, parked: 0 });
+      expect(waitingAttempts()).toEqual([String(delivery)]);
+    }
+    aws.endDelays("activation-queue");
+    await deliver();
+    expect(whereJobsAre(ids)).toEqual({ done: 0, waiting: 0, parked: 1 });
+    for (const message of parkedMessages()) {
+      expect(attribute(message, "error_code")).toBe("ZOHO_UNAVAILABLE");
+      expect(attribute(message, "attempts")).toBe("5");
+    }
+  });
+
+  it("the daily cap (a compressed day): waiting jobs are sent again, never parked, none lost, all done after the resets", async () => {
+    const ids = SEED.inactiveIds.slice(23, 31);
+    sandbox.settings.dailyLimit = 3;
+    sandbox.settings.dailyWindowSeconds = 120;
+    await queueActivations(sqs, queueUrl, ids);
+    expect(await deliver()).toEqual({ records: 8, failed: 0 });
+    // 3 done within the day; the ledger knows the day is used up, so the others wait for
+    // Zoho's reset without a call refused with 45 (at most one, where the report came late)
+    expect(whereJobsAre(ids)).toEqual({ done: 3, waiting: 5, parked: 0 });
+    expect(sandbox.stats().byCode["45"] ?? 0).toBeLessThanOrEqual(1);
+    for (const message of waitingMessages()) {
+      expect(attribute(message, "attempts")).toBe("0"); // a wait is never an attempt
+      // the first by the day's quota; the organization's others held back with it
+      expect(["ZOHO_DAILY_LIMIT", "ZOHO_RATE_LIMITED"]).toContain(
+        attribute(message, "waiting_for"),
+      );
+      expect(message.visible).toBe(false);
+    }
+    expect(waitingMessages().map((m) => attribute(m, "waiting_for"))).toContain("ZOHO_DAILY_LIMIT");
+
+    // Brought back early, before the reset: they wait again, still without an attempt.
+    aws.endDelays("activation-queue");
+    expect(await deliver()).toEqual({ records: 5, failed: 0 });
+    expect(whereJobsAre(ids)).toEqual({ done: 3, waiting: 5, parked: 0 });
+    expect(waitingAttempts().every((attempts) => attempts === "0")).toBe(true);
+
+    for (let day = 0; day < 3 && whereJobsAre(ids).done < ids.length; day++) {
+      vi.setSystemTime(Date.now() + (sandbox.dailyQuota().resetSeconds + 1) * 1000);
+      await drain(4);
+    }
+    expect(whereJobsAre(ids)).toEqual({ done: 8, waiting: 0, parked: 0 });
+    expect(sandbox.stats().byCode["45"] ?? 0).toBeLessThanOrEqual(3); // at most one a day
+  });
+
+  it("Zoho's concurrency limit (1070) while another integration holds its slots: no job parked, none lost, all done", async () => {
+    const ids = SEED.inactiveIds.slice(31, 35);
+    sandbox.settings.concurrencyLimit = 1;
+    sandbox.settings.latencyMs = 100;
+    await queueActivations(sqs, queueUrl, ids);
+    // the business's other integration calls Zoho directly, a call every 300 ms or so
+    const { access_token } = sandbox.issueToken();
+    let otherCalling = true;
+    const other = (async () => {
+      while (otherCalling) {
+        await fetch(
+          `${sandbox.url}/books/v3/contacts/${SEED.activeId}?organization_id=${SANDBOX_CREDENTIALS.organization_id}`,
+          { headers: { Authorization: `Zoho-oauthtoken ${access_token}` } },
+        )
+          .then((r) => r.text())
+          .catch(() => undefined);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    })();
+    try {
+      await drain(10);
+    } finally {
+      otherCalling = false;
+      await other;
+    }
+    expect(sandbox.stats().byCode["1070"] ?? 0).toBeGreaterThan(0); // the fault did happen
+    expect(whereJobsAre(ids)).toEqual({ done: 4, waiting: 0, parked: 0 });
+    expect(parkedMessages()).toEqual([]);
+  }, 60_000);
+
+  it("the accounts server down: one grant attempt per back-off window, the secret never written, every job done after recovery", async () => {
+    const ids = SEED.inactiveIds.slice(41, 49);
+    await storeSecret({ ...sandboxSecret(sandbox), accounts_url: accounts.url });
+    await ledger.reset(); // no stored token: a grant is needed
+    await queueActivations(sqs, queueUrl, ids);
+    const writesBefore = aws.stats().calls["secretsmanager.PutSecretValue"] ?? 0;
+    accounts.down = true;
+    expect(await deliver()).toEqual({ records: 8, failed: 0 });
+    expect(accounts.requests).toBe(1);
+    expect(whereJobsAre(ids)).toEqual({ done: 0, waiting: 8, parked: 0 });
+
+    // Brought back within the back-off: no container asks again.
+    aws.endDelays("activation-queue");
+    await deliver();
+    expect(accounts.requests).toBe(1);
+    expect(whereJobsAre(ids)).toEqual({ done: 0, waiting: 8, parked: 0 });
+
+    accounts.down = false;
+    vi.setSystemTime(Date.now() + 61_000); // the back-off after an outage ends
+    await drain(4);
+    expect(whereJobsAre(ids)).toEqual({ done: 8, waiting: 0, parked: 0 });
+    expect(sandbox.stats().grants).toBe(1);
+    expect(accounts.requests).toBe(2);
+    expect(aws.stats().calls["secretsmanager.PutSecretValue"] ?? 0).toBe(writesBefore);
+  });
+
+  it("never logged a client secret, refresh token or access token, and never wrote the secret, whatever happened", async () => {
     const logs = logLines.join("");
     expect(logs).toContain("Job will be retried");
-    expect(logs).toContain("Refreshed the Zoho access token");
-    const stored = JSON.parse(aws.secretValue(SECRET_ID) ?? "{}");
+    expect(logs).toContain("Job waits for the Zoho budget");
+    expect(logs).toContain("Granted a new Zoho access token");
+    const stored = await ledger.item(SECRET_ID);
     for (const secret of [
       SANDBOX_CREDENTIALS.client_secret,
       SANDBOX_CREDENTIALS.refresh_token,
       stored.access_token,
     ]) {
+      expect(secret).toBeTruthy();
       expect(logs).not.toContain(secret);
     }
+    expect(aws.stats().calls["secretsmanager.PutSecretValue"]).toBe(operatorWrites);
   });
 });

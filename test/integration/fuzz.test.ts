@@ -8,34 +8,42 @@ import { handler as worker } from "../../functions/sqs-worker";
 import { ERROR_TABLE } from "../../lib/errors";
 import { type Sandbox, SEED, sandboxSecret, startSandbox } from "../sandbox";
 import { httpEvent, lambdaContext, sqsEvent, sqsRecord } from "../support/events";
+import { type Ledger, startLedger } from "../support/ledger";
 import { acceptEverything } from "../support/queue-mock";
 import { mockSecretStore } from "../support/secret-store";
 
 // Whatever a caller or a queue sends: never a 5xx for bad input, always a known error code, and
 // no value that is not 1-25 digits ever in a URL Zoho sees (the sandbox records every URL).
 
+const SECRET_ID = "zoho/books";
+const DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/activation-dlq";
 let sandbox: Sandbox;
+let ledger: Ledger;
 const sqs = mockClient(SQSClient);
 const ZOHO_URL =
   /^\/books\/v3\/contacts(\/\d{1,25}\/(active|inactive)\?organization_id=\d{1,25}|\?organization_id=\d{1,25}&filter_by=Status\.All&page=\d+&per_page=200&email=[^&]+)$/;
 
 beforeAll(async () => {
-  sandbox = await startSandbox({ settings: { rateLimitPerMinute: 1_000_000 } });
-  vi.stubEnv("ZOHO_SECRET_ID", "zoho/books");
+  [sandbox, ledger] = await Promise.all([
+    startSandbox({ settings: { rateLimitPerMinute: 1_000_000 } }),
+    startLedger(),
+  ]);
+  ledger.stubEnv();
+  vi.stubEnv("ZOHO_SECRET_ID", SECRET_ID);
   vi.stubEnv(
     "ACTIVATION_QUEUE_URL",
     "https://sqs.us-east-1.amazonaws.com/123456789012/activation-queue",
   );
-  vi.stubEnv(
-    "ACTIVATION_DLQ_URL",
-    "https://sqs.us-east-1.amazonaws.com/123456789012/activation-dlq",
-  );
-  vi.stubEnv("ZOHO_RATE_LIMIT_PER_MINUTE", "1000000");
-  mockSecretStore(sandboxSecret(sandbox, { fresh: true }));
+  vi.stubEnv("ACTIVATION_DLQ_URL", DLQ_URL);
+  // this suite is about input, not Zoho's budget: nothing here may be limited
+  vi.stubEnv("ZOHO_MINUTE_SHARE", "1000000");
+  vi.stubEnv("ZOHO_DAILY_QUOTA", "1000000");
+  mockSecretStore(sandboxSecret(sandbox));
+  await ledger.storeToken(SECRET_ID, sandbox.issueToken(), sandbox.url);
   acceptEverything(sqs);
 });
 afterAll(async () => {
-  await sandbox.close();
+  await Promise.all([sandbox.close(), ledger.close()]);
   vi.unstubAllEnvs();
 });
 
@@ -149,9 +157,10 @@ describe("fuzzing queue messages", () => {
             sqsEvent(bodies.map((b) => sqsRecord(b))),
             lambdaContext("fuzz"),
           )) as SQSBatchResponse;
-          // A healthy Zoho: every job is done or parked, none left failing.
+          // A healthy Zoho: every job is done or parked, none left failing nor sent again.
           expect(result.batchItemFailures).toEqual([]);
           for (const call of sqs.commandCalls(SendMessageCommand)) {
+            expect(call.args[0].input.QueueUrl).toBe(DLQ_URL);
             const code = call.args[0].input.MessageAttributes?.error_code?.StringValue;
             expect([
               "INVALID_REQUEST",

@@ -1,3 +1,4 @@
+import { PutSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
@@ -12,17 +13,21 @@ import {
   startSandbox,
 } from "../sandbox";
 import { type HttpEventInput, httpEvent, lambdaContext } from "../support/events";
+import { type Ledger, startLedger } from "../support/ledger";
 import { acceptEverything } from "../support/queue-mock";
 import { mockSecretStore } from "../support/secret-store";
 
 const QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/activation-queue";
+const SECRET_ID = "zoho/books";
 let sandbox: Sandbox;
+let ledger: Ledger;
 let secret: ReturnType<typeof mockSecretStore>;
 const sqs = mockClient(SQSClient);
 
 beforeAll(async () => {
-  sandbox = await startSandbox();
-  vi.stubEnv("ZOHO_SECRET_ID", "zoho/books");
+  [sandbox, ledger] = await Promise.all([startSandbox(), startLedger()]);
+  ledger.stubEnv();
+  vi.stubEnv("ZOHO_SECRET_ID", SECRET_ID);
   vi.stubEnv("ACTIVATION_QUEUE_URL", QUEUE_URL);
   vi.stubEnv("SECRET_CACHE_TTL_SECONDS", "0"); // each test rewrites the secret
   vi.stubEnv("ZOHO_HTTP_TIMEOUT_MS", "500");
@@ -30,16 +35,20 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   vi.useRealTimers();
-  await sandbox.close();
+  await Promise.all([sandbox.close(), ledger.close()]);
   vi.unstubAllEnvs();
 });
-beforeEach(() => {
-  // Each test is a later moment for the one container these tests share: what the token store
-  // remembers of earlier refusals (a 1-minute and a 5-minute back-off) has passed.
-  vi.useFakeTimers({ toFake: ["Date"] });
-  vi.setSystemTime(Date.now() + 10 * 60_000);
+beforeEach(async () => {
+  // Each test is a later day for the one container these tests share: what it remembers of an
+  // earlier test (a cached token, a daily quota it saw used up, a grant back-off) has passed.
+  // The clock keeps running (waits for the next minute or a lease end must see time pass).
+  vi.useFakeTimers({ toFake: ["Date"], shouldAdvanceTime: true });
+  vi.setSystemTime(Date.now() + 25 * 3_600_000);
   sandbox.reset();
-  secret.set(sandboxSecret(sandbox, { fresh: true }));
+  await ledger.reset();
+  secret.set(sandboxSecret(sandbox));
+  // a live token in the ledger, as the refresher keeps it
+  await ledger.storeToken(SECRET_ID, sandbox.issueToken(), sandbox.url);
   secret.sm.resetHistory();
   sqs.reset();
   acceptEverything(sqs);
@@ -157,6 +166,8 @@ describe("POST /contacts/{contact_id}/active and /inactive", () => {
 
   it("answers 429 with Retry-After to the next minute once past the per-minute limit (44)", async () => {
     sandbox.settings.rateLimitPerMinute = 1;
+    // At the start of a minute, so that neither the minute nor a short wait runs past its end.
+    vi.setSystemTime(Math.ceil(Date.now() / 60_000) * 60_000 + 1_000);
     await activate(SEED.inactiveId);
     const { status, headers, body } = await activate(SEED.activeId);
     expect(status).toBe(429);
@@ -165,12 +176,39 @@ describe("POST /contacts/{contact_id}/active and /inactive", () => {
     expect(Number(headers["retry-after"])).toBeLessThanOrEqual(60);
   });
 
-  it("answers 429 ZOHO_DAILY_LIMIT with Retry-After to the next day past the daily cap (45)", async () => {
+  it("answers 429 ZOHO_DAILY_LIMIT with Retry-After to Zoho's reported reset past the daily cap (45)", async () => {
     sandbox.settings.dailyLimit = 0;
     const { status, headers, body } = await activate(SEED.inactiveId);
     expect(status).toBe(429);
     expect(body.error).toMatchObject({ code: "ZOHO_DAILY_LIMIT", zoho_code: 45 });
     expect(Number(headers["retry-after"])).toBeGreaterThan(60);
+  });
+
+  // DEFECT (lib, reported): on Zoho's 45 the Retry-After is the next UTC midnight
+  // (lib/errors.ts rateLimitError), not the X-Rate-Limit-Reset Zoho sent with the answer, which
+  // books-client does not hand to the error. The contract asks for Zoho's reset. Make this an
+  // `it` once fixed.
+  it.fails("answers Zoho's 45 with Retry-After to the reset Zoho reported (X-Rate-Limit-Reset)", async () => {
+    sandbox.settings.dailyLimit = 0;
+    sandbox.settings.dailyWindowSeconds = 3_600; // a reset an hour away, far from UTC midnight
+    const { status, headers } = await activate(SEED.inactiveId);
+    expect(status).toBe(429);
+    const reset = sandbox.dailyQuota().resetSeconds;
+    expect(Math.abs(Number(headers["retry-after"]) - reset)).toBeLessThanOrEqual(2);
+  });
+
+  it("answers 429 from the ledger, without calling Zoho, once the day's quota Zoho reported is used up", async () => {
+    sandbox.settings.dailyLimit = 1;
+    sandbox.settings.dailyWindowSeconds = 3_600; // a reset an hour away, far from UTC midnight
+    expect((await activate(SEED.inactiveId)).status).toBe(200);
+    sandbox.clearRequests();
+    const { status, headers, body } = await activate(SEED.activeId);
+    expect(status).toBe(429);
+    expect(body.error.code).toBe("ZOHO_DAILY_LIMIT");
+    // to the reset Zoho reported with the first answer, not a guessed midnight
+    const reset = sandbox.dailyQuota().resetSeconds;
+    expect(Math.abs(Number(headers["retry-after"]) - reset)).toBeLessThanOrEqual(2);
+    expect(booksCalls()).toEqual([]); // stopped before Zoho's 45
   });
 
   it("retries a 5xx once and succeeds", async () => {
@@ -195,12 +233,18 @@ describe("POST /contacts/{contact_id}/active and /inactive", () => {
     expect(body.error.code).toBe("ZOHO_UNAVAILABLE");
   });
 
-  it("recovers from an expired stored token with one grant, and stores the new token", async () => {
+  it("recovers from an expired stored token with one grant, and stores the new token in the ledger, not the secret", async () => {
+    const before = (await ledger.item(SECRET_ID)).access_token;
     sandbox.revokeAccessTokens();
     const { status } = await activate(SEED.inactiveId);
     expect(status).toBe(200);
     expect(sandbox.stats().grants).toBe(1);
-    expect(secret.current().access_token).not.toBe(undefined);
+    const stored = await ledger.item(SECRET_ID);
+    expect(stored.access_token).toBeDefined();
+    expect(stored.access_token).not.toBe(before);
+    expect(stored.api_domain).toBe(sandbox.url);
+    expect(secret.sm.commandCalls(PutSecretValueCommand)).toHaveLength(0);
+    expect(secret.current().access_token).toBeUndefined();
   });
 
   it("answers 502 ZOHO_UNAUTHORIZED when the token lacks the scope even after a refresh", async () => {

@@ -586,6 +586,22 @@ describe("local SQS", () => {
     }
   });
 
+  it("delays a message at most 15 minutes, as SQS does (the worker's longest wait is one send)", async () => {
+    const queueUrl = await createQueue("waits");
+    await sqs.send(
+      new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "900", DelaySeconds: 900 }),
+    );
+    await expect(
+      sqs.send(
+        new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: "901", DelaySeconds: 901 }),
+      ),
+    ).rejects.toMatchObject({
+      name: "InvalidParameterValue",
+      message: expect.stringContaining("Must be >= 0 and <= 900"),
+    });
+    expect(aws.queueMessages("waits").map((m) => [m.body, m.visible])).toEqual([["900", false]]);
+  });
+
   it("answers a long poll as soon as a message arrives, else after WaitTimeSeconds", async () => {
     const queueUrl = await createQueue("jobs");
     const started = Date.now();

@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { handler as syncHandler } from "../../functions/scheduled-sync";
@@ -15,11 +15,17 @@ import {
   startSandbox,
 } from "../sandbox";
 import { lambdaContext, sqsEvent, sqsRecord } from "../support/events";
+import { type Ledger, startLedger } from "../support/ledger";
 import { acceptEverything } from "../support/queue-mock";
 import { mockSecretStore } from "../support/secret-store";
 
 const CONTACTS = 1_200;
+const SECRET_ID = "zoho/books";
+const BULK_QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/bulk-queue";
+const BULK_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:bulk-queue";
+const BULK_DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/bulk-dlq";
 let sandbox: Sandbox;
+let ledger: Ledger;
 let secret: ReturnType<typeof mockSecretStore>;
 const sqs = mockClient(SQSClient);
 
@@ -29,7 +35,10 @@ let server: Server;
 let sourceUrl: string;
 
 beforeAll(async () => {
-  sandbox = await startSandbox({ contacts: CONTACTS, settings: { rateLimitPerMinute: 100_000 } });
+  [sandbox, ledger] = await Promise.all([
+    startSandbox({ contacts: CONTACTS, settings: { rateLimitPerMinute: 100_000 } }),
+    startLedger(),
+  ]);
   server = createServer((_req, res) => {
     if (source.hang) return; // never answers
     res.writeHead(source.status, { "content-type": source.contentType });
@@ -38,7 +47,9 @@ beforeAll(async () => {
   server.listen(0, "127.0.0.1");
   await new Promise((resolve) => server.once("listening", resolve));
   sourceUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/export/contacts.json?token=crm-secret`;
-  vi.stubEnv("ZOHO_SECRET_ID", "zoho/books");
+  ledger.stubEnv();
+  vi.stubEnv("ZOHO_SECRET_ID", SECRET_ID);
+  // the sync queues on the bulk queue; the activation queue is the HTTP API's
   vi.stubEnv(
     "ACTIVATION_QUEUE_URL",
     "https://sqs.us-east-1.amazonaws.com/123456789012/activation-queue",
@@ -47,20 +58,24 @@ beforeAll(async () => {
     "ACTIVATION_DLQ_URL",
     "https://sqs.us-east-1.amazonaws.com/123456789012/activation-dlq",
   );
+  vi.stubEnv("BULK_QUEUE_URL", BULK_QUEUE_URL);
+  vi.stubEnv("BULK_DLQ_URL", BULK_DLQ_URL);
   vi.stubEnv("ZOHO_HTTP_TIMEOUT_MS", "500");
-  vi.stubEnv("ZOHO_RATE_LIMIT_PER_MINUTE", "100000");
+  vi.stubEnv("ZOHO_MINUTE_SHARE", "100000"); // not a budget test: the bulk lane must not wait
   secret = mockSecretStore({});
 });
 afterAll(async () => {
   server.closeAllConnections();
   server.close();
-  await sandbox.close();
+  await Promise.all([sandbox.close(), ledger.close()]);
   vi.unstubAllEnvs();
 });
-beforeEach(() => {
+beforeEach(async () => {
   sandbox.reset();
   sandbox.settings.rateLimitPerMinute = 100_000;
-  secret.set(sandboxSecret(sandbox, { fresh: true }));
+  await ledger.reset();
+  secret.set(sandboxSecret(sandbox));
+  await ledger.storeToken(SECRET_ID, sandbox.issueToken(), sandbox.url);
   sqs.reset();
   acceptEverything(sqs);
 });
@@ -73,10 +88,12 @@ const sync = async (input: Record<string, unknown>) =>
     { organization_id: ORGANIZATION_ID, source: { type: "url", url: sourceUrl }, ...input },
     lambdaContext("sync"),
   )) as SyncSummary;
+/** The jobs the sync queued, every one on the bulk queue. */
 const queued = () =>
-  sqs
-    .commandCalls(SendMessageBatchCommand)
-    .flatMap((c) => (c.args[0].input.Entries ?? []).map((e) => JSON.parse(e.MessageBody ?? "")));
+  sqs.commandCalls(SendMessageBatchCommand).flatMap((c) => {
+    expect(c.args[0].input.QueueUrl).toBe(BULK_QUEUE_URL);
+    return (c.args[0].input.Entries ?? []).map((e) => JSON.parse(e.MessageBody ?? ""));
+  });
 
 // The desired state of a CRM that wants 40 inactive contacts back (30 by id, 10 by email, in
 // any case), 20 already-active ones kept, 5 contacts retired, 3 unknown, and one ambiguous email.
@@ -143,12 +160,13 @@ describe("scheduled-sync against the sandbox (1,200 contacts)", () => {
       ),
     ).toBe(true);
 
-    // The worker carries the jobs out...
+    // The worker carries the jobs out as they come from the bulk queue...
     const result = await workerHandler(
-      sqsEvent(jobs.map((job) => sqsRecord(job))),
+      sqsEvent(jobs.map((job) => sqsRecord(job, { eventSourceARN: BULK_QUEUE_ARN }))),
       lambdaContext("worker"),
     );
     expect(result).toEqual({ batchItemFailures: [] });
+    expect(sqs.commandCalls(SendMessageCommand)).toEqual([]); // none parked, none sent again
     for (const id of inactive.slice(0, 40)) expect(sandbox.contact(id)?.status).toBe("active");
     // ...and the next run has nothing left to do.
     sqs.resetHistory();

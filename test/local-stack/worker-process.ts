@@ -28,6 +28,8 @@ for (let idle = 0; idle < 3; ) {
       MaxNumberOfMessages: 10,
       WaitTimeSeconds: 1,
       MessageSystemAttributeNames: ["All"],
+      // as the event source mapping delivers them: a job's attempt count travels in one
+      MessageAttributeNames: ["All"],
     }),
   );
   if (Messages.length === 0) {

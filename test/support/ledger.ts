@@ -30,8 +30,7 @@ export async function startLedger() {
   await createLedgerTable(dynamo, LEDGER_TABLE);
   return {
     endpoint,
-    table: LEDGER_TABLE,
-    dynamo,
+    ...ledgerOn(dynamo, LEDGER_TABLE),
     /** the environment the functions read, as the deployed stack sets it */
     stubEnv() {
       vi.stubEnv("ZOHO_LEDGER_TABLE", LEDGER_TABLE);
@@ -39,48 +38,6 @@ export async function startLedger() {
       vi.stubEnv("AWS_REGION", "us-east-1");
       vi.stubEnv("AWS_ACCESS_KEY_ID", "local");
       vi.stubEnv("AWS_SECRET_ACCESS_KEY", "local");
-    },
-    /** an empty table again (items deleted: the table itself stays, as the functions know it) */
-    async reset() {
-      for (;;) {
-        const { Items = [] } = await dynamo.send(new ScanCommand({ TableName: LEDGER_TABLE }));
-        if (Items.length === 0) return;
-        await Promise.all(
-          Items.map((item) =>
-            dynamo.send(
-              new DeleteItemCommand({
-                TableName: LEDGER_TABLE,
-                Key: {
-                  [LEDGER_KEY.partition]: item[LEDGER_KEY.partition] as AttributeValue,
-                  [LEDGER_KEY.sort]: item[LEDGER_KEY.sort] as AttributeValue,
-                },
-              }),
-            ),
-          ),
-        );
-      }
-    },
-    /** Stores a live access token for the connection, as the refresher would have. */
-    storeToken: (
-      secretId: string,
-      token: { access_token: string; expires_in: number },
-      apiDomain: string,
-    ) => storeToken(dynamo, LEDGER_TABLE, secretId, token, apiDomain),
-    /** the connection's token item, attribute by attribute (for assertions) */
-    async item(secretId: string): Promise<Record<string, string | undefined>> {
-      const { Item } = await dynamo.send(
-        new GetItemCommand({
-          TableName: LEDGER_TABLE,
-          Key: {
-            [LEDGER_KEY.partition]: { S: `connection#${secretId}` },
-            [LEDGER_KEY.sort]: { S: "token" },
-          },
-          ConsistentRead: true,
-        }),
-      );
-      return Object.fromEntries(
-        Object.entries(Item ?? {}).map(([name, value]) => [name, value.S ?? value.N]),
-      );
     },
     async close() {
       dynamo.destroy();
@@ -92,33 +49,74 @@ export async function startLedger() {
 export type Ledger = Awaited<ReturnType<typeof startLedger>>;
 
 /**
- * Stores a live access token for a connection in a ledger table, as the refresher keeps it;
- * granted an hour ago, so a refusal of it is taken for an expiry, not a missing scope.
+ * The ledger's test helpers on any DynamoDB endpoint that has the table (dynalite here, the
+ * local AWS endpoint, the local stack).
  */
-export async function storeToken(
-  dynamo: DynamoDBClient,
-  table: string,
-  secretId: string,
-  token: { access_token: string; expires_in: number },
-  apiDomain: string,
-): Promise<void> {
-  const now = Date.now();
-  await dynamo.send(
-    new UpdateItemCommand({
-      TableName: table,
-      Key: {
-        [LEDGER_KEY.partition]: { S: `connection#${secretId}` },
-        [LEDGER_KEY.sort]: { S: "token" },
-      },
-      UpdateExpression:
-        "SET access_token = :t, api_domain = :d, token_expires_at = :e, granted_at = :g ADD token_version :one",
-      ExpressionAttributeValues: {
-        ":t": { S: token.access_token },
-        ":d": { S: apiDomain },
-        ":e": { N: String(now + token.expires_in * 1000) },
-        ":g": { N: String(now - 3_600_000) },
-        ":one": { N: "1" },
-      },
-    }),
-  );
+export function ledgerOn(dynamo: DynamoDBClient, table: string) {
+  return {
+    table,
+    dynamo,
+    /** an empty table again (items deleted: the table itself stays, as the functions know it) */
+    async reset() {
+      for (;;) {
+        const { Items = [] } = await dynamo.send(new ScanCommand({ TableName: table }));
+        if (Items.length === 0) return;
+        await Promise.all(
+          Items.map((item) =>
+            dynamo.send(
+              new DeleteItemCommand({
+                TableName: table,
+                Key: {
+                  [LEDGER_KEY.partition]: item[LEDGER_KEY.partition] as AttributeValue,
+                  [LEDGER_KEY.sort]: item[LEDGER_KEY.sort] as AttributeValue,
+                },
+              }),
+            ),
+          ),
+        );
+      }
+    },
+    /** Stores a live access token for the connection, as the refresher would have. */
+    async storeToken(
+      secretId: string,
+      token: { access_token: string; expires_in: number },
+      apiDomain: string,
+    ) {
+      const now = Date.now();
+      await dynamo.send(
+        new UpdateItemCommand({
+          TableName: table,
+          Key: {
+            [LEDGER_KEY.partition]: { S: `connection#${secretId}` },
+            [LEDGER_KEY.sort]: { S: "token" },
+          },
+          UpdateExpression:
+            "SET access_token = :t, api_domain = :d, token_expires_at = :e, granted_at = :g ADD token_version :one",
+          ExpressionAttributeValues: {
+            ":t": { S: token.access_token },
+            ":d": { S: apiDomain },
+            ":e": { N: String(now + token.expires_in * 1000) },
+            ":g": { N: String(now - 3_600_000) },
+            ":one": { N: "1" },
+          },
+        }),
+      );
+    },
+    /** the connection's token item, attribute by attribute (for assertions) */
+    async item(secretId: string): Promise<Record<string, string | undefined>> {
+      const { Item } = await dynamo.send(
+        new GetItemCommand({
+          TableName: table,
+          Key: {
+            [LEDGER_KEY.partition]: { S: `connection#${secretId}` },
+            [LEDGER_KEY.sort]: { S: "token" },
+          },
+          ConsistentRead: true,
+        }),
+      );
+      return Object.fromEntries(
+        Object.entries(Item ?? {}).map(([name, value]) => [name, value.S ?? value.N]),
+      );
+    },
+  };
 }

@@ -9,7 +9,7 @@ import { createQueueWithDlq } from "../local-stack/queues";
 import { deleteSucceeded, toSqsRecord } from "../local-stack/sqs-records";
 import { type Sandbox, sandboxSecret } from "../sandbox";
 import { lambdaContext } from "./events";
-import { storeToken } from "./ledger";
+import { ledgerOn } from "./ledger";
 
 export const SECRET_ID = "zoho-contact-status/test";
 export const TABLE = "zoho-contact-status-test-ledger";
@@ -80,7 +80,7 @@ export async function startLocalWorker(sandbox: Sandbox, env: Record<string, str
 
   /** A live token in the ledger, as the refresher keeps it. */
   const storeFreshToken = () =>
-    storeToken(dynamo, TABLE, SECRET_ID, sandbox.issueToken(), sandbox.url);
+    ledgerOn(dynamo, TABLE).storeToken(SECRET_ID, sandbox.issueToken(), sandbox.url);
 
   /**
    * One invocation on up to 10 visible messages of a queue; deletes what succeeded, as the
