@@ -149,6 +149,9 @@ export interface ZohoAnswer {
   body: { code?: unknown; message?: unknown } | undefined;
   /** the `Retry-After` header, if Zoho ever sends one */
   retryAfter?: string | null;
+  /** `X-Rate-Limit-Remaining` and `X-Rate-Limit-Reset`: the daily quota left, and seconds to its reset */
+  dailyRemaining?: string | null;
+  dailyReset?: string | null;
   /**
    * Whether the request's path named a contact (`/contacts/{id}`, `/contacts/{id}/active|inactive`)
    * rather than only the organization (`/contacts?organization_id=…`). Absent: taken as true, since
@@ -245,7 +248,9 @@ export function zohoAnswerToError(answer: ZohoAnswer, now: Date = new Date()): S
     (typeof row === "function" ? row(facts) : row) ?? byStatus(facts) ?? "ZOHO_UNEXPECTED_ANSWER";
 
   if (code === "ZOHO_RATE_LIMITED" || code === "ZOHO_DAILY_LIMIT") {
-    return rateLimitError(code, zohoCode, answer.retryAfter, said, now);
+    // "Remaining 0" is the daily quota, whatever the code said.
+    const daily = code === "ZOHO_DAILY_LIMIT" || answer.dailyRemaining?.trim() === "0";
+    return rateLimitError(daily ? "ZOHO_DAILY_LIMIT" : code, zohoCode, answer, said, now);
   }
   const message =
     ZOHO_ERROR_MESSAGES[code]?.(said, zohoCode) ??
@@ -256,15 +261,18 @@ export function zohoAnswerToError(answer: ZohoAnswer, now: Date = new Date()): S
 function rateLimitError(
   code: "ZOHO_RATE_LIMITED" | "ZOHO_DAILY_LIMIT",
   zohoCode: number | undefined,
-  retryAfterHeader: string | null | undefined,
+  answer: Pick<ZohoAnswer, "retryAfter" | "dailyReset">,
   said: string,
   now: Date,
 ): ServiceError {
   const daily = code === "ZOHO_DAILY_LIMIT";
+  const resetSeconds = /^\d+$/.test(answer.dailyReset?.trim() ?? "")
+    ? Number(answer.dailyReset)
+    : undefined;
   const retryAfterSeconds =
-    parseRetryAfter(retryAfterHeader, now) ??
+    parseRetryAfter(answer.retryAfter, now) ??
     (daily
-      ? secondsToNextUtcDay(now)
+      ? (resetSeconds ?? secondsToNextUtcDay(now))
       : zohoCode === 1070
         ? CONCURRENCY_BACKOFF_SECONDS
         : secondsToNextMinute(now));

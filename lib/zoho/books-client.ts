@@ -288,6 +288,8 @@ export class ZohoBooksClient {
         status: response.status,
         body,
         retryAfter: response.headers.get("retry-after"),
+        dailyRemaining: response.headers.get("x-rate-limit-remaining"),
+        dailyReset: response.headers.get("x-rate-limit-reset"),
         headers: response.headers,
       };
     } catch (error) {

@@ -89,6 +89,7 @@ describe("POST /contacts/{contact_id}/active and /inactive", () => {
       action: "activate",
       outcome: "activated",
       message: "The contact has been marked as active.",
+      job_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
     });
     expect(sandbox.contact(SEED.inactiveId)?.status).toBe("active");
   });
@@ -184,11 +185,7 @@ describe("POST /contacts/{contact_id}/active and /inactive", () => {
     expect(Number(headers["retry-after"])).toBeGreaterThan(60);
   });
 
-  // DEFECT (lib, reported): on Zoho's 45 the Retry-After is the next UTC midnight
-  // (lib/errors.ts rateLimitError), not the X-Rate-Limit-Reset Zoho sent with the answer, which
-  // books-client does not hand to the error. The contract asks for Zoho's reset. Make this an
-  // `it` once fixed.
-  it.fails("answers Zoho's 45 with Retry-After to the reset Zoho reported (X-Rate-Limit-Reset)", async () => {
+  it("answers Zoho's 45 with Retry-After to the reset Zoho reported (X-Rate-Limit-Reset)", async () => {
     sandbox.settings.dailyLimit = 0;
     sandbox.settings.dailyWindowSeconds = 3_600; // a reset an hour away, far from UTC midnight
     const { status, headers } = await activate(SEED.inactiveId);
@@ -301,7 +298,9 @@ describe("POST /activations", () => {
       action: "activate",
       source: "api",
       requested_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+      job_id: body.job_ids[0],
     });
+    expect(new Set(body.job_ids).size).toBe(45);
     expect(booksCalls()).toEqual([]); // queued, not called
   });
 
@@ -316,7 +315,12 @@ describe("POST /activations", () => {
     const { body } = await post(
       JSON.stringify({ items: [{ contact_id: "1" }, { contact_id: "2" }] }),
     );
-    expect(body).toEqual({ accepted: 2, message_ids: ["m-0", "m-1"], rejected: [] });
+    expect(body).toEqual({
+      accepted: 2,
+      job_ids: [expect.any(String), expect.any(String)],
+      message_ids: ["m-0", "m-1"],
+      rejected: [],
+    });
     expect(
       sqs.commandCalls(SendMessageBatchCommand)[1]?.args[0].input.Entries?.map((e) => e.Id),
     ).toEqual(["1"]);
