@@ -62,6 +62,7 @@ Zoho contact status is running locally.
   Zoho Books sandbox     ${stack.sandbox.url}   (inspect: ${stack.sandbox.url}/__sandbox/stats)
   local AWS              ${stack.aws.url}   (Secrets Manager, SQS, DynamoDB, EventBridge; inspect: ${stack.aws.url}/__local/stats, events: ${stack.aws.url}/__local/events)
   secret                 ${stack.secretId}
+  webhook secret         ${stack.webhookSecretId}   (source "local", token ${stack.webhookToken})
   ledger table           ${stack.ledgerTable}   (inspect: ${stack.aws.url}/__local/tables/${stack.ledgerTable}/items)
   activation queue       ${stack.queueUrl}
   its dead-letter queue  ${stack.dlqUrl}
@@ -74,6 +75,14 @@ Try it:
   curl -s -X POST ${httpUrl}/contacts/${SEED.activeId}/inactive
   curl -s -X POST ${httpUrl}/activations -H 'content-type: application/json' \\
     -d '{"items":[{"contact_id":"${SEED.inactiveIds[1]}"},{"email":"${SEED.inactiveEmail}"},{"contact_id":"${SEED.unknownId}"},{"contact_id":"not-an-id"}]}'
+
+A CRM's webhook (Zoho CRM's form-encoded shape), then its job's status and the contact's history:
+
+  curl -s -X POST "${httpUrl}/webhooks/local?token=${stack.webhookToken}" \\
+    -H 'content-type: application/x-www-form-urlencoded' -d 'contact_id=${SEED.inactiveIds[2]}&status=active&event_id=demo-1'
+  curl -s ${httpUrl}/activations/<job_id>
+  curl -s ${httpUrl}/contacts/${SEED.inactiveIds[2]}/history
+  curl -s ${stack.aws.url}/__local/events
 
 Queued jobs are carried out by the worker within a second or two; then:
 

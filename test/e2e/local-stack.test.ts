@@ -207,6 +207,48 @@ describe("the local stack, end to end", () => {
     expect(stack.aws.queueMessages("bulk-queue")).toEqual([]);
   });
 
+  it("closes the loop with a CRM: webhook → job → Zoho change → status done → history → event", async () => {
+    const id = SEED.inactiveIds[55] as string; // one no other test of the stack touches
+    const response = await fetch(`${stack.httpUrl}/webhooks/local?token=${stack.webhookToken}`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded" },
+      body: new URLSearchParams({ contact_id: id, status: "active", event_id: "e2e-1" }).toString(),
+    });
+    expect(response.status).toBe(202);
+    const { job_id: jobId } = (await response.json()) as { job_id: string };
+    await eventually(() => status(id) === "active", 20_000, "the webhook's job");
+    const get = async (path: string) =>
+      (await fetch(`${stack.httpUrl}${path}`)).json() as Promise<any>;
+    let record = await get(`/activations/${jobId}`);
+    for (let i = 0; i < 40 && record.state !== "done"; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      record = await get(`/activations/${jobId}`);
+    }
+    expect(record).toMatchObject({
+      job_id: jobId,
+      state: "done",
+      outcome: "activated",
+      source: "local",
+    });
+    const history = await get(`/contacts/${id}/history`);
+    expect(history.changes[0]).toMatchObject({
+      job_id: jobId,
+      action: "activate",
+      source: "local",
+    });
+    expect(stack.aws.events().filter((e) => e.detail.job_id === jobId)).toEqual([
+      expect.objectContaining({
+        detailType: "Contact status changed",
+        source: "zoho-contact-status",
+      }),
+    ]);
+    const wrong = await fetch(`${stack.httpUrl}/webhooks/local?token=wrong`, {
+      method: "POST",
+      body: "{}",
+    });
+    expect(wrong.status).toBe(401);
+  });
+
   it("never writes a client secret, a refresh token or an access token to a log line", async () => {
     const token = (await ledger().item(stack.secretId)).access_token;
     expect(token).toBeTruthy();

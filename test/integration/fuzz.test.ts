@@ -1,3 +1,4 @@
+import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { APIGatewayProxyStructuredResultV2, SQSBatchResponse } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
@@ -20,6 +21,10 @@ const DLQ_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/activation-dlq
 let sandbox: Sandbox;
 let ledger: Ledger;
 const sqs = mockClient(SQSClient);
+// Outcome events are accepted by a mock here; test/integration/jobs.test.ts puts them for real.
+mockClient(EventBridgeClient)
+  .on(PutEventsCommand)
+  .resolves({ FailedEntryCount: 0, Entries: [{ EventId: "event" }] });
 const ZOHO_URL =
   /^\/books\/v3\/contacts(\/\d{1,25}\/(active|inactive)\?organization_id=\d{1,25}|\?organization_id=\d{1,25}&filter_by=Status\.All&page=\d+&per_page=200&email=[^&]+)$/;
 

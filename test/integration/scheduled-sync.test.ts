@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { SendMessageBatchCommand, SendMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
@@ -28,6 +29,10 @@ let sandbox: Sandbox;
 let ledger: Ledger;
 let secret: ReturnType<typeof mockSecretStore>;
 const sqs = mockClient(SQSClient);
+// Outcome events are accepted by a mock here; test/integration/jobs.test.ts puts them for real.
+mockClient(EventBridgeClient)
+  .on(PutEventsCommand)
+  .resolves({ FailedEntryCount: 0, Entries: [{ EventId: "event" }] });
 
 /** The CRM's export endpoint: answers whatever the test sets. */
 let source: { status: number; body: string; contentType: string; hang?: boolean };
@@ -151,6 +156,7 @@ describe("scheduled-sync against the sandbox (1,200 contacts)", () => {
         organization_id: ORGANIZATION_ID,
         source: "sync",
         requested_at: expect.any(String),
+        job_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
       });
     }
     const listCalls = sandbox.requests().filter((r) => r.endpoint === "contacts.list");

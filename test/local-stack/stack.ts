@@ -1,4 +1,5 @@
 import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { createServer } from "node:net";
 import { resolve } from "node:path";
@@ -43,6 +44,10 @@ export interface LocalStack {
   sandbox: Sandbox;
   aws: LocalAws;
   secretId: string;
+  /** the webhook secret, with one source `local` (Zoho CRM's preset) */
+  webhookSecretId: string;
+  /** the `local` source's token, for `?token=` or `Authorization: Bearer` */
+  webhookToken: string;
   /** the ledger table (DynamoDB) */
   ledgerTable: string;
   /** the activation queue (real-time jobs) and its DLQ */
@@ -179,6 +184,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       SecretString: JSON.stringify(sandboxSecret(sandbox)),
     }),
   );
+  const webhookSecretId = "zoho-contact-status/local/webhooks";
+  const webhookToken = randomBytes(24).toString("hex");
+  await secretsManager.send(
+    new CreateSecretCommand({
+      Name: webhookSecretId,
+      SecretString: JSON.stringify({ local: { preset: "zoho-crm", tokens: [webhookToken] } }),
+    }),
+  );
   const ledgerTable = await createLedgerTable(dynamodb, LOCAL_LEDGER_TABLE);
   const visibilityTimeoutSeconds = options.visibilityTimeoutSeconds ?? 100;
   const { queueUrl, dlqUrl } = await createQueueWithDlq(sqs, {
@@ -197,7 +210,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const env = {
     ...awsEnv,
     ZOHO_SECRET_ID: secretId,
-    // read once serverless.yml's local stage passes them on; ignored until then
+    WEBHOOK_SECRET_ID: webhookSecretId,
     ZOHO_LEDGER_TABLE: ledgerTable,
     ACTIVATION_QUEUE_URL: queueUrl,
     ACTIVATION_DLQ_URL: dlqUrl,
@@ -261,6 +274,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     sandbox,
     aws,
     secretId,
+    webhookSecretId,
+    webhookToken,
     ledgerTable,
     queueUrl,
     dlqUrl,
