@@ -174,7 +174,7 @@ async function getJob(event: Event) {
   if (!JOB_ID_PATTERN.test(jobId))
     throw new ServiceError("INVALID_REQUEST", "job_id must be a job id (a UUID).");
   const record = await dependencies().records.get(jobId);
-  if (!record) throw new ServiceError("INVALID_REQUEST", `No job ${jobId}.`, { httpStatus: 404 });
+  if (!record) throw new ServiceError("NOT_FOUND", `No job ${jobId}.`);
   return json(200, record);
 }
 

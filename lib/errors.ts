@@ -23,6 +23,12 @@ interface ErrorRule {
 
 export const ERROR_TABLE = {
   INVALID_REQUEST: { httpStatus: 400, worker: "park" },
+  /** an HTTP route, a job id or a webhook source that does not exist */
+  NOT_FOUND: { httpStatus: 404, worker: "park" },
+  /** a known path asked with another method (the answer's Allow header lists the right ones) */
+  METHOD_NOT_ALLOWED: { httpStatus: 405, worker: "park" },
+  /** a webhook without a valid token or signature */
+  UNAUTHORIZED: { httpStatus: 401, worker: "park" },
   CONTACT_NOT_FOUND: { httpStatus: 404, worker: "park" },
   CONTACT_AMBIGUOUS: { httpStatus: 409, worker: "park" },
   /** 400 when the caller named the organization; 500 when it came from the secret */

@@ -57,13 +57,11 @@ export function routeNotFound(routes: ReadonlyArray<RouteShape>) {
     const allow = templates.filter((t) => t.pattern.test(path)).map((t) => t.method);
     if (allow.length > 0) {
       throw new ServiceError(
-        "INVALID_REQUEST",
+        "METHOD_NOT_ALLOWED",
         `This route does not take ${method}; it takes ${allow.join(", ")}.`,
-        { httpStatus: 405, details: { allow } },
+        { details: { allow } },
       );
     }
-    throw new ServiceError("INVALID_REQUEST", "No such route (see the README's HTTP API table).", {
-      httpStatus: 404,
-    });
+    throw new ServiceError("NOT_FOUND", "No such route (see the README's HTTP API table).");
   };
 }

@@ -28,9 +28,7 @@ export class WebhookUnauthorizedError extends ServiceError {
   readonly reason: WebhookRefusal;
 
   constructor(reason: WebhookRefusal) {
-    super("INVALID_REQUEST", "Missing or invalid webhook token or signature.", {
-      httpStatus: 401,
-    });
+    super("UNAUTHORIZED", "Missing or invalid webhook token or signature.");
     this.reason = reason;
   }
 }

@@ -114,9 +114,7 @@ export type NamedWebhookSource = WebhookSource & { name: string };
 export function webhookSource(config: WebhookConfig, name: string | undefined): NamedWebhookSource {
   const source = name !== undefined && Object.hasOwn(config, name) ? config[name] : undefined;
   if (source === undefined) {
-    throw new ServiceError("INVALID_REQUEST", "No webhook source of that name is configured.", {
-      httpStatus: 404,
-    });
+    throw new ServiceError("NOT_FOUND", "No webhook source of that name is configured.");
   }
   return { ...source, name: name as string };
 }

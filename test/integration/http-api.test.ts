@@ -502,7 +502,7 @@ describe("GET /health and unknown routes", () => {
       expect(status).toBe(404);
       expect(body).toEqual({
         error: {
-          code: "INVALID_REQUEST",
+          code: "NOT_FOUND",
           message: expect.stringContaining("No such route"),
           request_id: "req-Abc123=",
         },
@@ -520,7 +520,7 @@ describe("GET /health and unknown routes", () => {
     expect(status).toBe(405);
     expect(headers.allow).toBe(allow);
     expect(body.error).toMatchObject({
-      code: "INVALID_REQUEST",
+      code: "METHOD_NOT_ALLOWED",
       message: `This route does not take ${method}; it takes ${allow}.`,
       request_id: "req-Abc123=",
     });

@@ -158,7 +158,10 @@ describe("the error table", () => {
       "CONTACT_NOT_FOUND",
       "INVALID_ORGANIZATION",
       "INVALID_REQUEST",
+      "METHOD_NOT_ALLOWED",
+      "NOT_FOUND",
       "SYNC_LIMIT_EXCEEDED",
+      "UNAUTHORIZED",
     ]);
   });
 });

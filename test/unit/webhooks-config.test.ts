@@ -75,7 +75,7 @@ describe("webhookSource", () => {
       throw new Error("found");
     } catch (error) {
       expect((error as ServiceError).statusCode).toBe(404);
-      expect((error as ServiceError).code).toBe("INVALID_REQUEST");
+      expect((error as ServiceError).code).toBe("NOT_FOUND");
     }
   });
 });
