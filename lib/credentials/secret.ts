@@ -58,6 +58,18 @@ export type ZohoSecret = z.infer<typeof ZohoSecretSchema>;
  * the fields at fault and never repeats a value.
  */
 export function parseSecret(secretString: string | undefined, secretId: string): ZohoSecret {
+  return parseSecretJson(secretString, secretId, ZohoSecretSchema);
+}
+
+/**
+ * A Secrets Manager secret's JSON checked against `schema`: any fault is a `CONFIGURATION_ERROR`
+ * naming the secret and the fields at fault, never a value (the text is secret).
+ */
+export function parseSecretJson<T>(
+  secretString: string | undefined,
+  secretId: string,
+  schema: z.ZodMiniType<T>,
+): T {
   let json: unknown;
   try {
     json = JSON.parse(secretString ?? "");
@@ -65,7 +77,7 @@ export function parseSecret(secretString: string | undefined, secretId: string):
     // JSON.parse's own message quotes the text, which is secret: say only where to look.
     throw new ServiceError("CONFIGURATION_ERROR", `The secret ${secretId} is not a JSON object.`);
   }
-  const parsed = ZohoSecretSchema.safeParse(json);
+  const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const fields = parsed.error.issues.map(
       (issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`,

@@ -1,5 +1,6 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import * as z from "zod/mini";
+import { parseSecretJson } from "../credentials/secret";
 import { ServiceError } from "../errors";
 import { ZOHO_ID_PATTERN } from "../ids";
 
@@ -127,24 +128,7 @@ export function parseWebhookConfig(
   secretString: string | undefined,
   secretId: string,
 ): WebhookConfig {
-  let json: unknown;
-  try {
-    json = JSON.parse(secretString ?? "");
-  } catch {
-    // JSON.parse's own message quotes the text, which is secret: say only where to look.
-    throw new ServiceError("CONFIGURATION_ERROR", `The secret ${secretId} is not a JSON object.`);
-  }
-  const parsed = WebhookConfigSchema.safeParse(json);
-  if (!parsed.success) {
-    const fields = parsed.error.issues.map(
-      (issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`,
-    );
-    throw new ServiceError(
-      "CONFIGURATION_ERROR",
-      `The secret ${secretId} is malformed: ${fields.join("; ")}.`,
-    );
-  }
-  return parsed.data;
+  return parseSecretJson(secretString, secretId, WebhookConfigSchema);
 }
 
 export interface WebhookConfigStoreOptions {

@@ -1,7 +1,6 @@
 import { createHmac } from "node:crypto";
-import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { APIGatewayProxyStructuredResultV2 } from "aws-lambda";
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { type Sandbox, SEED, startSandbox } from "../sandbox";
 import { httpEvent, lambdaContext } from "../support/events";
 import { type LocalWorker, startLocalWorker } from "../support/local-worker";
@@ -10,7 +9,6 @@ import { type LocalWorker, startLocalWorker } from "../support/local-worker";
 // readable as a job record and in the contact's history, and put on EventBridge. The API and the
 // worker run in this process against the sandbox and the local AWS endpoint.
 
-const WEBHOOK_SECRET_ID = "zoho-contact-status/test/webhooks";
 const TOKEN = "whk-test-token-0123456789abcdef";
 const HMAC_KEY = "whk-test-hmac-key-0123456789abcdef";
 
@@ -19,27 +17,17 @@ let worker: LocalWorker;
 
 beforeAll(async () => {
   sandbox = await startSandbox({ contacts: 40 });
-  worker = await startLocalWorker(sandbox, { ZOHO_MINUTE_SHARE: "1000", WEBHOOK_SECRET_ID });
+  worker = await startLocalWorker(sandbox, { ZOHO_MINUTE_SHARE: "1000" });
 });
 afterAll(() => Promise.all([sandbox.close(), worker.close()]));
 beforeEach(async () => {
   sandbox.reset();
   await worker.setUp();
   await worker.storeFreshToken();
-  vi.stubEnv("WEBHOOK_SECRET_ID", WEBHOOK_SECRET_ID);
-  await new SecretsManagerClient({
-    endpoint: worker.aws.url,
-    region: "us-east-1",
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-  }).send(
-    new CreateSecretCommand({
-      Name: WEBHOOK_SECRET_ID,
-      SecretString: JSON.stringify({
-        "zoho-crm": { preset: "zoho-crm", tokens: [TOKEN] },
-        signed: { hmac_secrets: [HMAC_KEY] },
-      }),
-    }),
-  );
+  await worker.setWebhookSources({
+    "zoho-crm": { preset: "zoho-crm", tokens: [TOKEN] },
+    signed: { hmac_secrets: [HMAC_KEY] },
+  });
 });
 
 async function call(input: Parameters<typeof httpEvent>[0]) {

@@ -1,7 +1,6 @@
-import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ERROR_TABLE } from "../../lib/errors";
 import { type Sandbox, SEED, startSandbox } from "../sandbox";
 import { httpEvent, lambdaContext } from "../support/events";
@@ -10,7 +9,6 @@ import { type LocalWorker, startLocalWorker } from "../support/local-worker";
 // Whatever a webhook sender sends: never a 5xx, always a code of the table, and once the worker
 // has carried out what was queued, no value but 1 to 25 digits in any URL the sandbox saw.
 
-const WEBHOOK_SECRET_ID = "zoho-contact-status/fuzz/webhooks";
 const TOKEN = "fuzz-token-0123456789abcdef";
 const ZOHO_URL =
   /^\/books\/v3\/contacts(\/\d{1,25}(\/(active|inactive))?\?organization_id=\d{1,25}|\?organization_id=\d{1,25}&filter_by=Status\.All&page=\d+&per_page=200&email=[^&]+)$/;
@@ -20,23 +18,13 @@ let worker: LocalWorker;
 
 beforeAll(async () => {
   sandbox = await startSandbox({ contacts: 30, settings: { rateLimitPerMinute: 1_000_000 } });
-  worker = await startLocalWorker(sandbox, { ZOHO_MINUTE_SHARE: "1000000", WEBHOOK_SECRET_ID });
+  worker = await startLocalWorker(sandbox, { ZOHO_MINUTE_SHARE: "1000000" });
   await worker.setUp();
   await worker.storeFreshToken();
-  vi.stubEnv("WEBHOOK_SECRET_ID", WEBHOOK_SECRET_ID);
-  await new SecretsManagerClient({
-    endpoint: worker.aws.url,
-    region: "us-east-1",
-    credentials: { accessKeyId: "local", secretAccessKey: "local" },
-  }).send(
-    new CreateSecretCommand({
-      Name: WEBHOOK_SECRET_ID,
-      SecretString: JSON.stringify({
-        "zoho-crm": { preset: "zoho-crm", tokens: [TOKEN] },
-        hubspot: { preset: "hubspot", tokens: [TOKEN] },
-      }),
-    }),
-  );
+  await worker.setWebhookSources({
+    "zoho-crm": { preset: "zoho-crm", tokens: [TOKEN] },
+    hubspot: { preset: "hubspot", tokens: [TOKEN] },
+  });
 });
 afterAll(() => Promise.all([sandbox.close(), worker.close()]));
 

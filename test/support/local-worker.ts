@@ -13,6 +13,7 @@ import { ledgerOn } from "./ledger";
 
 export const SECRET_ID = "zoho-contact-status/test";
 export const TABLE = "zoho-contact-status-test-ledger";
+export const WEBHOOK_SECRET_ID = "zoho-contact-status/test/webhooks";
 export type QueueName = "activation" | "bulk";
 
 /**
@@ -78,6 +79,14 @@ export async function startLocalWorker(sandbox: Sandbox, env: Record<string, str
     vi.resetModules();
   }
 
+  /** The webhook secret with these sources, and `WEBHOOK_SECRET_ID` pointing at it. */
+  async function setWebhookSources(sources: Record<string, unknown>) {
+    await secretsManager.send(
+      new CreateSecretCommand({ Name: WEBHOOK_SECRET_ID, SecretString: JSON.stringify(sources) }),
+    );
+    vi.stubEnv("WEBHOOK_SECRET_ID", WEBHOOK_SECRET_ID);
+  }
+
   /** A live token in the ledger, as the refresher keeps it. */
   const storeFreshToken = () =>
     ledgerOn(dynamo, TABLE).storeToken(SECRET_ID, sandbox.issueToken(), sandbox.url);
@@ -127,6 +136,7 @@ export async function startLocalWorker(sandbox: Sandbox, env: Record<string, str
     dynamo,
     urls,
     setUp,
+    setWebhookSources,
     storeFreshToken,
     runOnce,
     messages,
