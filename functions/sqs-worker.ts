@@ -50,8 +50,7 @@ const MAX_INLINE_WAIT_MS = 61_000;
 /** Which queue a record came from: its lane of the budget and its own dead-letter queue. */
 function queueOf(record: SQSRecord, config: Config): { lane: Lane; dlqUrl: string } {
   const queueName = record.eventSourceARN.split(":").pop();
-  const bulk =
-    config.BULK_QUEUE_URL !== undefined && config.BULK_QUEUE_URL.endsWith(`/${queueName}`);
+  const bulk = config.BULK_QUEUE_URL?.endsWith(`/${queueName}`) === true;
   return bulk
     ? { lane: "bulk", dlqUrl: required(config, "BULK_DLQ_URL") }
     : { lane: "realtime", dlqUrl: required(config, "ACTIVATION_DLQ_URL") };

@@ -218,6 +218,7 @@ describe("the local stack, end to end", () => {
     const { job_id: jobId } = (await response.json()) as { job_id: string };
     await eventually(() => status(id) === "active", 20_000, "the webhook's job");
     const get = async (path: string) =>
+      // biome-ignore lint/suspicious/noExplicitAny: answers are asserted field by field below
       (await fetch(`${stack.httpUrl}${path}`)).json() as Promise<any>;
     let record = await get(`/activations/${jobId}`);
     for (let i = 0; i < 40 && record.state !== "done"; i++) {
