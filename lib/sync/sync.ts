@@ -281,10 +281,19 @@ export async function runSync(deps: SyncDependencies, input: SyncInput): Promise
         ];
   const listedAt = now();
   const contacts = new Map<string, BooksContact>();
+  let pages = 0;
   for (const filterBy of filters) {
-    for (const contact of await listContacts(deps.books, organizationId, filterBy, since))
-      contacts.set(contact.contact_id, contact);
+    const listed = await listContacts(deps.books, organizationId, filterBy, since);
+    pages = Math.max(pages, listed.pages);
+    for (const contact of listed.contacts) contacts.set(contact.contact_id, contact);
   }
+  // A contact that left a status list during a listing of several pages may have shifted
+  // another past a page boundary, unread and unmodified: then the next run reads the whole
+  // status list again instead of the changes only. One call, only after several pages.
+  const stable =
+    input.mode === "full" ||
+    pages <= 1 ||
+    !(await changedSince(deps.books, organizationId, listedAt));
   const listCalls = deps.books.calls - callsBefore;
   const plan = planChanges([...contacts.values()], desired.entries, {
     applyDeactivations: input.apply_deactivations,
@@ -380,11 +389,13 @@ export async function runSync(deps: SyncDependencies, input: SyncInput): Promise
     }
   }
   // Only a run that did all it planned moves the watermark: a failed run is read again.
-  await deps.ledger?.saveState(organizationId, { listedAt, digest }).catch((error: unknown) =>
-    logger.warn("Could not save the sync watermark; the next run lists by status", {
-      error: (error as Error).message,
-    }),
-  );
+  await deps.ledger
+    ?.saveState(organizationId, { listedAt, digest: stable ? digest : "" })
+    .catch((error: unknown) =>
+      logger.warn("Could not save the sync watermark; the next run lists by status", {
+        error: (error as Error).message,
+      }),
+    );
   return summary;
 }
 
@@ -402,10 +413,11 @@ async function listContacts(
   organizationId: string,
   filterBy: StatusFilter,
   since: Date | undefined,
-): Promise<BooksContact[]> {
+): Promise<{ contacts: BooksContact[]; pages: number }> {
   const contacts: BooksContact[] = [];
   let sorted = true;
   let previous = Number.POSITIVE_INFINITY;
+  let pages = 0;
   for await (const page of books.listAllContacts({
     organizationId,
     filterBy,
@@ -413,6 +425,7 @@ async function listContacts(
     sortOrder: "D",
     ...(since ? { modifiedSince: since } : {}),
   })) {
+    pages++;
     let older = false;
     for (const contact of page.contacts) {
       const modified = Date.parse(contact.last_modified_time ?? "");
@@ -423,7 +436,26 @@ async function listContacts(
     }
     if (older) break;
   }
-  return contacts;
+  return { contacts, pages };
+}
+
+/** Whether any contact was modified at or after `at` (the newest contact, one call). */
+async function changedSince(
+  books: ZohoBooksClient,
+  organizationId: string,
+  at: Date,
+): Promise<boolean> {
+  const { contacts } = await books.listContacts({
+    organizationId,
+    filterBy: "Status.All",
+    modifiedSince: at,
+    sortColumn: "last_modified_time",
+    sortOrder: "D",
+    perPage: 1,
+  });
+  const newest = Date.parse(contacts[0]?.last_modified_time ?? "");
+  // Zoho's times have whole seconds: a change in the listing's first second counts.
+  return !Number.isNaN(newest) && newest >= Math.floor(at.getTime() / 1000) * 1000;
 }
 
 /**
