@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { ROOT } from "./bundle";
 import { coldStart } from "./cold-start";
 import { drain } from "./drain";
+import { syncCost } from "./sync";
 import { tokenEconomy } from "./tokens";
 import { warmOverhead } from "./warm";
 
@@ -45,6 +46,8 @@ log("token economy…");
 const tokens = await tokenEconomy(size.processes, size.tokenJobs);
 log(`drain of ${size.jobs} jobs at ${size.limit}/min, then the naive baseline…`);
 const drained = await drain(size.jobs, size.limit, size.baselineCapMs);
+log("sync list calls per run…");
+const sync = await syncCost(smoke ? 1_000 : 10_000, smoke ? 50 : 500);
 
 const results = {
   machine,
@@ -55,6 +58,7 @@ const results = {
   cold_start: cold.functions,
   cold_start_baseline_ms: cold.baseline_ms,
   warm,
+  sync,
 };
 const file = smoke ? join(tmpdir(), "zoho-bench-results.json") : join(ROOT, "bench/results.json");
 writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
@@ -84,5 +88,9 @@ ${Object.entries(cold.functions)
     ]),
   )
   .join("\n")}
+
+| sync | contacts | inactive | list calls / hourly run (max; each run) | full Status.All listing (before) |
+| --- | --- | --- | --- | --- |
+${row(["", sync.contacts, sync.inactive, `${sync.list_calls_per_run} (${sync.list_calls_hourly_runs.join(", ")})`, sync.baseline_list_calls_per_run])}
 
 written to ${file}`);

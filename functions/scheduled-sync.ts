@@ -1,23 +1,51 @@
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import { S3Client } from "@aws-sdk/client-s3";
 import middy from "@middy/core";
 import { required } from "../lib/config";
 import { createDependencies, lazy } from "../lib/dependencies";
-import { toServiceError } from "../lib/errors";
+import { ServiceError, toServiceError } from "../lib/errors";
 import { errorForLog, logger, metrics } from "../lib/observability";
+import { DynamoSyncLedger } from "../lib/sync/state";
 import { parseSyncInput, runSync, type SyncSummary } from "../lib/sync/sync";
 
 // The sync lists Books in the bulk lane; a page may wait for the next minute (the run has 300 s).
-const dependencies = lazy(() => createDependencies(undefined, { lane: "bulk", maxWaitMs: 65_000 }));
+const dependencies = lazy(() => {
+  const base = createDependencies(undefined, { lane: "bulk", maxWaitMs: 65_000 });
+  return {
+    ...base,
+    ledger: new DynamoSyncLedger({ dynamo: base.dynamo, table: base.config.ZOHO_LEDGER_TABLE }),
+    s3: new S3Client({}),
+  };
+});
+
+/**
+ * The deployed rules carry only `{"mode": …}`; the rest of the input is the function's
+ * `SYNC_INPUT` (the `syncInput` param), under the event's own fields: an event may still carry
+ * a whole input.
+ */
+function inputOf(event: unknown): unknown {
+  const text = process.env.SYNC_INPUT?.trim();
+  if (!text) return event;
+  let base: unknown;
+  try {
+    base = JSON.parse(text);
+  } catch {
+    throw new ServiceError("INVALID_REQUEST", "Sync input: SYNC_INPUT is not JSON.");
+  }
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === "object" && v !== null && !Array.isArray(v);
+  return isObject(base) && isObject(event) ? { ...base, ...event } : event;
+}
 
 /**
  * On its EventBridge schedule: reconciles Zoho Books with the desired state the rule's constant
  * input points at, and queues the changes for the worker. Returns and logs the summary.
  */
 async function scheduledSync(event: unknown): Promise<SyncSummary> {
-  const input = parseSyncInput(event);
-  const { books, tokens, sqs, records, config } = dependencies();
+  const input = parseSyncInput(inputOf(event));
+  const { books, tokens, sqs, records, config, ledger, s3 } = dependencies();
   try {
     const summary = await runSync(
       {
@@ -25,6 +53,8 @@ async function scheduledSync(event: unknown): Promise<SyncSummary> {
         tokens,
         sqs,
         records,
+        ledger,
+        s3,
         queueUrl: required(config, "BULK_QUEUE_URL"),
         timeoutMs: config.ZOHO_HTTP_TIMEOUT_MS,
       },
@@ -34,6 +64,8 @@ async function scheduledSync(event: unknown): Promise<SyncSummary> {
     metrics.addMetric("SyncJobsQueued", MetricUnit.Count, summary.jobs_queued);
     metrics.addMetric("SyncUnmatched", MetricUnit.Count, summary.unmatched + summary.ambiguous);
     metrics.addMetric("SyncZohoCalls", MetricUnit.Count, summary.zoho_calls);
+    metrics.addMetric("SyncListCalls", MetricUnit.Count, summary.list_calls);
+    metrics.addMetric("SyncConflicting", MetricUnit.Count, summary.conflicting);
     return summary;
   } catch (thrown) {
     const error = toServiceError(thrown);

@@ -50,9 +50,26 @@ export class JobJournal {
       });
       return undefined;
     }
-    if (update.state === "done" || update.state === "parked")
+    if (update.state === "done" || update.state === "parked") {
       await this.#publish(record, DETAIL_TYPES[update.state]);
+      await this.#clearPending(record);
+    }
     return record;
+  }
+
+  /** A sync job that ended frees its contact for the next sync run (lib/sync/state.ts). */
+  async #clearPending(record: JobRecord): Promise<void> {
+    const organizationId = record.request.organization_id ?? record.organization_id;
+    const contactId = record.request.contact_id ?? record.contact_id;
+    if (record.source !== "sync" || !organizationId || !contactId) return;
+    await this.#options.records
+      .clearPending(organizationId, contactId, record.job_id)
+      .catch((error: unknown) =>
+        logger.error("Could not clear the contact's pending sync job", {
+          job_id: record.job_id,
+          error: (error as Error).message,
+        }),
+      );
   }
 
   async #publish(record: JobRecord, detailType: string): Promise<void> {

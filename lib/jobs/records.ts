@@ -10,7 +10,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { ServiceError } from "../errors";
 import { isConditionFailed, ledgerError, num, str } from "../ledger/dynamo";
-import { LEDGER_KEY } from "../ledger/table";
+import { LEDGER_KEY, pendingJobKey } from "../ledger/table";
 import type { ActivationJob } from "./job";
 
 export type JobState = "queued" | "waiting" | "done" | "parked";
@@ -253,6 +253,25 @@ export class JobRecords {
         }),
       )
       .catch(() => undefined);
+  }
+
+  /**
+   * A sync job ended (done or parked): its contact no longer has a job waiting, so the next sync
+   * may queue one again. Only this job's item is removed, never a newer job's for the contact.
+   */
+  async clearPending(organizationId: string, contactId: string, jobId: string): Promise<void> {
+    try {
+      await this.#options.dynamo.send(
+        new DeleteItemCommand({
+          TableName: this.#options.table,
+          Key: pendingJobKey(organizationId, contactId),
+          ConditionExpression: "job_id = :job",
+          ExpressionAttributeValues: { ":job": { S: jobId } },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailed(error)) throw ledgerError(error, this.#options.table);
+    }
   }
 
   /** A job's record, or undefined. */

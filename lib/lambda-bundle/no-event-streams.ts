@@ -1,7 +1,7 @@
 /**
  * Stands in for `@smithy/core/event-streams` in the Lambda bundles (serverless.yml,
  * `custom.esbuild.alias`). The SDK imports it lazily, only for operations that stream events;
- * SQS and Secrets Manager have none. Bundled, that one dynamic import kept 20 KB of unused
+ * SQS, Secrets Manager and S3's GetObject use none. Bundled, that one dynamic import kept 20 KB of unused
  * code and made esbuild wrap 160 modules in lazy initialisers, each parsed twice at start.
  */
 function notBundled(): never {
@@ -16,4 +16,14 @@ export class EventStreamSerde {
   }
 }
 
-export const eventStreamSerdeProvider = notBundled;
+/**
+ * S3's client resolves its event-stream marshaller when it is built (for SelectObjectContent,
+ * which the sync never calls): a marshaller that throws only if used.
+ */
+export const eventStreamSerdeProvider = () => ({ serialize: notBundled, deserialize: notBundled });
+
+export const resolveEventStreamSerdeConfig = <
+  T extends { eventStreamSerdeProvider: (input: T) => unknown },
+>(
+  input: T,
+) => Object.assign(input, { eventStreamMarshaller: input.eventStreamSerdeProvider(input) });

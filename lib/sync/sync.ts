@@ -1,62 +1,52 @@
+import { createHash } from "node:crypto";
+import type { S3Client } from "@aws-sdk/client-s3";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import * as z from "zod/mini";
 import { type Action, normalizeEmail } from "../activation";
 import type { ZohoSecret } from "../credentials/secret";
 import { ServiceError } from "../errors";
-import { ZOHO_ID_PATTERN } from "../ids";
 import { describeIssues } from "../jobs/job";
 import { acceptJobs } from "../jobs/queue";
 import type { JobRecords } from "../jobs/records";
-import type { BooksContact, ContactStatus, ZohoBooksClient } from "../zoho/books-client";
+import { logger } from "../observability";
+import type {
+  BooksContact,
+  ContactStatus,
+  StatusFilter,
+  ZohoBooksClient,
+} from "../zoho/books-client";
+import {
+  type DesiredEntry,
+  type DesiredState,
+  loadDesiredState,
+  type SourceConflict,
+  SourceSchema,
+  zohoId,
+} from "./source";
+import type { SyncLedger } from "./state";
 
-const zohoId = (field: string) =>
-  z
-    .string({ error: `${field} must be a string of digits` })
-    .check(z.regex(ZOHO_ID_PATTERN, `${field} must be 1 to 25 digits`));
-
-/** One line of the desired-state document: a contact, named by Books id or primary email. */
-const DesiredEntrySchema = z
-  .object({
-    contact_id: z.optional(zohoId("contact_id")),
-    email: z.optional(
-      z
-        .string({ error: "email must be a string" })
-        .check(z.trim(), z.minLength(3, "email is too short")),
-    ),
-    status: z.enum(["active", "inactive"], { error: 'status must be "active" or "inactive"' }),
-  })
-  .check(
-    z.refine((entry) => (entry.contact_id === undefined) !== (entry.email === undefined), {
-      error: "each contact is named by exactly one of contact_id or email",
-    }),
-  );
-
-export type DesiredEntry = z.infer<typeof DesiredEntrySchema>;
-
-/** The CRM's export: `{"contacts": [...]}`. */
-export const DesiredStateSchema = z.object(
-  { contacts: z.array(DesiredEntrySchema, { error: "contacts must be an array" }) },
-  { error: 'the document must be {"contacts": [...]}' },
-);
+export {
+  type DesiredEntry,
+  type DesiredState,
+  loadDesiredState,
+  MAX_SOURCE_BYTES,
+  parseCsv,
+  parseDesiredState,
+} from "./source";
 
 /** The EventBridge rule's constant input. */
 export const SyncInputSchema = z.object(
   {
     organization_id: z.optional(zohoId("organization_id")),
-    source: z.discriminatedUnion(
-      "type",
-      [
-        z.object({
-          type: z.literal("url"),
-          url: z.url({ protocol: /^https?$/, error: "source.url must be an http(s) URL" }),
-        }),
-        z.object({
-          type: z.literal("inline"),
-          contacts: z.array(z.unknown(), { error: "source.contacts must be an array" }),
-        }),
-      ],
-      { error: 'source must be {"type": "url", "url": …} or {"type": "inline", "contacts": […]}' },
+    /**
+     * incremental (hourly): lists only what can change, since the last run where it can;
+     * full (daily): lists every contact, and reports the entries that match none
+     */
+    mode: z._default(
+      z.enum(["incremental", "full"], { error: 'mode must be "incremental" or "full"' }),
+      "incremental",
     ),
+    source: SourceSchema,
     apply_deactivations: z._default(
       z.boolean({ error: "apply_deactivations must be true or false" }),
       false,
@@ -80,30 +70,6 @@ export function parseSyncInput(value: unknown): SyncInput {
   throw new ServiceError("INVALID_REQUEST", `Sync input: ${describeIssues(parsed.error.issues)}`);
 }
 
-/** Validates the desired-state document; duplicates are refused, since one of them would be a guess. */
-export function parseDesiredState(value: unknown): DesiredEntry[] {
-  const parsed = DesiredStateSchema.safeParse(value);
-  if (!parsed.success) {
-    throw new ServiceError(
-      "SYNC_SOURCE_FAILED",
-      `The source document is invalid: ${describeIssues(parsed.error.issues)}`,
-    );
-  }
-  const seen = new Set<string>();
-  for (const entry of parsed.data.contacts) {
-    const key = entry.contact_id ?? `email:${normalizeEmail(entry.email ?? "")}`;
-    if (seen.has(key)) {
-      throw new ServiceError(
-        "SYNC_SOURCE_FAILED",
-        `The source document names ${entry.contact_id ? `contact_id ${entry.contact_id}` : "an email"} more than once; nothing was queued.`,
-        { details: { duplicate: entry.contact_id ?? normalizeEmail(entry.email ?? "") } },
-      );
-    }
-    seen.add(key);
-  }
-  return parsed.data.contacts;
-}
-
 export interface PlannedChange {
   contact_id: string;
   action: Action;
@@ -115,10 +81,12 @@ export interface SyncPlan {
   unmatched: DesiredEntry[];
   /** entries whose email matches several Books contacts, with the candidates */
   ambiguous: Array<{ entry: DesiredEntry; candidates: string[] }>;
-  /** contacts the source names more than once (by id and by email): left alone */
+  /** contacts the source names more than once (by id and by email) with different wishes: left alone */
   conflicting: string[];
   /** entries that want a contact inactive while `apply_deactivations` is off */
   deactivationsSkipped: number;
+  /** contacts of `changes` named by email only (an incremental run checks them, see runSync) */
+  byEmailOnly: Map<string, string>;
 }
 
 type PlannedContact = Pick<BooksContact, "contact_id" | "status" | "email">;
@@ -126,8 +94,9 @@ type PlannedContact = Pick<BooksContact, "contact_id" | "status" | "email">;
 /**
  * What a run would change: activate where the source wants active and Books has inactive;
  * deactivate where the source wants inactive and Books has active, only if asked to. Nothing
- * is guessed: an entry that matches no contact, several contacts, or a contact another entry
- * also names, is reported and left alone. Pure, so it is property-tested.
+ * is guessed: an entry that matches no contact or several contacts, or a contact another entry
+ * wants in the other state, is reported and left alone; two entries (by id and by email) with
+ * the same wish are one. Pure, so it is property-tested.
  */
 export function planChanges(
   books: ReadonlyArray<PlannedContact>,
@@ -148,8 +117,12 @@ export function planChanges(
     ambiguous: [],
     conflicting: [],
     deactivationsSkipped: 0,
+    byEmailOnly: new Map(),
   };
-  const wanted = new Map<string, { contact: PlannedContact; statuses: ContactStatus[] }>();
+  const wanted = new Map<
+    string,
+    { contact: PlannedContact; statuses: Set<ContactStatus>; byId: boolean; email?: string }
+  >();
   for (const entry of desired) {
     const matches = entry.contact_id
       ? [byId.get(entry.contact_id)].filter((c) => c !== undefined)
@@ -159,83 +132,32 @@ export function planChanges(
     else if (matches.length > 1)
       plan.ambiguous.push({ entry, candidates: matches.map((c) => c.contact_id) });
     else {
-      const named = wanted.get(contact.contact_id) ?? { contact, statuses: [] };
-      named.statuses.push(entry.status);
+      const named = wanted.get(contact.contact_id) ?? {
+        contact,
+        statuses: new Set<ContactStatus>(),
+        byId: false,
+      };
+      named.statuses.add(entry.status);
+      if (entry.contact_id) named.byId = true;
+      else named.email = normalizeEmail(entry.email ?? "");
       wanted.set(contact.contact_id, named);
     }
   }
 
-  for (const [contactId, { contact, statuses }] of wanted) {
+  for (const [contactId, { contact, statuses, byId, email }] of wanted) {
     const [status] = statuses;
-    if (statuses.length > 1) plan.conflicting.push(contactId);
+    if (statuses.size > 1) plan.conflicting.push(contactId);
     else if (status === undefined || contact.status === status) continue;
     else if (status === "inactive" && !options.applyDeactivations) plan.deactivationsSkipped++;
-    else
+    else {
       plan.changes.push({
         contact_id: contactId,
         action: status === "active" ? "activate" : "deactivate",
       });
+      if (!byId && email) plan.byEmailOnly.set(contactId, email);
+    }
   }
   return plan;
-}
-
-/** A desired-state document larger than this is refused (about 50,000 entries). */
-export const MAX_SOURCE_BYTES = 5 * 1024 * 1024;
-
-/**
- * Reads the desired state. A URL source is fetched with a timeout and a size cap; a 5xx, a
- * timeout, a body that is not JSON or not a valid document fails the run before anything is
- * queued, with a message that says which.
- */
-export async function loadDesiredState(
-  source: SyncInput["source"],
-  options: { timeoutMs: number; fetch?: typeof fetch },
-): Promise<DesiredEntry[]> {
-  if (source.type === "inline") return parseDesiredState({ contacts: source.contacts });
-  const where = new URL(source.url).origin; // never the query string: it may hold a token
-  const fail = (why: string) =>
-    new ServiceError(
-      "SYNC_SOURCE_FAILED",
-      `The sync source at ${where} ${why}; nothing was queued.`,
-    );
-  let text: string;
-  try {
-    const response = await (options.fetch ?? fetch)(source.url, {
-      headers: { accept: "application/json" },
-      signal: AbortSignal.timeout(options.timeoutMs),
-    });
-    if (!response.ok) throw fail(`answered HTTP ${response.status}`);
-    text = await readCapped(response, MAX_SOURCE_BYTES, fail);
-  } catch (error) {
-    if (error instanceof ServiceError) throw error;
-    throw (error as Error)?.name === "TimeoutError"
-      ? fail(`did not answer within ${options.timeoutMs} ms`)
-      : fail("could not be reached");
-  }
-  let document: unknown;
-  try {
-    document = JSON.parse(text);
-  } catch {
-    throw fail("did not answer JSON");
-  }
-  return parseDesiredState(document);
-}
-
-async function readCapped(
-  response: Response,
-  maxBytes: number,
-  fail: (why: string) => ServiceError,
-): Promise<string> {
-  const declared = Number(response.headers.get("content-length") ?? "0");
-  if (declared > maxBytes) throw fail(`answered more than ${maxBytes} bytes`);
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of response.body ?? []) {
-    size += chunk.byteLength;
-    if (size > maxBytes) throw fail(`answered more than ${maxBytes} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString("utf8");
 }
 
 export interface SyncDependencies {
@@ -243,40 +165,89 @@ export interface SyncDependencies {
   tokens: { getSecret(): Promise<ZohoSecret> };
   sqs: SQSClient;
   records: Pick<JobRecords, "accepted">;
+  /** the watermark and the pending jobs; without it every run lists by status, and nothing is held back */
+  ledger?: SyncLedger;
+  /** for `s3` sources */
+  s3?: S3Client;
   /** the bulk queue */
   queueUrl: string;
-  /** timeout of the source fetch */
+  /** timeout of the source read */
   timeoutMs: number;
   fetch?: typeof fetch;
+  now?: () => Date;
 }
 
 /** What a run did, as the contract lists it; returned and logged. */
 export interface SyncSummary {
   organization_id: string;
+  mode: "incremental" | "full";
   dry_run: boolean;
+  /** the lists read (`filter_by`) and, when the run read only recent changes, since when */
+  listed: StatusFilter[];
+  modified_since: string | null;
   contacts_read: number;
   desired: number;
+  /** entries that repeated another with the same wish */
+  duplicates: number;
   to_activate: number;
   to_deactivate: number;
   deactivations_skipped: number;
+  /** full runs only: an incremental run does not read the contacts that could match */
   unmatched: number;
   ambiguous: number;
+  /** names (and contacts) the source wants both active and inactive: left alone */
   conflicting: number;
+  /** planned changes left out because the contact has a sync job waiting */
+  already_queued: number;
   jobs_queued: number;
+  /** every Zoho call of the run; `list_calls` of them listed contacts */
   zoho_calls: number;
-  /** the first entries that matched nothing or several contacts, to look at */
+  list_calls: number;
+  /** the first entries that matched nothing, several contacts, or conflicting wishes */
   unmatched_sample: DesiredEntry[];
   ambiguous_sample: Array<{ entry: DesiredEntry; candidates: string[] }>;
+  conflicting_sample: SourceConflict[];
 }
 
 const SAMPLE = 20;
+/**
+ * An incremental run asks for contacts modified since the last run's start less this margin:
+ * Zoho's clock and ours differ, its times have whole seconds, and ">=" or ">" is not documented.
+ */
+export const WATERMARK_MARGIN_MS = 10 * 60_000;
 
 /**
- * One reconciliation: read the desired state, list Books contacts page by page, plan, and
- * queue one job per change (`source: "sync"`). A run over `max_changes` queues nothing.
+ * The digest of what the source wants (entries in a canonical order) and of the options that
+ * decide what is listed: an incremental run may read only recent changes when it is unchanged.
+ */
+export function desiredDigest(state: DesiredState, applyDeactivations: boolean): string {
+  const lines = state.entries
+    .map((e) => `${e.contact_id ?? `@${normalizeEmail(e.email ?? "")}`} ${e.status}`)
+    .sort();
+  return createHash("sha256")
+    .update(`v1 ${applyDeactivations}\n${lines.join("\n")}`)
+    .digest("hex");
+}
+
+/**
+ * One reconciliation: read the desired state, list Books, plan, leave out contacts with a sync
+ * job waiting, and queue one job per remaining change (`source: "sync"`) on the bulk queue. A
+ * run over `max_changes` queues nothing.
  *
- * Books is listed with `Status.All`: only a full list can tell an entry that is already in the
- * wanted state from one that matches no contact at all.
+ * What is listed (README, "Scheduled sync"):
+ * - full: `Status.All`, every contact: only the whole list tells an entry already in the wanted
+ *   state from one that matches no contact, so only a full run reports `unmatched`.
+ * - incremental: only the contacts a change can come from: `Status.Inactive` when an entry
+ *   wants a contact active, `Status.Active` when deactivations are applied and an entry wants
+ *   one inactive. When the source is the same as at the last successful run (same digest), only
+ *   the contacts modified since that run started (less a margin) can need a change, so the list
+ *   is read newest first (`sort_column=last_modified_time`, `sort_order=D`, and Zoho's
+ *   undocumented `last_modified_time` filter) and stops at the first older row: one call for a
+ *   quiet hour, whether or not Zoho honours the filter.
+ *
+ * Newest-first pages stay stable while contacts change: a contact modified during the listing
+ * moves to the front (read twice at worst, never skipped); a contact that leaves a status list
+ * mid-listing can shift one row across a page boundary, which the daily full run catches.
  */
 export async function runSync(deps: SyncDependencies, input: SyncInput): Promise<SyncSummary> {
   const organizationId = input.organization_id ?? (await deps.tokens.getSecret()).organization_id;
@@ -286,66 +257,236 @@ export async function runSync(deps: SyncDependencies, input: SyncInput): Promise
       "Sync input: name organization_id, or set a default organization_id in the secret.",
     );
   }
+  const now = deps.now ?? (() => new Date());
   const desired = await loadDesiredState(input.source, deps);
+  const digest = desiredDigest(desired, input.apply_deactivations);
 
   const callsBefore = deps.books.calls;
-  const contacts: BooksContact[] = [];
-  for await (const page of deps.books.listAllContacts({ organizationId, filterBy: "Status.All" })) {
-    contacts.push(...page.contacts);
+  const previous =
+    input.mode === "incremental" ? await deps.ledger?.state(organizationId) : undefined;
+  const since =
+    previous?.digest === digest
+      ? new Date(previous.listedAt.getTime() - WATERMARK_MARGIN_MS)
+      : undefined;
+  const filters: StatusFilter[] =
+    input.mode === "full"
+      ? ["Status.All"]
+      : [
+          ...(desired.entries.some((e) => e.status === "active")
+            ? (["Status.Inactive"] as const)
+            : []),
+          ...(input.apply_deactivations && desired.entries.some((e) => e.status === "inactive")
+            ? (["Status.Active"] as const)
+            : []),
+        ];
+  const listedAt = now();
+  const contacts = new Map<string, BooksContact>();
+  let pages = 0;
+  for (const filterBy of filters) {
+    const listed = await listContacts(deps.books, organizationId, filterBy, since);
+    pages = Math.max(pages, listed.pages);
+    for (const contact of listed.contacts) contacts.set(contact.contact_id, contact);
   }
-  const plan = planChanges(contacts, desired, { applyDeactivations: input.apply_deactivations });
-  const count = (action: Action) =>
-    plan.changes.filter((change) => change.action === action).length;
+  // A contact that left a status list during a listing of several pages may have shifted
+  // another past a page boundary, unread and unmodified: then the next run reads the whole
+  // status list again instead of the changes only. One call, only after several pages.
+  const stable =
+    input.mode === "full" ||
+    pages <= 1 ||
+    !(await changedSince(deps.books, organizationId, listedAt));
+  const listCalls = deps.books.calls - callsBefore;
+  const plan = planChanges([...contacts.values()], desired.entries, {
+    applyDeactivations: input.apply_deactivations,
+  });
+  if (input.mode === "incremental") {
+    // Most entries match none of the few contacts read: only a full run can call them unmatched.
+    plan.unmatched = [];
+    await checkEmailsAgainstAll(deps.books, organizationId, plan);
+  }
+
+  const pending = (await deps.ledger?.pendingContacts(organizationId)) ?? new Set<string>();
+  const changes = plan.changes.filter((change) => !pending.has(change.contact_id));
+  const count = (action: Action) => changes.filter((change) => change.action === action).length;
+  const conflictingSample: SourceConflict[] = [
+    ...desired.conflicts,
+    ...plan.conflicting.map((contact_id) => ({ contact_id })),
+  ];
   const summary: SyncSummary = {
     organization_id: organizationId,
+    mode: input.mode,
     dry_run: input.dry_run,
-    contacts_read: contacts.length,
-    desired: desired.length,
+    listed: filters,
+    modified_since: since?.toISOString() ?? null,
+    contacts_read: contacts.size,
+    desired: desired.entries.length,
+    duplicates: desired.duplicates,
     to_activate: count("activate"),
     to_deactivate: count("deactivate"),
     deactivations_skipped: plan.deactivationsSkipped,
     unmatched: plan.unmatched.length,
     ambiguous: plan.ambiguous.length,
-    conflicting: plan.conflicting.length,
+    conflicting: conflictingSample.length,
+    already_queued: plan.changes.length - changes.length,
     jobs_queued: 0,
     zoho_calls: deps.books.calls - callsBefore,
+    list_calls: listCalls,
     unmatched_sample: plan.unmatched.slice(0, SAMPLE),
     ambiguous_sample: plan.ambiguous.slice(0, SAMPLE),
+    conflicting_sample: conflictingSample.slice(0, SAMPLE),
   };
+  const brief = () => ({
+    ...summary,
+    unmatched_sample: undefined,
+    ambiguous_sample: undefined,
+    conflicting_sample: undefined,
+  });
 
-  if (plan.changes.length > input.max_changes) {
+  if (changes.length > input.max_changes) {
     throw new ServiceError(
       "SYNC_LIMIT_EXCEEDED",
-      `The run would make ${plan.changes.length} changes, more than max_changes ${input.max_changes}; nothing was queued. Check the source, or raise max_changes.`,
-      { details: { ...summary, unmatched_sample: undefined, ambiguous_sample: undefined } },
+      `The run would make ${changes.length} changes, more than max_changes ${input.max_changes}; nothing was queued. Check the source, or raise max_changes.`,
+      { details: brief() },
     );
   }
-  if (input.dry_run || plan.changes.length === 0) return summary;
+  if (input.dry_run) return summary;
 
-  const requestedAt = new Date().toISOString();
-  const { queued, failed } = await acceptJobs(
-    deps,
-    deps.queueUrl,
-    plan.changes.map((change, index) => ({
+  if (changes.length > 0) {
+    const requestedAt = now().toISOString();
+    const jobs = changes.map((change, index) => ({
       index,
       job: {
-        ...change,
+        contact_id: change.contact_id,
+        action: change.action,
         organization_id: organizationId,
         source: "sync",
         requested_at: requestedAt,
+        job_id: randomJobId(),
       },
-    })),
-  );
-  summary.jobs_queued = queued.length;
-  if (failed.length > 0) {
-    // The next run plans the same changes again; jobs are idempotent, so queueing twice is harmless.
-    throw new ServiceError(
-      "CONFIGURATION_ERROR",
-      `Queued ${queued.length} of ${plan.changes.length} jobs; the rest could not be queued.`,
-      {
-        details: { ...summary, unmatched_sample: undefined, ambiguous_sample: undefined },
-      },
-    );
+    }));
+    const { queued, failed } = await acceptJobs(deps, deps.queueUrl, jobs);
+    summary.jobs_queued = queued.length;
+    await deps.ledger
+      ?.markPending(
+        organizationId,
+        queued.flatMap(({ index }) => {
+          const job = jobs[index]?.job;
+          return job
+            ? [{ contact_id: job.contact_id, job_id: job.job_id, action: job.action }]
+            : [];
+        }),
+      )
+      .catch((error: unknown) =>
+        // The jobs are queued; without the items the next run may queue them again (harmless).
+        logger.warn("Could not record the pending sync jobs", { error: (error as Error).message }),
+      );
+    if (failed.length > 0) {
+      // The next run plans the same changes again; jobs are idempotent, so queueing twice is harmless.
+      throw new ServiceError(
+        "CONFIGURATION_ERROR",
+        `Queued ${queued.length} of ${changes.length} jobs; the rest could not be queued.`,
+        { details: brief() },
+      );
+    }
   }
+  // Only a run that did all it planned moves the watermark: a failed run is read again.
+  await deps.ledger
+    ?.saveState(organizationId, { listedAt, digest: stable ? digest : "" })
+    .catch((error: unknown) =>
+      logger.warn("Could not save the sync watermark; the next run lists by status", {
+        error: (error as Error).message,
+      }),
+    );
   return summary;
+}
+
+function randomJobId(): string {
+  return globalThis.crypto.randomUUID();
+}
+
+/**
+ * One status list, newest first. With `since`, stops at the first row modified before it (the
+ * rest are older), which also bounds the listing when Zoho ignores the `last_modified_time`
+ * filter; a row out of order means the sort was not honoured either, and the listing goes on.
+ */
+async function listContacts(
+  books: ZohoBooksClient,
+  organizationId: string,
+  filterBy: StatusFilter,
+  since: Date | undefined,
+): Promise<{ contacts: BooksContact[]; pages: number }> {
+  const contacts: BooksContact[] = [];
+  let sorted = true;
+  let previous = Number.POSITIVE_INFINITY;
+  let pages = 0;
+  for await (const page of books.listAllContacts({
+    organizationId,
+    filterBy,
+    sortColumn: "last_modified_time",
+    sortOrder: "D",
+    ...(since ? { modifiedSince: since } : {}),
+  })) {
+    pages++;
+    let older = false;
+    for (const contact of page.contacts) {
+      const modified = Date.parse(contact.last_modified_time ?? "");
+      if (Number.isNaN(modified) || modified > previous) sorted = false;
+      previous = Number.isNaN(modified) ? previous : modified;
+      if (since && sorted && modified < since.getTime()) older = true;
+      else contacts.push(contact);
+    }
+    if (older) break;
+  }
+  return { contacts, pages };
+}
+
+/** Whether any contact was modified at or after `at` (the newest contact, one call). */
+async function changedSince(
+  books: ZohoBooksClient,
+  organizationId: string,
+  at: Date,
+): Promise<boolean> {
+  const { contacts } = await books.listContacts({
+    organizationId,
+    filterBy: "Status.All",
+    modifiedSince: at,
+    sortColumn: "last_modified_time",
+    sortOrder: "D",
+    perPage: 1,
+  });
+  const newest = Date.parse(contacts[0]?.last_modified_time ?? "");
+  // Zoho's times have whole seconds: a change in the listing's first second counts.
+  return !Number.isNaN(newest) && newest >= Math.floor(at.getTime() / 1000) * 1000;
+}
+
+/**
+ * An incremental run reads some contacts, so an email that matches one of them may also be
+ * another contact's, unread: a full run would leave it alone as ambiguous. Each change named by
+ * email only is checked with Zoho's own email filter (one call each, only for changes), and kept
+ * only when no other contact has that email.
+ */
+async function checkEmailsAgainstAll(
+  books: ZohoBooksClient,
+  organizationId: string,
+  plan: SyncPlan,
+): Promise<void> {
+  const dropped = new Set<string>();
+  for (const [contactId, email] of plan.byEmailOnly) {
+    const page = await books.listContacts({ organizationId, filterBy: "Status.All", email });
+    const candidates = page.contacts
+      .filter((c) => c.email !== undefined && normalizeEmail(c.email) === email)
+      .map((c) => c.contact_id);
+    if (candidates.length === 1 && candidates[0] === contactId) continue;
+    dropped.add(contactId);
+    plan.ambiguous.push({
+      entry: {
+        email,
+        status:
+          plan.changes.find((c) => c.contact_id === contactId)?.action === "activate"
+            ? "active"
+            : "inactive",
+      },
+      candidates: [...new Set([contactId, ...candidates])],
+    });
+  }
+  plan.changes = plan.changes.filter((change) => !dropped.has(change.contact_id));
 }

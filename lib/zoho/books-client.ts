@@ -82,6 +82,14 @@ export interface ListContactsQuery {
   page?: number;
   /** at most 200 */
   perPage?: number;
+  /**
+   * `last_modified_time`: contacts modified since (undocumented, used by a public integration;
+   * a Zoho that ignores it answers the whole list, so callers check the rows' times themselves)
+   */
+  modifiedSince?: Date;
+  /** `sort_column` (Zoho's default is contact_name) and `sort_order`, A or D */
+  sortColumn?: "contact_name" | "last_modified_time";
+  sortOrder?: "A" | "D";
 }
 
 export interface ContactsPage {
@@ -177,6 +185,11 @@ export class ZohoBooksClient {
         page: String(page),
         per_page: String(perPage),
         ...(query.email === undefined ? {} : { email: query.email }),
+        ...(query.modifiedSince === undefined
+          ? {}
+          : { last_modified_time: zohoTime(query.modifiedSince) }),
+        ...(query.sortColumn === undefined ? {} : { sort_column: query.sortColumn }),
+        ...(query.sortOrder === undefined ? {} : { sort_order: query.sortOrder }),
       },
       undefined,
       call,
@@ -309,4 +322,9 @@ export class ZohoBooksClient {
       clearTimeout(timer);
     }
   }
+}
+
+/** Zoho's timestamp form, `2026-01-01T00:00:00+0000` (UTC, whole seconds). */
+export function zohoTime(at: Date): string {
+  return at.toISOString().replace(/\.\d{3}Z$/, "+0000");
 }

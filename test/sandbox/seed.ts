@@ -30,13 +30,14 @@ const SECONDARY_EMAILS: Readonly<Record<number, string>> = {
 };
 
 /**
- * The main organization's contacts, the same every time: every 4th inactive, every 3rd a
+ * The main organization's contacts, the same every time: every 4th inactive (every
+ * `inactiveEvery`th: 20 gives 500 of 10,000, the sync benchmark's organization), every 3rd a
  * vendor, every 10th (from 7) with a mixed-case email (`Contact7@Example.com`); contacts 5 and 6
  * share an email; contact 12's email contains contact 1's, so a loose email search for contact
  * 1 finds both. Each has a primary contact person with its email; some have a second person
  * (SECONDARY_EMAILS).
  */
-export function seedContacts(count: number): SandboxContact[] {
+export function seedContacts(count: number, inactiveEvery = 4): SandboxContact[] {
   return Array.from({ length: count }, (_, i) => {
     const n = i + 1;
     let email = `contact${n}@example.com`;
@@ -51,7 +52,7 @@ export function seedContacts(count: number): SandboxContact[] {
       contact_name: `Contact ${n}`,
       company_name: `Company ${Math.ceil(n / 2)}`,
       contact_type: n % 3 === 0 ? "vendor" : "customer",
-      status: n % 4 === 0 ? "inactive" : "active",
+      status: n % inactiveEvery === 0 ? "inactive" : "active",
       email,
       last_modified_time: SEED_TIME,
       contact_persons: persons,

@@ -81,8 +81,9 @@ const STATUS_FILTERS: Record<string, (contact: SandboxContact) => boolean> = {
  */
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const contactCount = options.contacts ?? 300;
+  const inactiveEvery = options.inactiveEvery ?? 4;
   const startSettings = resolveSettings(options.settings);
-  let state = seededState(contactCount);
+  let state = seededState(contactCount, inactiveEvery);
   /** Books requests in progress; it outlives reset(), which cannot stop them */
   let inFlight = 0;
   const now = () => Date.now() + state.clockOffsetMs;
@@ -284,6 +285,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     // `email` is "email of the contact person": any person's, though a row shows the primary's.
     const email = params.get("email")?.toLowerCase();
     const text = params.get("search_text")?.toLowerCase();
+    // Undocumented (zoho-facts.md): contacts modified at or after the time, unless ignored.
+    const since = sandbox.settings.lastModifiedTimeFilter
+      ? Date.parse(params.get("last_modified_time") ?? "")
+      : Number.NaN;
     const matching = mainContacts()
       .filter(byStatus)
       .filter((c) => !email || c.contact_persons.some((p) => p.email.toLowerCase().includes(email)))
@@ -292,10 +297,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
           !text ||
           c.contact_name.toLowerCase().includes(text) ||
           c.email.toLowerCase().includes(text),
-      );
+      )
+      .filter((c) => Number.isNaN(since) || Date.parse(c.last_modified_time) >= since);
+    const sorted = sortContacts(matching, params.get("sort_column"), params.get("sort_order"));
+    if (!sorted) return said(400, 2, "invalidFilter");
     return success({
-      contacts: matching.slice((page - 1) * perPage, page * perPage).map(listRow),
-      page_context: { page, per_page: perPage, has_more_page: page * perPage < matching.length },
+      contacts: sorted.slice((page - 1) * perPage, page * perPage).map(listRow),
+      page_context: { page, per_page: perPage, has_more_page: page * perPage < sorted.length },
     });
   }
 
@@ -414,7 +422,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         server.closeAllConnections(); // hanging requests included: nothing is awaited
       }),
     reset() {
-      state = seededState(contactCount);
+      state = seededState(contactCount, inactiveEvery);
       Object.assign(sandbox.settings, resolveSettings(startSettings)); // same object: held references stay live
     },
     advanceClock(seconds) {
@@ -451,9 +459,9 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 }
 
 /** Everything reset() starts afresh. */
-function seededState(contactCount: number) {
+function seededState(contactCount: number, inactiveEvery: number) {
   const contacts = new Map<string, StoredContact>();
-  for (const c of seedContacts(contactCount))
+  for (const c of seedContacts(contactCount, inactiveEvery))
     contacts.set(c.contact_id, { ...c, organization_id: ORGANIZATION_ID });
   for (const c of seedForeignContacts())
     contacts.set(c.contact_id, { ...c, organization_id: FOREIGN_ORGANIZATION_ID });
@@ -528,6 +536,31 @@ function listRow(contact: StoredContact): Omit<SandboxContact, "contact_persons"
 function contactDetail(contact: StoredContact): Omit<SandboxContact, "email"> {
   const { email: _, ...detail } = publicContact(contact);
   return detail;
+}
+
+/**
+ * The list in `sort_column` order (`sort_order` A or D; ties by contact id). Without a column, the
+ * seed's order, which stands in for Zoho's default (contact_name): both shift when contacts come
+ * and go. undefined for a column the sandbox does not know.
+ */
+function sortContacts(
+  contacts: StoredContact[],
+  column: string | null,
+  order: string | null,
+): StoredContact[] | undefined {
+  if (column === null) return order === "D" ? contacts.reverse() : contacts;
+  const keys: Record<string, (c: StoredContact) => string | number> = {
+    contact_name: (c) => c.contact_name,
+    last_modified_time: (c) => Date.parse(c.last_modified_time),
+  };
+  const key = keys[column];
+  if (!key) return undefined;
+  const sign = order === "D" ? -1 : 1;
+  return contacts.sort((a, b) => {
+    const [x, y] = [key(a), key(b)];
+    if (x !== y) return (x < y ? -1 : 1) * sign;
+    return (a.contact_id < b.contact_id ? -1 : 1) * sign;
+  });
 }
 
 /** Zoho's timestamp form: 2026-01-01T00:00:00+0000 */

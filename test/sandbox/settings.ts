@@ -37,6 +37,12 @@ export interface SandboxSettings {
    * once. The token endpoint answers them as `scope`, space-separated.
    */
   grantedScopes: string[];
+  /**
+   * The list's `last_modified_time=<time>` parameter (undocumented; a public integration uses it):
+   * true keeps only contacts modified at or after that time; false ignores it, as a Zoho that does
+   * not support it would, so callers must cope with either.
+   */
+  lastModifiedTimeFilter: boolean;
   /** "error": 3031/3032 when already in the state; "success": code 0, as some accounts answer */
   alreadyInStateAnswer: "error" | "success";
   /** the code and HTTP status for an unknown contact (sources disagree: 1002 in Zoho's docs, 2 in the seed) */
@@ -85,6 +91,7 @@ export const DEFAULT_SETTINGS: Readonly<SandboxSettings> = Object.freeze({
     "ZohoBooks.contacts.UPDATE",
     "ZohoBooks.contacts.READ",
   ]) as string[],
+  lastModifiedTimeFilter: true,
   alreadyInStateAnswer: "error",
   notFoundCode: 1002,
   notFoundStatus: 404,

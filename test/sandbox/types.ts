@@ -31,6 +31,8 @@ export interface SandboxOptions {
   port?: number;
   /** contacts in the main organization; default 300 */
   contacts?: number;
+  /** every n-th seed contact is inactive; default 4 (the seed's notable contacts assume 4) */
+  inactiveEvery?: number;
   /** over DEFAULT_SETTINGS; `reset()` comes back to these. Invalid ones make startSandbox throw. */
   settings?: Partial<SandboxSettings>;
 }

@@ -1,6 +1,16 @@
+import { Readable } from "node:stream";
+import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { mockClient } from "aws-sdk-client-mock";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { type DesiredEntry, parseDesiredState, planChanges } from "../../lib/sync/sync";
+import {
+  type DesiredEntry,
+  loadDesiredState,
+  MAX_SOURCE_BYTES,
+  parseCsv,
+  parseDesiredState,
+  planChanges,
+} from "../../lib/sync/sync";
 
 type Contact = { contact_id: string; status: "active" | "inactive"; email?: string };
 
@@ -20,11 +30,6 @@ const entry: fc.Arbitrary<DesiredEntry> = fc.oneof(
   fc.record({ email: email.map((e) => e.toUpperCase()), status }),
 );
 const desired = fc.array(entry, { maxLength: 40 });
-// What a source may send: each contact named once (a duplicate fails the run before planning).
-const validSource = fc.uniqueArray(entry, {
-  selector: (e) => e.contact_id ?? e.email?.trim().toLowerCase(),
-  maxLength: 40,
-});
 
 function apply(state: Contact[], changes: { contact_id: string; action: string }[]): Contact[] {
   const next = new Map(
@@ -122,15 +127,54 @@ describe("planChanges", () => {
 });
 
 describe("parseDesiredState", () => {
-  it("refuses a document that names the same email twice", () => {
-    expect(() =>
+  it("keeps one entry for a name given twice with the same status", () => {
+    expect(
       parseDesiredState({
         contacts: [
           { email: "a@x.io", status: "active" },
-          { email: " A@X.IO", status: "inactive" },
+          { email: " A@X.IO", status: "active" },
+          { contact_id: "7", status: "inactive" },
+          { contact_id: "7", status: "inactive" },
         ],
       }),
-    ).toThrow(/names an email more than once/);
+    ).toEqual({
+      entries: [
+        { email: "a@x.io", status: "active" },
+        { contact_id: "7", status: "inactive" },
+      ],
+      duplicates: 2,
+      conflicts: [],
+    });
+  });
+
+  it("skips and reports a name given both statuses, and keeps the rest", () => {
+    const state = parseDesiredState({
+      contacts: [
+        { email: "a@x.io", status: "active" },
+        { email: " A@X.IO", status: "inactive" },
+        { contact_id: "7", status: "inactive" },
+        { contact_id: "7", status: "active" },
+        { contact_id: "8", status: "active" },
+      ],
+    });
+    expect(state.entries).toEqual([{ contact_id: "8", status: "active" }]);
+    expect(state.conflicts).toEqual([{ email: "a@x.io" }, { contact_id: "7" }]);
+  });
+
+  it("leaves every conflicting name out and keeps every other one (property)", () => {
+    fc.assert(
+      fc.property(desired, (wanted) => {
+        const { entries, conflicts } = parseDesiredState({ contacts: wanted });
+        const name = (e: DesiredEntry) => e.contact_id ?? e.email?.trim().toLowerCase();
+        const statuses = new Map<string | undefined, Set<string>>();
+        for (const e of wanted)
+          statuses.set(name(e), (statuses.get(name(e)) ?? new Set()).add(e.status));
+        expect(entries.length + conflicts.length).toBe(statuses.size);
+        for (const e of entries) expect(statuses.get(name(e))?.size).toBe(1);
+        for (const c of conflicts) expect(statuses.get(c.contact_id ?? c.email)?.size).toBe(2);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it.each([
@@ -156,7 +200,7 @@ describe("runSync", () => {
     await fc.assert(
       fc.asyncProperty(
         books,
-        validSource,
+        desired,
         fc.boolean(),
         fc.nat({ max: 12 }),
         async (state, wanted, applyDeactivations, maxChanges) => {
@@ -184,13 +228,15 @@ describe("runSync", () => {
             },
             {
               organization_id: "1",
+              mode: "full",
               source: { type: "inline", contacts: wanted },
               apply_deactivations: applyDeactivations,
               max_changes: maxChanges,
               dry_run: false,
             },
           );
-          const planned = planChanges(state, wanted, { applyDeactivations }).changes.length;
+          const { entries } = parseDesiredState({ contacts: wanted });
+          const planned = planChanges(state, entries, { applyDeactivations }).changes.length;
           if (planned > maxChanges) {
             await expect(run).rejects.toMatchObject({ code: "SYNC_LIMIT_EXCEEDED" });
             expect(queued()).toBe(0);
@@ -203,5 +249,86 @@ describe("runSync", () => {
       { numRuns: 200 },
     );
     sqs.restore();
+  });
+});
+
+describe("CSV sources", () => {
+  it("reads a header row, quoted fields, CRLF, any column order and extra columns", () => {
+    const csv =
+      '\uFEFFName,Status,EMAIL,contact_id\r\n"Doe, Ann",Active,ann@x.io,\r\n"Bob ""B""",inactive,,460000000000004\r\n\r\n';
+    expect(parseCsv(csv)).toEqual({
+      contacts: [
+        { email: "ann@x.io", status: "active" },
+        { contact_id: "460000000000004", status: "inactive" },
+      ],
+    });
+  });
+
+  it("refuses a CSV without the columns it needs, or with an open quote", () => {
+    expect(() => parseCsv("id,state\n1,active\n")).toThrow(/header row/);
+    expect(() => parseCsv('email,status\n"a@x.io,active\n')).toThrow(/not closed/);
+  });
+});
+
+// The local AWS endpoint (test/local-aws) has no S3: the S3 source is tested with
+// aws-sdk-client-mock, GetObject answering a body stream as the SDK does.
+describe("S3 sources (aws-sdk-client-mock)", () => {
+  const s3mock = mockClient(S3Client);
+  const body = (text: string) => Readable.from([Buffer.from(text)]);
+  const load = (key: string) =>
+    loadDesiredState(
+      { type: "s3", bucket: "crm-exports", key },
+      { timeoutMs: 1000, s3: new S3Client({}) },
+    );
+
+  it("reads JSON, and CSV by content type or by a .csv key", async () => {
+    s3mock.reset();
+    s3mock
+      .on(GetObjectCommand, { Key: "contacts.json" })
+      .resolves({
+        Body: body(JSON.stringify({ contacts: [{ contact_id: "1", status: "active" }] })) as never,
+        ContentType: "application/json",
+      })
+      .on(GetObjectCommand, { Key: "export" })
+      .resolves({ Body: body("email,status\nann@x.io,active\n") as never, ContentType: "text/csv" })
+      .on(GetObjectCommand, { Key: "contacts.csv" })
+      .resolves({
+        Body: body("contact_id,status\n2,inactive\n") as never,
+        ContentType: "binary/octet-stream",
+      });
+    expect((await load("contacts.json")).entries).toEqual([{ contact_id: "1", status: "active" }]);
+    expect((await load("export")).entries).toEqual([{ email: "ann@x.io", status: "active" }]);
+    expect((await load("contacts.csv")).entries).toEqual([{ contact_id: "2", status: "inactive" }]);
+    expect(s3mock.commandCalls(GetObjectCommand)[0]?.args[0].input).toEqual({
+      Bucket: "crm-exports",
+      Key: "contacts.json",
+    });
+  });
+
+  it("fails the run on a missing object, a refusal, an object over the cap, or an invalid one", async () => {
+    s3mock.reset();
+    s3mock
+      .on(GetObjectCommand, { Key: "missing.csv" })
+      .rejects(Object.assign(new Error("no"), { name: "NoSuchKey" }))
+      .on(GetObjectCommand, { Key: "denied.csv" })
+      .rejects(Object.assign(new Error("no"), { name: "AccessDenied" }))
+      .on(GetObjectCommand, { Key: "big.csv" })
+      .resolves({ Body: body("x") as never, ContentLength: MAX_SOURCE_BYTES + 1 })
+      .on(GetObjectCommand, { Key: "bigger.csv" })
+      .resolves({ Body: body(`email,status\n${"a".repeat(MAX_SOURCE_BYTES)},active\n`) as never })
+      .on(GetObjectCommand, { Key: "bad.csv" })
+      .resolves({ Body: body("email,status\nann@x.io,gone\n") as never });
+    for (const [key, why] of [
+      ["missing.csv", "s3://crm-exports/missing.csv does not exist"],
+      ["denied.csv", "refused access"],
+      ["big.csv", "larger than"],
+      ["bigger.csv", "more than 5242880 bytes"],
+      ["bad.csv", 'status must be "active" or "inactive"'],
+    ] as const) {
+      await expect(load(key)).rejects.toMatchObject({
+        code: "SYNC_SOURCE_FAILED",
+        message: expect.stringContaining(why),
+      });
+    }
   });
 });

@@ -43,9 +43,10 @@ function packageTemplate(params: string[] = []): Template {
 
 const ofType = (t: Template, type: string) =>
   Object.entries(t.Resources).filter(([, r]) => r.Type === type);
+/** A role's statements; one under `Fn::If` counts as its "true" branch (its widest). */
 const statements = (role: Resource) =>
-  role.Properties.Policies.flatMap(
-    (p: { PolicyDocument: { Statement: Json[] } }) => p.PolicyDocument.Statement,
+  role.Properties.Policies.flatMap((p: { PolicyDocument: { Statement: Json[] } }) =>
+    p.PolicyDocument.Statement.map((s: Json) => (s["Fn::If"] ? s["Fn::If"][1] : s)),
   );
 const actionsOn = (role: Resource, action: string) =>
   statements(role).filter((s: { Action: string[] }) => s.Action.includes(action));
@@ -62,6 +63,8 @@ beforeAll(() => {
     "--param=httpApiThrottleRate=5",
     "--param=httpApiThrottleBurst=7",
     "--param=httpApiReservedConcurrency=3",
+    "--param=syncBucket=crm-exports",
+    "--param=alarmTopicArn=arn:aws:sns:us-east-1:123456789012:ops",
   ]);
   withJwt = packageTemplate([
     "--param=authorizer=jwt",
@@ -267,6 +270,74 @@ describe("the packaged CloudFormation template", () => {
     expect(rules.ScheduledSyncEventsRuleSchedule1?.State).toBe("DISABLED");
   });
 
+  it("runs the sync hourly (incremental) and daily (full), its input in SYNC_INPUT, and never retries a failed run", () => {
+    const rules = Object.fromEntries(
+      ofType(template, "AWS::Events::Rule").map(([k, r]) => [k, r.Properties]),
+    );
+    expect(rules.ScheduledSyncEventsRuleSchedule1).toMatchObject({
+      ScheduleExpression: "rate(1 hour)",
+      Targets: [{ Input: '{"mode":"incremental"}' }],
+    });
+    expect(rules.ScheduledSyncEventsRuleSchedule2).toMatchObject({
+      ScheduleExpression: "rate(1 day)",
+      State: "DISABLED",
+      Targets: [{ Input: '{"mode":"full"}' }],
+    });
+    const sync = template.Resources.ScheduledSyncLambdaFunction as Resource;
+    expect(sync.Properties.Environment.Variables.SYNC_INPUT).toBe("{}");
+    // EventBridge invokes asynchronously: without this, Lambda runs a failed sync twice more,
+    // listing Books three times.
+    const invokeConfigs = ofType(template, "AWS::Lambda::EventInvokeConfig").map(([, r]) => r);
+    expect(invokeConfigs).toContainEqual(
+      expect.objectContaining({
+        Properties: expect.objectContaining({
+          FunctionName: { Ref: "ScheduledSyncLambdaFunction" },
+          MaximumRetryAttempts: 0,
+        }),
+      }),
+    );
+  });
+
+  it("lets the sync read the syncBucket param's objects only, and nothing from S3 without it", () => {
+    const s3Statements = (t: Template) =>
+      statements(t.Resources.ScheduledSyncRole as Resource).filter((s: { Action: string[] }) =>
+        s.Action.some((a) => a.startsWith("s3:")),
+      );
+    const [statement] = s3Statements(withExistingSecret);
+    expect(statement.Action).toEqual(["s3:GetObject"]);
+    expect(statement.Resource).toEqual({
+      "Fn::Join": ["", ["arn:", { Ref: "AWS::Partition" }, ":s3:::crm-exports/*"]],
+    });
+    const raw = (withExistingSecret.Resources.ScheduledSyncRole as Resource).Properties.Policies[0]
+      .PolicyDocument.Statement;
+    expect(raw.at(-1)["Fn::If"][0]).toBe("HasSyncBucket");
+    for (const [name, role] of ofType(template, "AWS::IAM::Role")) {
+      if (name !== "ScheduledSyncRole") expect(JSON.stringify(role)).not.toContain("s3:");
+    }
+  });
+
+  it.each([
+    ["SyncFailedAlarm", "ScheduledSyncLambdaFunction"],
+    ["TokenRefreshFailedAlarm", "ScheduledTokenRefreshLambdaFunction"],
+  ])("%s fires on any error of %s, to the alarm topic", (alarm, fn) => {
+    expect(template.Resources[alarm]?.Properties).toMatchObject({
+      Namespace: "AWS/Lambda",
+      MetricName: "Errors",
+      Statistic: "Sum",
+      Threshold: 0,
+      ComparisonOperator: "GreaterThanThreshold",
+      TreatMissingData: "notBreaching",
+      Dimensions: [{ Name: "FunctionName", Value: { Ref: fn } }],
+    });
+    expect(withExistingSecret.Resources[alarm]?.Properties.AlarmActions).toEqual({
+      "Fn::If": [
+        "HasAlarmTopic",
+        ["arn:aws:sns:us-east-1:123456789012:ops"],
+        { Ref: "AWS::NoValue" },
+      ],
+    });
+  });
+
   it("names the secret, queues and table in every permission, never '*'", () => {
     for (const [name, role] of ofType(template, "AWS::IAM::Role")) {
       for (const statement of statements(role)) {
@@ -364,7 +435,14 @@ describe("the packaged CloudFormation template", () => {
         "dynamodb:UpdateItem",
       ],
       SqsWorkerRole: item,
-      ScheduledSyncRole: ["dynamodb:BatchWriteItem", ...item],
+      ScheduledSyncRole: [
+        "dynamodb:BatchWriteItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+      ],
       TokenRefreshRole: item,
     });
   });

@@ -1,0 +1,159 @@
+import {
+  type AttributeValue,
+  BatchWriteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  type WriteRequest,
+} from "@aws-sdk/client-dynamodb";
+import { ledgerError, num, str } from "../ledger/dynamo";
+import { LEDGER_KEY, PENDING_PREFIX, pendingJobKey, syncStateKey } from "../ledger/table";
+
+/** What the last successful run of an organization's sync left for the next one. */
+export interface SyncState {
+  /** when that run started listing Books: the next run asks for contacts modified since */
+  listedAt: Date;
+  /** the digest of its desired state and options: the same digest means the same wishes */
+  digest: string;
+}
+
+/** The sync's items in the ledger (lib/ledger/table.ts): its watermark and the pending jobs. */
+export interface SyncLedger {
+  state(organizationId: string): Promise<SyncState | undefined>;
+  saveState(organizationId: string, state: SyncState): Promise<void>;
+  /** contact ids with a sync job queued and not ended (nor expired) */
+  pendingContacts(organizationId: string): Promise<Set<string>>;
+  markPending(
+    organizationId: string,
+    jobs: ReadonlyArray<{ contact_id: string; job_id: string; action: string }>,
+  ): Promise<void>;
+}
+
+/**
+ * A pending item outlives its job by at most this long: the bulk queue keeps a message 4 days. A
+ * job that never ended (its message expired) stops holding its contact back then; one that waits
+ * longer for the quota may be queued twice, which is harmless (jobs are idempotent).
+ */
+export const PENDING_TTL_SECONDS = 4 * 86_400;
+const BATCH = 25;
+
+/**
+ * The sync's ledger items. Pending jobs are one item per contact in the organization's own
+ * partition (`org#<id>` / `pending#<contact_id>`), so a run reads them all with one Query (a
+ * page per ~1 MB, thousands of items) instead of a read per planned change or a scan of the
+ * job records (`job#<id>` items, one partition each, which no query can gather by contact).
+ */
+export class DynamoSyncLedger implements SyncLedger {
+  readonly #dynamo: DynamoDBClient;
+  readonly #table: string;
+  readonly #now: () => Date;
+
+  constructor(options: { dynamo: DynamoDBClient; table: string; now?: () => Date }) {
+    this.#dynamo = options.dynamo;
+    this.#table = options.table;
+    this.#now = options.now ?? (() => new Date());
+  }
+
+  async state(organizationId: string): Promise<SyncState | undefined> {
+    try {
+      const { Item } = await this.#dynamo.send(
+        new GetItemCommand({
+          TableName: this.#table,
+          Key: syncStateKey(organizationId),
+          ConsistentRead: true,
+        }),
+      );
+      const listedAt = str(Item?.listed_at);
+      const digest = str(Item?.digest);
+      if (listedAt === undefined || digest === undefined) return undefined;
+      return { listedAt: new Date(listedAt), digest };
+    } catch (error) {
+      throw ledgerError(error, this.#table);
+    }
+  }
+
+  async saveState(organizationId: string, state: SyncState): Promise<void> {
+    try {
+      await this.#dynamo.send(
+        new PutItemCommand({
+          TableName: this.#table,
+          Item: {
+            ...syncStateKey(organizationId),
+            listed_at: { S: state.listedAt.toISOString() },
+            digest: { S: state.digest },
+            updated_at: { S: this.#now().toISOString() },
+          },
+        }),
+      );
+    } catch (error) {
+      throw ledgerError(error, this.#table);
+    }
+  }
+
+  async pendingContacts(organizationId: string): Promise<Set<string>> {
+    const pending = new Set<string>();
+    const nowSeconds = this.#now().getTime() / 1000;
+    let start: Record<string, AttributeValue> | undefined;
+    try {
+      do {
+        const output = await this.#dynamo.send(
+          new QueryCommand({
+            TableName: this.#table,
+            KeyConditionExpression: "#pk = :pk AND begins_with(#sk, :pending)",
+            ExpressionAttributeNames: { "#pk": LEDGER_KEY.partition, "#sk": LEDGER_KEY.sort },
+            ExpressionAttributeValues: {
+              ":pk": { S: `org#${organizationId}` },
+              ":pending": { S: PENDING_PREFIX },
+            },
+            ProjectionExpression: "#sk, expires_at",
+            ...(start ? { ExclusiveStartKey: start } : {}),
+          }),
+        );
+        for (const item of output.Items ?? []) {
+          // TTL deletes late: an expired item no longer holds its contact back.
+          if (num(item.expires_at) <= nowSeconds) continue;
+          pending.add((str(item[LEDGER_KEY.sort]) ?? "").slice(PENDING_PREFIX.length));
+        }
+        start = output.LastEvaluatedKey;
+      } while (start);
+    } catch (error) {
+      throw ledgerError(error, this.#table);
+    }
+    return pending;
+  }
+
+  async markPending(
+    organizationId: string,
+    jobs: ReadonlyArray<{ contact_id: string; job_id: string; action: string }>,
+  ): Promise<void> {
+    const now = this.#now();
+    const expires = String(Math.ceil(now.getTime() / 1000) + PENDING_TTL_SECONDS);
+    const requests: WriteRequest[] = jobs.map((job) => ({
+      PutRequest: {
+        Item: {
+          ...pendingJobKey(organizationId, job.contact_id),
+          job_id: { S: job.job_id },
+          action: { S: job.action },
+          queued_at: { S: now.toISOString() },
+          expires_at: { N: expires },
+        },
+      },
+    }));
+    try {
+      for (let i = 0; i < requests.length; i += BATCH) {
+        let batch = requests.slice(i, i + BATCH);
+        for (let round = 0; batch.length > 0 && round < 5; round++) {
+          const output = await this.#dynamo.send(
+            new BatchWriteItemCommand({ RequestItems: { [this.#table]: batch } }),
+          );
+          batch = output.UnprocessedItems?.[this.#table] ?? [];
+          if (batch.length > 0)
+            await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** round));
+        }
+      }
+    } catch (error) {
+      throw ledgerError(error, this.#table);
+    }
+  }
+}
