@@ -43,6 +43,10 @@ const EnvSchema = z.object({
   ZOHO_DAILY_QUOTA: positiveInt(1000),
   /** a job that failed this many times for a real reason is parked with that reason */
   JOB_MAX_ATTEMPTS: positiveInt(5),
+  /** after the accounts server failed a grant (5xx, timeout), no container asks again for this long */
+  ZOHO_GRANT_RETRY_SECONDS: positiveInt(60),
+  /** after Zoho refused a grant (Access Denied, invalid_code), no container asks again for this long: Zoho's block lasts 10 minutes */
+  ZOHO_GRANT_REFUSED_BACKOFF_SECONDS: positiveInt(600),
   /** the scheduled refresher (every 30 minutes) renews a token with less than this left */
   TOKEN_REFRESH_MARGIN_MINUTES: positiveInt(40),
 });
