@@ -149,6 +149,8 @@ export interface ZohoAnswer {
   body: { code?: unknown; message?: unknown } | undefined;
   /** the `Retry-After` header, if Zoho ever sends one */
   retryAfter?: string | null;
+  /** the `X-Rate-Limit-Reset` header: seconds until Zoho's daily quota resets */
+  rateLimitReset?: string | null;
   /**
    * Whether the request's path named a contact (`/contacts/{id}`, `/contacts/{id}/active|inactive`)
    * rather than only the organization (`/contacts?organization_id=…`). Absent: taken as true, since
@@ -245,7 +247,7 @@ export function zohoAnswerToError(answer: ZohoAnswer, now: Date = new Date()): S
     (typeof row === "function" ? row(facts) : row) ?? byStatus(facts) ?? "ZOHO_UNEXPECTED_ANSWER";
 
   if (code === "ZOHO_RATE_LIMITED" || code === "ZOHO_DAILY_LIMIT") {
-    return rateLimitError(code, zohoCode, answer.retryAfter, said, now);
+    return rateLimitError(code, zohoCode, answer.retryAfter, said, now, answer.rateLimitReset);
   }
   const message =
     ZOHO_ERROR_MESSAGES[code]?.(said, zohoCode) ??
@@ -259,12 +261,18 @@ function rateLimitError(
   retryAfterHeader: string | null | undefined,
   said: string,
   now: Date,
+  rateLimitReset?: string | null,
 ): ServiceError {
   const daily = code === "ZOHO_DAILY_LIMIT";
+  // Zoho's daily quota resets when its X-Rate-Limit-Reset says, not at UTC midnight.
+  const resetSeconds =
+    rateLimitReset != null && /^\d+$/.test(rateLimitReset.trim())
+      ? Math.max(1, Number(rateLimitReset.trim()))
+      : undefined;
   const retryAfterSeconds =
     parseRetryAfter(retryAfterHeader, now) ??
     (daily
-      ? secondsToNextUtcDay(now)
+      ? (resetSeconds ?? secondsToNextUtcDay(now))
       : zohoCode === 1070
         ? CONCURRENCY_BACKOFF_SECONDS
         : secondsToNextMinute(now));

@@ -288,6 +288,7 @@ export class ZohoBooksClient {
         status: response.status,
         body,
         retryAfter: response.headers.get("retry-after"),
+        rateLimitReset: response.headers.get("x-rate-limit-reset"),
         headers: response.headers,
       };
     } catch (error) {
