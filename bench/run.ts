@@ -31,7 +31,8 @@ const size = smoke
       coldRuns: 3,
       warmIterations: 50,
       mixed: { bulkJobs: 300, limit: 600, latencyMs: 50 },
-      dailyCap: { jobs: 20, quota: 10, daySeconds: 35 },
+      // a quota well above the calls in flight (8), as Zoho's smallest (1,000) is
+      dailyCap: { jobs: 60, quota: 30, daySeconds: 35 },
       concurrency: { bulkJobs: 40, realtimeJobs: 20, latencyMs: 100, limit: 1200 },
       grantStorm: { containers: 8, jobs: 40, outageSeconds: 10, backoffSeconds: 2 },
     }
