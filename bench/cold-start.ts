@@ -18,7 +18,12 @@ function importOnce(file: string): number {
     process.execPath,
     ["--input-type=module", "-e", `await import(${JSON.stringify(pathToFileURL(file).href)});`],
     {
-      env: { PATH: process.env.PATH, AWS_REGION: "us-east-1", ZOHO_SECRET_ID: "bench" },
+      env: {
+        PATH: process.env.PATH,
+        AWS_REGION: "us-east-1",
+        ZOHO_SECRET_ID: "bench",
+        ZOHO_LEDGER_TABLE: "bench",
+      },
       stdio: "pipe",
     },
   );

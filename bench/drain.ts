@@ -1,12 +1,19 @@
+import { laneCeilings } from "../lib/ledger/budget";
 import { SANDBOX_CREDENTIALS, type Sandbox, startSandbox } from "../test/sandbox";
 import { jobIds, runWorkers, stopRun } from "./workers";
 
 export interface DrainFigures {
   jobs: number;
+  /** Zoho's limit (the sandbox's) */
   limit_per_minute: number;
+  /** the service's share of it (`ZOHO_MINUTE_SHARE`, 80% as by default) */
+  minute_share: number;
+  /** the lane the drain runs in (the bulk queue: what a sync queues) and its ceiling */
+  lane: "bulk";
+  lane_ceiling_per_minute: number;
   workers: number;
   seconds: number;
-  /** successful Zoho calls per full calendar minute of the run ÷ the limit */
+  /** successful Zoho calls per full calendar minute of the run ÷ the lane's ceiling */
   rate_ratio: number;
   /** successful Zoho calls in each calendar minute of the run */
   calls_per_minute: number[];
@@ -30,10 +37,20 @@ export interface DrainFigures {
  * Successful Zoho calls in each calendar minute (as Zoho counts) from the run's first call to its
  * last, empty minutes included.
  */
-function callsPerMinute(sandbox: Sandbox, startedAt: number): number[] {
+export function callsPerMinute(
+  sandbox: Sandbox,
+  startedAt: number,
+  only?: ReadonlySet<string>,
+): number[] {
   const minutes = sandbox
     .requests()
-    .filter((r) => r.endpoint === "contact.active" && r.status < 300 && r.at >= startedAt)
+    .filter(
+      (r) =>
+        r.endpoint === "contact.active" &&
+        r.status < 300 &&
+        r.at >= startedAt &&
+        (only === undefined || only.has(contactOf(r.url))),
+    )
     .map((r) => Math.floor(r.at / 60_000));
   if (minutes.length === 0) return [];
   const first = Math.min(...minutes);
@@ -47,7 +64,11 @@ function callsPerMinute(sandbox: Sandbox, startedAt: number): number[] {
  * the run only partly fills), empty ones included; a run of fewer than three minutes is
  * measured over its whole length instead.
  */
-function ratePerMinute(perMinute: number[], calls: number, seconds: number): number {
+export function contactOf(url: string): string {
+  return /\/contacts\/(\d+)/.exec(url)?.[1] ?? "";
+}
+
+export function ratePerMinute(perMinute: number[], calls: number, seconds: number): number {
   if (perMinute.length >= 3) {
     const full = perMinute.slice(1, -1);
     return full.reduce((a, b) => a + b, 0) / full.length;
@@ -56,10 +77,11 @@ function ratePerMinute(perMinute: number[], calls: number, seconds: number): num
 }
 
 /**
- * Drain: `jobs` queued activations for one organization, carried out by 2 worker processes
- * (serverless.yml's maximumConcurrency) that each poll the queue as the event source mapping
- * does, with the sandbox's limit at `limit` a minute and each worker's budget at half of it, as
- * deployed. Beside it, the same backlog through a naive client (unbounded concurrency, no
+ * Drain: `jobs` queued activations for one organization on the bulk queue, carried out by 2
+ * worker processes (serverless.yml's maximumConcurrency) that each poll the queue as the event
+ * source mapping does, with the sandbox's limit at `limit` a minute, the service's share at 80%
+ * of it (as `ZOHO_MINUTE_SHARE` is by default: 80 of 100) and Zoho's concurrency 5 (Free plan,
+ * `ZOHO_CONCURRENCY` default). The rate is judged against the bulk lane's ceiling. Beside it, the same backlog through a naive client (unbounded concurrency, no
  * limiter, retry after 1 s) for at most `baselineCapMs`.
  */
 export async function drain(
@@ -68,12 +90,15 @@ export async function drain(
   baselineCapMs: number,
 ): Promise<DrainFigures> {
   const workers = 2;
+  const share = Math.round(limit * 0.8);
+  const ceiling = laneCeilings(share).bulk;
   const run = await runWorkers({
     processes: workers,
     jobs,
-    freshToken: true,
-    sandbox: { rateLimitPerMinute: limit },
-    env: { ZOHO_RATE_LIMIT_PER_MINUTE: String(limit / workers), WORKER_CONCURRENCY: "5" },
+    queue: "bulk",
+    token: "fresh",
+    sandbox: { rateLimitPerMinute: limit, concurrencyLimit: 5 },
+    env: { ZOHO_MINUTE_SHARE: String(share), ZOHO_CONCURRENCY: "5", ZOHO_DAILY_QUOTA: "1000000" },
   });
   try {
     const stats = run.sandbox.stats();
@@ -82,13 +107,16 @@ export async function drain(
     return {
       jobs,
       limit_per_minute: limit,
+      minute_share: share,
+      lane: "bulk",
+      lane_ceiling_per_minute: ceiling,
       workers,
       seconds: Math.round(run.seconds * 10) / 10,
-      rate_ratio: round(ratePerMinute(perMinute, run.done.length, run.seconds) / limit),
+      rate_ratio: round(ratePerMinute(perMinute, run.done.length, run.seconds) / ceiling),
       calls_per_minute: perMinute,
       throttled_share: round(stats.throttled / Math.max(calls, 1), 4),
       by_code: stats.byCode,
-      lost: jobs - new Set([...run.done, ...run.parked, ...run.waiting]).size,
+      lost: run.lost,
       dlq: run.parked.length,
       baseline: await naiveBaseline(jobs, limit, baselineCapMs),
     };
@@ -141,4 +169,4 @@ async function naiveBaseline(jobs: number, limit: number, capMs: number) {
   }
 }
 
-const round = (value: number, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;
+export const round = (value: number, digits = 3) => Math.round(value * 10 ** digits) / 10 ** digits;

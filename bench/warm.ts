@@ -1,5 +1,6 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { httpEvent, lambdaContext, sqsEvent, sqsRecord } from "../test/support/events";
@@ -64,18 +65,31 @@ export async function warmOverhead(iterations: number): Promise<Record<string, W
     ZOHO_SECRET_ID: "bench/zoho",
     ACTIVATION_QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/activation-queue",
     ACTIVATION_DLQ_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/activation-dlq",
+    BULK_QUEUE_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/bulk-queue",
+    BULK_DLQ_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/bulk-dlq",
+    ZOHO_LEDGER_TABLE: "bench-ledger",
     AWS_REGION: "us-east-1",
-    ZOHO_RATE_LIMIT_PER_MINUTE: "100000000",
+    ZOHO_MINUTE_SHARE: "100000000",
+    ZOHO_DAILY_QUOTA: "100000000",
   });
   const secret = JSON.stringify({
     client_id: "1000.BENCH",
     client_secret: "bench",
     refresh_token: "1000.bench.refresh",
     organization_id: "123456",
-    access_token: "1000.bench.token",
-    api_domain: stub.url,
-    access_token_expires_at: new Date(Date.now() + 3600_000).toISOString(),
   });
+  // The ledger answers at once: the stored token for a GetItem, success for every write (the
+  // budget's conditional updates all pass), so the figure is our own cost per ledger call.
+  const tokenItem = {
+    access_token: { S: "1000.bench.token" },
+    api_domain: { S: stub.url },
+    token_expires_at: { N: String(Date.now() + 3600_000) },
+    granted_at: { N: String(Date.now()) },
+    token_version: { N: "1" },
+  };
+  const restoreDynamo = answerAtOnce(DynamoDBClient, (command) =>
+    command instanceof GetItemCommand ? { Item: tokenItem } : {},
+  );
   const restoreSecrets = answerAtOnce(SecretsManagerClient, (command) => {
     if (!(command instanceof GetSecretValueCommand)) throw new Error("unexpected call");
     return { SecretString: secret, VersionId: "v1" };
@@ -147,6 +161,7 @@ export async function warmOverhead(iterations: number): Promise<Record<string, W
     process.stderr.write = writeErr;
     restoreSecrets();
     restoreSqs();
+    restoreDynamo();
     stub.close();
   }
   return figures;

@@ -1,52 +1,49 @@
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { DynamoDBClient, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SQSClient } from "@aws-sdk/client-sqs";
+import { LEDGER_KEY } from "../lib/ledger/table";
 import { type LocalAws, startLocalAws } from "../test/local-aws";
+import { createLedgerTable } from "../test/local-stack/ledger-table";
 import { createQueueWithDlq, queueActivations } from "../test/local-stack/queues";
 import { type Sandbox, type SandboxSettings, sandboxSecret, startSandbox } from "../test/sandbox";
 import { contactId } from "../test/sandbox/seed";
 import { bundle, ROOT } from "./bundle";
 
-export interface WorkerRun {
-  sandbox: Sandbox;
-  aws: LocalAws;
-  ids: string[];
-  startedAt: number;
-  seconds: number;
-  done: string[];
-  parked: string[];
-  waiting: string[];
-}
+export const SECRET_ID = "bench/zoho";
+const TABLE = "bench-ledger";
 
 /** Inactive seed contacts (every 4th, but 12, whose email is shared), one job each. */
-export function jobIds(jobs: number): string[] {
-  return Array.from({ length: jobs + 1 }, (_, i) => 4 * (i + 1))
+export function jobIds(jobs: number, skip = 0): string[] {
+  return Array.from({ length: jobs + skip + 1 }, (_, i) => 4 * (i + 1))
     .filter((n) => n !== 12)
-    .slice(0, jobs)
+    .slice(skip, skip + jobs)
     .map(contactId);
 }
 
-let runner: Promise<string> | undefined;
+export type QueueName = "activation" | "bulk";
 
-/**
- * `processes` separate worker processes (as separate Lambda containers are), each polling the
- * queue as the event source mapping does and running the worker's handler, on a fresh sandbox
- * and local AWS: `jobs` activations queued, a shared secret, a DLQ with redrive after 5 receives.
- * Resolves once every process has found the queue empty and exited.
- */
-export async function runWorkers(options: {
-  processes: number;
-  jobs: number;
+/** A fresh sandbox and local AWS (Secrets Manager, SQS, the ledger on DynamoDB) as deployed. */
+export interface Stack {
+  sandbox: Sandbox;
+  aws: LocalAws;
+  sqs: SQSClient;
+  dynamo: DynamoDBClient;
+  queues: Record<QueueName, { queueUrl: string; dlqUrl: string; name: string; dlq: string }>;
+  /** the environment every function of the stack gets */
+  env: Record<string, string>;
+}
+
+export async function startStack(options: {
+  contacts: number;
   sandbox?: Partial<SandboxSettings>;
+  /** the access token in the ledger at the start: a live one, an expired one, or none */
+  token: "fresh" | "expired" | "none";
   env?: Record<string, string>;
-  freshToken: boolean;
-}): Promise<WorkerRun> {
-  runner ??= bundle("worker-process", { path: `${ROOT}/test/local-stack/worker-process.ts` }).then(
-    (b) => b.file,
-  );
+}): Promise<Stack> {
   const sandbox = await startSandbox({
-    contacts: options.jobs * 4 + 8,
+    contacts: options.contacts,
     settings: options.sandbox ?? {},
   });
   const aws = await startLocalAws();
@@ -55,60 +52,221 @@ export async function runWorkers(options: {
     region: "us-east-1",
     credentials: { accessKeyId: "bench", secretAccessKey: "bench" },
   };
-  // An expired stored token is still a token: the first container to use it must refresh it.
-  const secret = options.freshToken
-    ? sandboxSecret(sandbox, { fresh: true })
-    : {
-        ...sandboxSecret(sandbox),
-        access_token: "1000.expired.token",
-        api_domain: sandbox.url,
-        access_token_expires_at: new Date(Date.now() - 60_000).toISOString(),
-      };
   await new SecretsManagerClient(client).send(
-    new CreateSecretCommand({ Name: "bench/zoho", SecretString: JSON.stringify(secret) }),
+    new CreateSecretCommand({
+      Name: SECRET_ID,
+      SecretString: JSON.stringify(sandboxSecret(sandbox)),
+    }),
   );
+  const dynamo = new DynamoDBClient(client);
+  await createLedgerTable(dynamo, TABLE);
+  if (options.token !== "none") {
+    // A token the refresher stored; an expired one must be replaced by the first container to need it.
+    const { access_token, expires_in } = sandbox.issueToken();
+    const now = Date.now();
+    const expiresAt = options.token === "fresh" ? now + expires_in * 1000 : now - 60_000;
+    await dynamo.send(
+      new UpdateItemCommand({
+        TableName: TABLE,
+        Key: {
+          [LEDGER_KEY.partition]: { S: `connection#${SECRET_ID}` },
+          [LEDGER_KEY.sort]: { S: "token" },
+        },
+        UpdateExpression:
+          "SET access_token = :t, api_domain = :d, token_expires_at = :e, granted_at = :g ADD token_version :one",
+        ExpressionAttributeValues: {
+          ":t": { S: access_token },
+          ":d": { S: sandbox.url },
+          ":e": { N: String(expiresAt) },
+          ":g": { N: String(expiresAt - 3_600_000) },
+          ":one": { N: "1" },
+        },
+      }),
+    );
+  }
   const sqs = new SQSClient(client);
-  const { queueUrl, dlqUrl } = await createQueueWithDlq(sqs, {
-    queue: "activation-queue",
-    dlq: "activation-dlq",
-    visibilityTimeoutSeconds: 120,
+  const queue = async (name: string, dlq: string) => ({
+    ...(await createQueueWithDlq(sqs, { queue: name, dlq, visibilityTimeoutSeconds: 540 })),
+    name,
+    dlq,
   });
-  const ids = jobIds(options.jobs);
-  await queueActivations(sqs, queueUrl, ids);
-
-  const startedAt = Date.now();
+  const queues = {
+    activation: await queue("activation-queue", "activation-dlq"),
+    bulk: await queue("bulk-queue", "bulk-dlq"),
+  };
   const env = {
-    PATH: process.env.PATH,
+    PATH: process.env.PATH ?? "",
     AWS_REGION: "us-east-1",
     AWS_ACCESS_KEY_ID: "bench",
     AWS_SECRET_ACCESS_KEY: "bench",
     AWS_ENDPOINT_URL: aws.url,
-    ZOHO_SECRET_ID: "bench/zoho",
-    ACTIVATION_DLQ_URL: dlqUrl,
-    BENCH_QUEUE_URL: queueUrl,
+    ZOHO_SECRET_ID: SECRET_ID,
+    ZOHO_LEDGER_TABLE: TABLE,
+    ACTIVATION_QUEUE_URL: queues.activation.queueUrl,
+    ACTIVATION_DLQ_URL: queues.activation.dlqUrl,
+    BULK_QUEUE_URL: queues.bulk.queueUrl,
+    BULK_DLQ_URL: queues.bulk.dlqUrl,
     LOG_LEVEL: "WARN",
     POWERTOOLS_METRICS_DISABLED: "true",
     ...options.env,
   };
-  const file = await runner;
-  const children = Array.from({ length: options.processes }, () =>
-    spawn(process.execPath, [file], { env, stdio: "ignore" }),
+  return { sandbox, aws, sqs, dynamo, queues, env };
+}
+
+export async function stopStack(stack: Stack): Promise<void> {
+  stack.sqs.destroy();
+  stack.dynamo.destroy();
+  await Promise.all([stack.sandbox.close(), stack.aws.close()]);
+}
+
+const entries = new Map<string, Promise<string>>();
+/** A bench entry bundled as Lambda bundles are (once per run). */
+export function entryFile(name: string, path: string): Promise<string> {
+  let file = entries.get(name);
+  if (!file) {
+    file = bundle(name, { path: `${ROOT}/${path}` }).then((b) => b.file);
+    entries.set(name, file);
+  }
+  return file;
+}
+
+/** Child processes, each printing one JSON line on exit. */
+export interface Processes<T> {
+  /** resolves when every process has exited, with what each printed */
+  exited: Promise<T[]>;
+  /** asks every process to finish (SIGTERM) and waits for them */
+  stop(): Promise<T[]>;
+}
+
+export async function spawnProcesses<T>(
+  file: string,
+  count: number,
+  env: Record<string, string>,
+): Promise<Processes<T>> {
+  const children: ChildProcess[] = Array.from({ length: count }, () =>
+    spawn(process.execPath, [file], { env, stdio: ["ignore", "pipe", "ignore"] }),
   );
-  await Promise.all(children.map((child) => once(child, "exit")));
-  const bodyIds = (queue: string) =>
-    aws.queueMessages(queue).map((m) => JSON.parse(m.body).contact_id as string);
+  const exited = Promise.all(
+    children.map(async (child) => {
+      let out = "";
+      child.stdout?.on("data", (chunk: Buffer) => {
+        out += chunk.toString();
+      });
+      await once(child, "exit");
+      const last = out.trim().split("\n").pop() ?? "";
+      try {
+        return JSON.parse(last) as T;
+      } catch {
+        return {} as T;
+      }
+    }),
+  );
   return {
-    sandbox,
-    aws,
+    exited,
+    stop: async () => {
+      for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
+      return exited;
+    },
+  };
+}
+
+export interface WorkerStats {
+  invocations: number;
+  records: number;
+}
+
+/**
+ * `processes` worker processes (separate Lambda containers) polling one queue as the event
+ * source mapping does. `idlePolls`: empty polls in a row after which a process exits (0: only
+ * when stopped).
+ */
+export async function startWorkers(
+  stack: Stack,
+  options: {
+    queue: QueueName;
+    processes: number;
+    idlePolls?: number;
+    env?: Record<string, string>;
+  },
+): Promise<Processes<WorkerStats>> {
+  const file = await entryFile("worker-process", "test/local-stack/worker-process.ts");
+  return spawnProcesses<WorkerStats>(file, options.processes, {
+    ...stack.env,
+    BENCH_QUEUE_URL: stack.queues[options.queue].queueUrl,
+    BENCH_IDLE_POLLS: String(options.idlePolls ?? 3),
+    ...options.env,
+  });
+}
+
+/** Where each job of `ids` ended: done in Zoho, parked in a DLQ, or still on a queue. */
+export function outcome(stack: Stack, ids: readonly string[]) {
+  const bodyIds = (queue: string) =>
+    stack.aws.queueMessages(queue).map((m) => JSON.parse(m.body).contact_id as string);
+  const wanted = new Set(ids);
+  const parked = [...bodyIds("activation-dlq"), ...bodyIds("bulk-dlq")].filter((id) =>
+    wanted.has(id),
+  );
+  const waiting = [...bodyIds("activation-queue"), ...bodyIds("bulk-queue")].filter((id) =>
+    wanted.has(id),
+  );
+  const done = ids.filter((id) => stack.sandbox.contact(id)?.status === "active");
+  return {
+    done,
+    parked,
+    waiting,
+    lost: ids.length - new Set([...done, ...parked, ...waiting]).size,
+  };
+}
+
+export interface WorkerRun {
+  stack: Stack;
+  sandbox: Sandbox;
+  aws: LocalAws;
+  ids: string[];
+  startedAt: number;
+  seconds: number;
+  done: string[];
+  parked: string[];
+  waiting: string[];
+  lost: number;
+}
+
+/**
+ * `processes` worker processes on `queue` (default: bulk), on a fresh stack with `jobs`
+ * activations queued; resolves once every process has found the queue empty and exited.
+ */
+export async function runWorkers(options: {
+  processes: number;
+  jobs: number;
+  queue?: QueueName;
+  sandbox?: Partial<SandboxSettings>;
+  env?: Record<string, string>;
+  token: "fresh" | "expired" | "none";
+}): Promise<WorkerRun> {
+  const stack = await startStack({
+    contacts: options.jobs * 4 + 8,
+    sandbox: options.sandbox,
+    token: options.token,
+    env: options.env,
+  });
+  const queue = options.queue ?? "bulk";
+  const ids = jobIds(options.jobs);
+  await queueActivations(stack.sqs, stack.queues[queue].queueUrl, ids);
+  await entryFile("worker-process", "test/local-stack/worker-process.ts");
+  const startedAt = Date.now();
+  const workers = await startWorkers(stack, { queue, processes: options.processes });
+  await workers.exited;
+  return {
+    stack,
+    sandbox: stack.sandbox,
+    aws: stack.aws,
     ids,
     startedAt,
     seconds: (Date.now() - startedAt) / 1000,
-    done: ids.filter((id) => sandbox.contact(id)?.status === "active"),
-    parked: bodyIds("activation-dlq"),
-    waiting: bodyIds("activation-queue"),
+    ...outcome(stack, ids),
   };
 }
 
 export async function stopRun(run: WorkerRun): Promise<void> {
-  await Promise.all([run.sandbox.close(), run.aws.close()]);
+  await stopStack(run.stack);
 }

@@ -49,6 +49,10 @@ const EnvSchema = z.object({
   EVENT_BUS_NAME: z._default(z.string().check(z.minLength(1, "must not be empty")), "default"),
   /** the webhooks' sources and their secrets (one Secrets Manager secret) */
   WEBHOOK_SECRET_ID: z.optional(z.string().check(z.minLength(1, "must not be empty"))),
+  /** after the accounts server failed a grant (5xx, timeout), no container asks again for this long */
+  ZOHO_GRANT_RETRY_SECONDS: positiveInt(60),
+  /** after Zoho refused a grant (Access Denied, invalid_code), no container asks again for this long: Zoho's block lasts 10 minutes */
+  ZOHO_GRANT_REFUSED_BACKOFF_SECONDS: positiveInt(600),
   /** the scheduled refresher (every 30 minutes) renews a token with less than this left */
   TOKEN_REFRESH_MARGIN_MINUTES: positiveInt(40),
 });

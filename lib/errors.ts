@@ -273,7 +273,7 @@ function rateLimitError(
 ): ServiceError {
   const daily = code === "ZOHO_DAILY_LIMIT";
   const resetSeconds = /^\d+$/.test(answer.dailyReset?.trim() ?? "")
-    ? Number(answer.dailyReset)
+    ? Math.max(1, Number(answer.dailyReset))
     : undefined;
   const retryAfterSeconds =
     parseRetryAfter(answer.retryAfter, now) ??

@@ -415,6 +415,8 @@ export function tokenStoreFromConfig(
     table: config.ZOHO_LEDGER_TABLE,
     cacheTtlSeconds: config.SECRET_CACHE_TTL_SECONDS,
     timeoutMs: config.ZOHO_HTTP_TIMEOUT_MS,
+    unavailableBackoffSeconds: config.ZOHO_GRANT_RETRY_SECONDS,
+    refusalBackoffSeconds: config.ZOHO_GRANT_REFUSED_BACKOFF_SECONDS,
   });
 }
 

@@ -162,6 +162,16 @@ describe("sandbox OAuth token endpoint", () => {
     expect(await grant()).toMatchObject({ status: 200, body: { error: "invalid_code" } });
   });
 
+  it("answers an HTTP 502 page while the accounts server is unavailable, and grants again after", async () => {
+    sandbox.settings.accountsUnavailable = true;
+    const down = await grant();
+    expect(down.status).toBe(502);
+    expect(down.headers.get("content-type")).toMatch(/^text\/html/);
+    expect(sandbox.stats()).toMatchObject({ grants: 0, grantsRefused: 0 });
+    sandbox.settings.accountsUnavailable = false;
+    expect((await grant()).body.access_token).toBeDefined();
+  });
+
   it("takes no parameters from a body that is not a form", async () => {
     const response = await fetch(`${sandbox.url}/oauth/v2/token`, {
       method: "POST",

@@ -207,6 +207,17 @@ describe("ZohoBooksClient against the sandbox", () => {
     expect(error?.retryAfterSeconds).toBeGreaterThan(0);
   });
 
+  it("waits for Zoho's reported reset after a 45, not for the next UTC midnight", async () => {
+    Object.assign(sandbox.settings, { dailyLimit: 1, dailyWindowSeconds: 120 });
+    const { books } = client();
+    await books.markActive(SEED.inactiveIds[0] as string, ORGANIZATION_ID);
+    const error = await failure(books.markActive(SEED.inactiveIds[1] as string, ORGANIZATION_ID));
+    expect(error).toMatchObject({ code: "ZOHO_DAILY_LIMIT", zohoCode: 45 });
+    const { resetSeconds } = sandbox.dailyQuota();
+    expect(error?.retryAfterSeconds).toBeGreaterThanOrEqual(resetSeconds - 1);
+    expect(error?.retryAfterSeconds).toBeLessThanOrEqual(resetSeconds + 1);
+  });
+
   it("maps too many requests in progress (1070) to a short wait, and retries it inline", async () => {
     sandbox.settings.concurrencyLimit = 1;
     sandbox.settings.latencyMs = 300;

@@ -119,6 +119,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       status,
       body: { error, ...more },
     });
+    if (s.accountsUnavailable) return { status: 502, body: OUTAGE_PAGE };
     if (params.get("grant_type") !== "refresh_token") return refuse("unsupported_grant_type");
     if (
       params.get("client_id") !== SANDBOX_CREDENTIALS.client_id ||

@@ -63,6 +63,8 @@ export interface SandboxSettings {
   omitExpiresIn: boolean;
   /** the token endpoint answers HTTP 200 {"error": "invalid_code"} */
   refreshTokenRevoked: boolean;
+  /** the accounts server is down: the token endpoint answers an HTTP 502 page, as an outage does */
+  accountsUnavailable: boolean;
   /** milliseconds added to every Books request that passes the checks */
   latencyMs: number;
   /** share (0..1) of Books requests that fail (a seeded PRNG: the same runs fail every time) */
@@ -103,6 +105,7 @@ export const DEFAULT_SETTINGS: Readonly<SandboxSettings> = Object.freeze({
   tokenLifetimeSeconds: 3600,
   omitExpiresIn: false,
   refreshTokenRevoked: false,
+  accountsUnavailable: false,
   latencyMs: 0,
   failureRate: 0,
   failNext: 0,
