@@ -345,7 +345,11 @@ export class ZohoBudget {
     organizationId: string,
     reported: { quota: number | undefined; remaining: number; resetAt: number },
   ): Promise<void> {
-    const remaining: AttributeValue = { N: String(reported.remaining) };
+    // Zoho's count does not yet hold the calls still in flight beside this one (at most
+    // ZOHO_CONCURRENCY - 1): keep them out of what remains, so the last calls of the day never
+    // meet a 45.
+    const usable = Math.max(0, reported.remaining - (this.#options.concurrency - 1));
+    const remaining: AttributeValue = { N: String(usable) };
     const low: AttributeValue = { N: String(reported.resetAt - SAME_WINDOW_MS) };
     const high: AttributeValue = { N: String(reported.resetAt + SAME_WINDOW_MS) };
     const conditional = (command: UpdateItemCommand) =>
@@ -387,8 +391,7 @@ export class ZohoBudget {
         }),
       ));
     if (newWindow) this.#exhaustedUntil.delete(organizationId);
-    if (lowered && reported.remaining <= 0)
-      this.#exhaustedUntil.set(organizationId, reported.resetAt);
+    if (lowered && usable <= 0) this.#exhaustedUntil.set(organizationId, reported.resetAt);
   }
 
   /** A 45 without headers: nothing more until the stored reset (or UTC midnight). */
