@@ -42,6 +42,8 @@ export const ERROR_TABLE = {
   /** an answer no row of the table explains (a new Zoho error code): retried, then redriven */
   ZOHO_UNEXPECTED_ANSWER: { httpStatus: 502, worker: "retry" },
   ZOHO_AUTH_FAILED: { httpStatus: 502, worker: "retry" },
+  /** the accounts server failed a grant a moment ago: every container waits out the back-off */
+  ZOHO_ACCOUNTS_BACKOFF: { httpStatus: 503, worker: "wait" },
   CONFIGURATION_ERROR: { httpStatus: 500, worker: "retry" },
   /** the scheduled sync's desired-state source failed (5xx, timeout, not JSON, invalid): nothing queued */
   SYNC_SOURCE_FAILED: { httpStatus: 502, worker: "retry" },

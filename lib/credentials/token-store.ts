@@ -177,8 +177,10 @@ export class TokenStore {
       const block = stored.block;
       if (block && block.until > now && block.secretVersion === loaded.versionId) {
         // A new secret version (the operator's fix, seen within the cache TTL) lifts the block.
+        // An accounts server that was down is waited for (it costs a job no attempt); a refusal
+        // is the operator's to mend, so it fails as itself.
         throw new ServiceError(
-          block.code,
+          block.code === "ZOHO_UNAVAILABLE" ? "ZOHO_ACCOUNTS_BACKOFF" : block.code,
           `${block.message} No new grant is asked for until ${new Date(block.until).toISOString()} or until the secret changes.`,
           { retryAfterSeconds: Math.ceil((block.until - now) / 1000) },
         );

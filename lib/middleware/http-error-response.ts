@@ -11,7 +11,7 @@ const defaults: Required<HttpErrorResponseOptions> = { logger };
 
 /**
  * Turns any error into the contract's answer: the error table's status and
- * `{"error": {code, message, zoho_code, request_id}}`, `Retry-After` on 429, `Allow` on 405. No stack trace
+ * `{"error": {code, message, zoho_code, request_id}}`, `Retry-After` on 429 and 503, `Allow` on 405. No stack trace
  * or secret ever reaches the body; server-side failures are logged with what may be logged.
  *
  * @example
@@ -40,7 +40,10 @@ export function errorResponse(
   requestId: string | undefined,
 ): APIGatewayProxyStructuredResultV2 {
   const headers: Record<string, string> = { "content-type": "application/json" };
-  if (error.statusCode === 429 && error.retryAfterSeconds !== undefined) {
+  if (
+    (error.statusCode === 429 || error.statusCode === 503) &&
+    error.retryAfterSeconds !== undefined
+  ) {
     headers["retry-after"] = String(error.retryAfterSeconds);
   }
   if (error.statusCode === 405 && Array.isArray(error.details?.allow)) {

@@ -245,6 +245,20 @@ describe("sqs-worker: real failures", () => {
     ]);
   });
 
+  it("while the accounts server is down, jobs wait out the shared grant back-off, attempts unchanged, after one grant attempt", async () => {
+    await worker.setUp(); // no token in the ledger: the first job must grant
+    sandbox.settings.accountsUnavailable = true;
+    await queue([{ contact_id: SEED.inactiveIds[0] }, { contact_id: SEED.inactiveIds[1] }]);
+    expect((await worker.runOnce()).response).toEqual({ batchItemFailures: [] });
+    // The job that tried retries inline, meets the back-off its failure set, and waits with the rest.
+    expect(waiting().map((m) => [m.waiting_for, m.attempts])).toEqual([
+      ["ZOHO_ACCOUNTS_BACKOFF", "0"],
+      ["ZOHO_ACCOUNTS_BACKOFF", "0"],
+    ]);
+    expect(sandbox.stats().calls.token).toBe(1);
+    expect(parked()).toEqual([]);
+  });
+
   it("retries, never parks at once, a job that fails because the secret is unreadable", async () => {
     worker.aws.faults.secretsManagerUnavailable = true;
     await queue([{ contact_id: SEED.inactiveId }]);
