@@ -26,6 +26,7 @@ beforeEach(async () => {
   await worker.storeFreshToken();
   await worker.setWebhookSources({
     "zoho-crm": { preset: "zoho-crm", tokens: [TOKEN] },
+    hubspot: { preset: "hubspot", tokens: [TOKEN] },
     signed: { hmac_secrets: [HMAC_KEY] },
   });
 });
@@ -149,6 +150,38 @@ describe("POST /webhooks/{source}", () => {
       state: "done",
       source: "zoho-crm",
     });
+  });
+
+  it("takes a HubSpot webhook batch: each contact property event a job, other subscriptions skipped", async () => {
+    const [a, b] = [SEED.inactiveIds[5] as string, SEED.activeId];
+    const response = await call({
+      method: "POST",
+      path: "/webhooks/hubspot",
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify([
+        {
+          eventId: 101,
+          subscriptionType: "contact.propertyChange",
+          objectId: 9,
+          propertyName: "zoho_books_activate",
+          propertyValue: a,
+        },
+        {
+          eventId: 102,
+          subscriptionType: "contact.propertyChange",
+          objectId: 8,
+          propertyName: "zoho_books_deactivate",
+          propertyValue: b,
+        },
+        { eventId: 103, subscriptionType: "contact.creation", objectId: 7 },
+      ]),
+    });
+    expect(response.status).toBe(202);
+    expect(response.body).toMatchObject({ skipped: 1, duplicates: 0, rejected: [] });
+    expect(response.body.job_ids).toHaveLength(2);
+    await worker.runOnce();
+    expect(sandbox.contact(a)?.status).toBe("active");
+    expect(sandbox.contact(b)?.status).toBe("inactive");
   });
 
   it("a delivery repeated by the sender gets the first job id and queues nothing", async () => {
