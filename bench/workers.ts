@@ -1,11 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { DynamoDBClient, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SQSClient } from "@aws-sdk/client-sqs";
-import { LEDGER_KEY } from "../lib/ledger/table";
 import { type LocalAws, startLocalAws } from "../test/local-aws";
-import { createLedgerTable } from "../test/local-stack/ledger-table";
+import { createLedgerTable, storeLedgerToken } from "../test/local-stack/ledger-table";
 import { createQueueWithDlq, queueActivations } from "../test/local-stack/queues";
 import { type Sandbox, type SandboxSettings, sandboxSecret, startSandbox } from "../test/sandbox";
 import { contactId } from "../test/sandbox/seed";
@@ -62,26 +61,14 @@ export async function startStack(options: {
   await createLedgerTable(dynamo, TABLE);
   if (options.token !== "none") {
     // A token the refresher stored; an expired one must be replaced by the first container to need it.
-    const { access_token, expires_in } = sandbox.issueToken();
-    const now = Date.now();
-    const expiresAt = options.token === "fresh" ? now + expires_in * 1000 : now - 60_000;
-    await dynamo.send(
-      new UpdateItemCommand({
-        TableName: TABLE,
-        Key: {
-          [LEDGER_KEY.partition]: { S: `connection#${SECRET_ID}` },
-          [LEDGER_KEY.sort]: { S: "token" },
-        },
-        UpdateExpression:
-          "SET access_token = :t, api_domain = :d, token_expires_at = :e, granted_at = :g ADD token_version :one",
-        ExpressionAttributeValues: {
-          ":t": { S: access_token },
-          ":d": { S: sandbox.url },
-          ":e": { N: String(expiresAt) },
-          ":g": { N: String(expiresAt - 3_600_000) },
-          ":one": { N: "1" },
-        },
-      }),
+    const issued = sandbox.issueToken();
+    const expiresIn = options.token === "fresh" ? issued.expires_in : -60;
+    await storeLedgerToken(
+      dynamo,
+      TABLE,
+      SECRET_ID,
+      { ...issued, expires_in: expiresIn },
+      sandbox.url,
     );
   }
   const sqs = new SQSClient(client);

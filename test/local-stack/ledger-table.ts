@@ -3,6 +3,7 @@ import {
   DescribeTableCommand,
   type DynamoDBClient,
   ResourceInUseException,
+  UpdateItemCommand,
   UpdateTimeToLiveCommand,
 } from "@aws-sdk/client-dynamodb";
 import { LEDGER_KEY, LEDGER_TABLE_DEFINITION } from "../../lib/ledger/table";
@@ -47,4 +48,37 @@ export async function createLedgerTable(
     if (name !== "UnknownOperationException" && !already) throw error;
   }
   return tableName;
+}
+
+/**
+ * Stores an access token for a connection in the ledger, as the refresher keeps it (a negative
+ * `expires_in`: one that has expired). Granted an hour ago, so a refusal of it is taken for an
+ * expiry, not a missing scope.
+ */
+export async function storeLedgerToken(
+  dynamodb: DynamoDBClient,
+  table: string,
+  secretId: string,
+  token: { access_token: string; expires_in: number },
+  apiDomain: string,
+): Promise<void> {
+  const now = Date.now();
+  await dynamodb.send(
+    new UpdateItemCommand({
+      TableName: table,
+      Key: {
+        [LEDGER_KEY.partition]: { S: `connection#${secretId}` },
+        [LEDGER_KEY.sort]: { S: "token" },
+      },
+      UpdateExpression:
+        "SET access_token = :t, api_domain = :d, token_expires_at = :e, granted_at = :g ADD token_version :one",
+      ExpressionAttributeValues: {
+        ":t": { S: token.access_token },
+        ":d": { S: apiDomain },
+        ":e": { N: String(now + token.expires_in * 1000) },
+        ":g": { N: String(now - 3_600_000) },
+        ":one": { N: "1" },
+      },
+    }),
+  );
 }

@@ -5,12 +5,11 @@ import {
   DynamoDBClient,
   GetItemCommand,
   ScanCommand,
-  UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import dynalite from "dynalite";
 import { vi } from "vitest";
 import { LEDGER_KEY } from "../../lib/ledger/table";
-import { createLedgerTable } from "../local-stack/ledger-table";
+import { createLedgerTable, storeLedgerToken } from "../local-stack/ledger-table";
 
 export const LEDGER_TABLE = "zoho-contact-status-test-ledger";
 
@@ -77,31 +76,11 @@ export function ledgerOn(dynamo: DynamoDBClient, table: string) {
       }
     },
     /** Stores a live access token for the connection, as the refresher would have. */
-    async storeToken(
+    storeToken: (
       secretId: string,
       token: { access_token: string; expires_in: number },
       apiDomain: string,
-    ) {
-      const now = Date.now();
-      await dynamo.send(
-        new UpdateItemCommand({
-          TableName: table,
-          Key: {
-            [LEDGER_KEY.partition]: { S: `connection#${secretId}` },
-            [LEDGER_KEY.sort]: { S: "token" },
-          },
-          UpdateExpression:
-            "SET access_token = :t, api_domain = :d, token_expires_at = :e, granted_at = :g ADD token_version :one",
-          ExpressionAttributeValues: {
-            ":t": { S: token.access_token },
-            ":d": { S: apiDomain },
-            ":e": { N: String(now + token.expires_in * 1000) },
-            ":g": { N: String(now - 3_600_000) },
-            ":one": { N: "1" },
-          },
-        }),
-      );
-    },
+    ) => storeLedgerToken(dynamo, table, secretId, token, apiDomain),
     /** the connection's token item, attribute by attribute (for assertions) */
     async item(secretId: string): Promise<Record<string, string | undefined>> {
       const { Item } = await dynamo.send(
