@@ -97,12 +97,13 @@ describe("findContactIdByEmail against the sandbox", () => {
   });
 
   it("is CONTACT_NOT_FOUND for an address no person has, or none of the type asked for", async () => {
+    // Each lookup made only when awaited: a rejection is never left without a handler.
     for (const attempt of [
-      find("nobody@example.com"),
-      find(SEED.secondaryEmail, "vendor"),
-      find("contact1@example.co"), // Zoho's filter finds contacts 1 and 12; neither is it
+      () => find("nobody@example.com"),
+      () => find(SEED.secondaryEmail, "vendor"),
+      () => find("contact1@example.co"), // Zoho's filter finds contacts 1 and 12; neither is it
     ]) {
-      expect(await attempt.catch((e: ServiceError) => e)).toMatchObject({
+      expect(await attempt().catch((e: ServiceError) => e)).toMatchObject({
         code: "CONTACT_NOT_FOUND",
         details: { candidates: [] },
       });

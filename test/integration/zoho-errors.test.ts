@@ -99,13 +99,14 @@ describe.each(LANGUAGES)("Zoho answers in %s", (language) => {
     "an organization Zoho refuses with code %i is INVALID_ORGANIZATION",
     async (zohoCode) => {
       sandbox.settings.invalidOrganizationCode = zohoCode;
+      // Each call made only when awaited: a rejection is never left without a handler.
       for (const call of [
-        books().markActive(SEED.inactiveId, FOREIGN_ORGANIZATION_ID),
-        books().markInactive(SEED.activeId, "99999"),
-        books().getContact(SEED.activeId, FOREIGN_ORGANIZATION_ID),
-        books().listContacts({ organizationId: FOREIGN_ORGANIZATION_ID }),
+        () => books().markActive(SEED.inactiveId, FOREIGN_ORGANIZATION_ID),
+        () => books().markInactive(SEED.activeId, "99999"),
+        () => books().getContact(SEED.activeId, FOREIGN_ORGANIZATION_ID),
+        () => books().listContacts({ organizationId: FOREIGN_ORGANIZATION_ID }),
       ]) {
-        expect(await failure(call)).toMatchObject({
+        expect(await failure(call())).toMatchObject({
           code: "INVALID_ORGANIZATION",
           zohoCode,
           worker: "park",
