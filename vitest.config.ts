@@ -32,6 +32,7 @@ export default defineConfig({
         test: {
           name: "e2e",
           include: ["test/e2e/**/*.test.ts"],
+          env: offline,
           testTimeout: 120_000,
           hookTimeout: 120_000,
           fileParallelism: false,

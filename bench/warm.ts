@@ -1,6 +1,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
+import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { httpEvent, lambdaContext, sqsEvent, sqsRecord } from "../test/support/events";
@@ -69,6 +70,9 @@ export async function warmOverhead(iterations: number): Promise<Record<string, W
     BULK_DLQ_URL: "https://sqs.us-east-1.amazonaws.com/123456789012/bulk-dlq",
     ZOHO_LEDGER_TABLE: "bench-ledger",
     AWS_REGION: "us-east-1",
+    // Every AWS client is stubbed below; one that is not would meet a closed loopback port,
+    // never the internet.
+    AWS_ENDPOINT_URL: "http://127.0.0.1:9",
     ZOHO_MINUTE_SHARE: "100000000",
     ZOHO_DAILY_QUOTA: "100000000",
   });
@@ -93,6 +97,10 @@ export async function warmOverhead(iterations: number): Promise<Record<string, W
   const restoreSecrets = answerAtOnce(SecretsManagerClient, (command) => {
     if (!(command instanceof GetSecretValueCommand)) throw new Error("unexpected call");
     return { SecretString: secret, VersionId: "v1" };
+  });
+  const restoreEvents = answerAtOnce(EventBridgeClient, (command) => {
+    if (!(command instanceof PutEventsCommand)) throw new Error("unexpected call");
+    return { FailedEntryCount: 0, Entries: [{ EventId: "bench" }] };
   });
   const restoreSqs = answerAtOnce(SQSClient, (command) => {
     if (!(command instanceof SendMessageBatchCommand)) throw new Error("unexpected call");
@@ -161,6 +169,7 @@ export async function warmOverhead(iterations: number): Promise<Record<string, W
     process.stderr.write = writeErr;
     restoreSecrets();
     restoreSqs();
+    restoreEvents();
     restoreDynamo();
     stub.close();
   }
