@@ -78,7 +78,8 @@ export async function enqueueJobs(
 }
 
 /**
- * Accepts jobs: gives each a job id (unless the caller claimed one, as the webhooks do), queues them, and records the queued ones in the ledger
+ * Accepts jobs: gives each a job id (unless the caller claimed one, as the webhooks do) and its
+ * `requested_at` (unless it has one), queues them, and records the queued ones in the ledger
  * (`queued`). A record that cannot be written is no loss: the worker writes it as it goes.
  */
 export async function acceptJobs(
@@ -86,9 +87,10 @@ export async function acceptJobs(
   queueUrl: string,
   jobs: ReadonlyArray<{ index: number; job: ActivationJob }>,
 ): Promise<{ queued: QueuedJob[]; failed: UnqueuedJob[] }> {
+  const now = new Date().toISOString();
   const withIds = jobs.map(({ index, job }) => ({
     index,
-    job: { ...job, job_id: job.job_id ?? randomUUID() },
+    job: { ...job, job_id: job.job_id ?? randomUUID(), requested_at: job.requested_at ?? now },
   }));
   const result = await enqueueJobs(deps.sqs, queueUrl, withIds);
   const queued = new Set(result.queued.map((job) => job.index));
