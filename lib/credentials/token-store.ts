@@ -1,14 +1,9 @@
 import { randomUUID } from "node:crypto";
-import {
-  type AttributeValue,
-  DynamoDBClient,
-  GetItemCommand,
-  UpdateItemCommand,
-} from "@aws-sdk/client-dynamodb";
+import { type AttributeValue, DynamoDBClient, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { Config } from "../config";
 import { type ErrorCode, ServiceError } from "../errors";
-import { isConditionFailed, ledgerError, num, str } from "../ledger/dynamo";
+import { getLedgerItem, isConditionFailed, ledgerError, num, str } from "../ledger/dynamo";
 import { LEDGER_KEY } from "../ledger/table";
 import { logger } from "../observability";
 import { type GrantedToken, grantAccessToken } from "../zoho/accounts";
@@ -304,20 +299,7 @@ export class TokenStore {
   }
 
   async #read(): Promise<StoredToken> {
-    let item: Record<string, AttributeValue> | undefined;
-    try {
-      item = (
-        await this.#options.dynamo.send(
-          new GetItemCommand({
-            TableName: this.#options.table,
-            Key: this.#key,
-            ConsistentRead: true,
-          }),
-        )
-      ).Item;
-    } catch (error) {
-      throw ledgerError(error, this.#options.table);
-    }
+    const item = await getLedgerItem(this.#options.dynamo, this.#options.table, this.#key);
     const accessToken = str(item?.access_token);
     const apiDomain = str(item?.api_domain);
     const blockCode = str(item?.block_code) as ErrorCode | undefined;

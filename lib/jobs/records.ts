@@ -3,13 +3,12 @@ import {
   BatchWriteItemCommand,
   DeleteItemCommand,
   type DynamoDBClient,
-  GetItemCommand,
   QueryCommand,
   UpdateItemCommand,
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
 import { ServiceError } from "../errors";
-import { isConditionFailed, ledgerError, num, str } from "../ledger/dynamo";
+import { getLedgerItem, isConditionFailed, ledgerError, num, str } from "../ledger/dynamo";
 import { LEDGER_KEY, pendingJobKey } from "../ledger/table";
 import type { ActivationJob } from "./job";
 
@@ -233,12 +232,8 @@ export class JobRecords {
     } catch (error) {
       if (!isConditionFailed(error)) throw ledgerError(error, this.#options.table);
     }
-    const { Item } = await this.#options.dynamo
-      .send(new GetItemCommand({ TableName: this.#options.table, Key: key, ConsistentRead: true }))
-      .catch((error: unknown) => {
-        throw ledgerError(error, this.#options.table);
-      });
-    return str(Item?.job_id) ?? jobId;
+    const item = await getLedgerItem(this.#options.dynamo, this.#options.table, key);
+    return str(item?.job_id) ?? jobId;
   }
 
   /** Gives an event id back when its job could not be queued, so the sender's retry is taken. */
@@ -276,20 +271,7 @@ export class JobRecords {
 
   /** A job's record, or undefined. */
   async get(jobId: string): Promise<JobRecord | undefined> {
-    let item: Record<string, AttributeValue> | undefined;
-    try {
-      item = (
-        await this.#options.dynamo.send(
-          new GetItemCommand({
-            TableName: this.#options.table,
-            Key: jobKey(jobId),
-            ConsistentRead: true,
-          }),
-        )
-      ).Item;
-    } catch (error) {
-      throw ledgerError(error, this.#options.table);
-    }
+    const item = await getLedgerItem(this.#options.dynamo, this.#options.table, jobKey(jobId));
     if (!item || num(item.expires_at) * 1000 < this.#options.now().getTime()) return undefined;
     return toRecord(jobId, item);
   }

@@ -3,11 +3,10 @@ import {
   type AttributeValue,
   DeleteItemCommand,
   type DynamoDBClient,
-  GetItemCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import { ServiceError } from "../errors";
-import { isConditionFailed, ledgerError, num } from "./dynamo";
+import { getLedgerItem, isConditionFailed, ledgerError, num } from "./dynamo";
 import { LEDGER_KEY } from "./table";
 
 /**
@@ -477,19 +476,8 @@ export class ZohoBudget {
 
   // --- plumbing ---------------------------------------------------------------------------
 
-  async #get(organizationId: string, sort: string) {
-    try {
-      const output = await this.#options.dynamo.send(
-        new GetItemCommand({
-          TableName: this.#options.table,
-          Key: key(organizationId, sort),
-          ConsistentRead: true,
-        }),
-      );
-      return output.Item;
-    } catch (error) {
-      throw ledgerError(error, this.#options.table);
-    }
+  #get(organizationId: string, sort: string) {
+    return getLedgerItem(this.#options.dynamo, this.#options.table, key(organizationId, sort));
   }
 
   #send(command: UpdateItemCommand | DeleteItemCommand) {

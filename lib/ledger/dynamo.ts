@@ -1,4 +1,4 @@
-import type { AttributeValue } from "@aws-sdk/client-dynamodb";
+import { type AttributeValue, type DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { ServiceError } from "../errors";
 
 /** A conditional write that lost: someone else got there first, or the budget is used up. */
@@ -25,4 +25,20 @@ export function num(value: AttributeValue | undefined): number {
 /** A string attribute, undefined when absent. */
 export function str(value: AttributeValue | undefined): string | undefined {
   return value?.S;
+}
+
+/** One ledger item, read consistently (another container's write is seen at once); undefined if absent. */
+export async function getLedgerItem(
+  dynamo: DynamoDBClient,
+  table: string,
+  key: Record<string, AttributeValue>,
+): Promise<Record<string, AttributeValue> | undefined> {
+  try {
+    const { Item } = await dynamo.send(
+      new GetItemCommand({ TableName: table, Key: key, ConsistentRead: true }),
+    );
+    return Item;
+  } catch (error) {
+    throw ledgerError(error, table);
+  }
 }

@@ -2,12 +2,11 @@ import {
   type AttributeValue,
   BatchWriteItemCommand,
   type DynamoDBClient,
-  GetItemCommand,
   PutItemCommand,
   QueryCommand,
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
-import { ledgerError, num, str } from "../ledger/dynamo";
+import { getLedgerItem, ledgerError, num, str } from "../ledger/dynamo";
 import { LEDGER_KEY, PENDING_PREFIX, pendingJobKey, syncStateKey } from "../ledger/table";
 
 /** What the last successful run of an organization's sync left for the next one. */
@@ -56,21 +55,11 @@ export class DynamoSyncLedger implements SyncLedger {
   }
 
   async state(organizationId: string): Promise<SyncState | undefined> {
-    try {
-      const { Item } = await this.#dynamo.send(
-        new GetItemCommand({
-          TableName: this.#table,
-          Key: syncStateKey(organizationId),
-          ConsistentRead: true,
-        }),
-      );
-      const listedAt = str(Item?.listed_at);
-      const digest = str(Item?.digest);
-      if (listedAt === undefined || digest === undefined) return undefined;
-      return { listedAt: new Date(listedAt), digest };
-    } catch (error) {
-      throw ledgerError(error, this.#table);
-    }
+    const item = await getLedgerItem(this.#dynamo, this.#table, syncStateKey(organizationId));
+    const listedAt = str(item?.listed_at);
+    const digest = str(item?.digest);
+    if (listedAt === undefined || digest === undefined) return undefined;
+    return { listedAt: new Date(listedAt), digest };
   }
 
   async saveState(organizationId: string, state: SyncState): Promise<void> {
