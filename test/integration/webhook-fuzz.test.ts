@@ -93,7 +93,7 @@ const VALID_EXAMPLES: Array<[{ source: string; type: string; body: string }, boo
     {
       source: "zoho-crm",
       type: "application/x-www-form-urlencoded",
-      body: new URLSearchParams({ contact_id: SEED.inactiveIds[0], status: "Active" }).toString(),
+      body: new URLSearchParams({ contact_id: SEED.activeId, status: "Active" }).toString(),
     },
     true,
   ],
@@ -106,7 +106,7 @@ const VALID_EXAMPLES: Array<[{ source: string; type: string; body: string }, boo
           eventId: 1,
           subscriptionType: "contact.propertyChange",
           propertyName: "zoho_books_activate",
-          propertyValue: SEED.inactiveIds[1],
+          propertyValue: SEED.activeId,
         },
       ]),
     },
