@@ -101,9 +101,10 @@ export async function changeContactStatus(
 /**
  * The one Books contact with a contact person whose email is `email` (trimmed, case-insensitive),
  * optionally only among contacts of `contactType`. Zoho's email filter searches every contact
- * person and may match loosely, while a list row shows only the primary person's email: so each
- * candidate is read (`GET /contacts/{id}`, one call each) and all its persons compared exactly.
- * None or several is an error that names the candidates, never a guess.
+ * person and may match loosely, while a list row shows only the primary person's email: a row
+ * whose email is the one wanted matches as it is, and each other candidate is read
+ * (`GET /contacts/{id}`, one call each) and all its persons compared exactly. None or several
+ * is an error that names the candidates, never a guess.
  */
 export async function findContactIdByEmail(
   books: ZohoBooksClient,
@@ -115,21 +116,25 @@ export async function findContactIdByEmail(
   if (!wanted)
     throw new ServiceError("INVALID_REQUEST", "Name the contact by contact_id or email.");
   const { contactType, call } = options;
-  const candidates: string[] = [];
+  /** candidate → whether its row already shows the email (as its primary person's) */
+  const candidates = new Map<string, boolean>();
   for await (const page of books.listAllContacts(
     { organizationId, email: wanted, filterBy: "Status.All" },
     call,
   )) {
     for (const row of page.contacts) {
-      if (contactType === undefined || row.contact_type === contactType)
-        candidates.push(row.contact_id);
+      if (contactType !== undefined && row.contact_type !== contactType) continue;
+      const shown = normalizeEmail(row.email ?? "") === wanted;
+      candidates.set(row.contact_id, shown || candidates.get(row.contact_id) === true);
     }
   }
+  const hasPersonWithEmail = async (id: string) =>
+    (await books.getContact(id, organizationId, call)).contact_persons.some(
+      (person) => normalizeEmail(person.email ?? "") === wanted,
+    );
   const matches: string[] = [];
-  for (const id of new Set(candidates)) {
-    const contact = await books.getContact(id, organizationId, call);
-    if (contact.contact_persons.some((p) => normalizeEmail(p.email ?? "") === wanted))
-      matches.push(id);
+  for (const [id, shown] of candidates) {
+    if (shown || (await hasPersonWithEmail(id))) matches.push(id);
   }
   const among = contactType === undefined ? "" : ` ${contactType}`;
   if (matches.length === 1) return matches[0] as string;
