@@ -2,9 +2,9 @@ import { createHash } from "node:crypto";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import * as z from "zod/mini";
-import { type Action, normalizeEmail } from "../activation";
+import { type Action, findContactIdByEmail, normalizeEmail } from "../activation";
 import type { ZohoSecret } from "../credentials/secret";
-import { ServiceError } from "../errors";
+import { ServiceError, toServiceError } from "../errors";
 import { describeIssues } from "../jobs/job";
 import { acceptJobs } from "../jobs/queue";
 import type { JobRecords } from "../jobs/records";
@@ -85,7 +85,7 @@ export interface SyncPlan {
   conflicting: string[];
   /** entries that want a contact inactive while `apply_deactivations` is off */
   deactivationsSkipped: number;
-  /** contacts of `changes` named by email only (an incremental run checks them, see runSync) */
+  /** contacts of `changes` named by email only (runSync checks them against every contact person) */
   byEmailOnly: Map<string, string>;
 }
 
@@ -298,11 +298,9 @@ export async function runSync(deps: SyncDependencies, input: SyncInput): Promise
   const plan = planChanges([...contacts.values()], desired.entries, {
     applyDeactivations: input.apply_deactivations,
   });
-  if (input.mode === "incremental") {
-    // Most entries match none of the few contacts read: only a full run can call them unmatched.
-    plan.unmatched = [];
-    await checkEmailsAgainstAll(deps.books, organizationId, plan);
-  }
+  // Most entries match none of the few contacts read: only a full run can call them unmatched.
+  if (input.mode === "incremental") plan.unmatched = [];
+  await checkEmailsAgainstAll(deps.books, organizationId, plan);
 
   const pending = (await deps.ledger?.pendingContacts(organizationId)) ?? new Set<string>();
   const changes = plan.changes.filter((change) => !pending.has(change.contact_id));
@@ -459,10 +457,11 @@ async function changedSince(
 }
 
 /**
- * An incremental run reads some contacts, so an email that matches one of them may also be
- * another contact's, unread: a full run would leave it alone as ambiguous. Each change named by
- * email only is checked with Zoho's own email filter (one call each, only for changes), and kept
- * only when no other contact has that email.
+ * A list row shows only the primary person's email, so an email that names one contact of the
+ * list may also be another contact's (a secondary person's, or one an incremental run did not
+ * read): the API would refuse it as ambiguous. Each change named by email only is resolved as a
+ * job's email is (findContactIdByEmail: one call, and one more per candidate whose row shows
+ * another email), and kept only when it names that contact alone.
  */
 async function checkEmailsAgainstAll(
   books: ZohoBooksClient,
@@ -471,10 +470,14 @@ async function checkEmailsAgainstAll(
 ): Promise<void> {
   const dropped = new Set<string>();
   for (const [contactId, email] of plan.byEmailOnly) {
-    const page = await books.listContacts({ organizationId, filterBy: "Status.All", email });
-    const candidates = page.contacts
-      .filter((c) => c.email !== undefined && normalizeEmail(c.email) === email)
-      .map((c) => c.contact_id);
+    const candidates = await findContactIdByEmail(books, email, organizationId).then(
+      (id) => [id],
+      (error: unknown) => {
+        const { code, details } = toServiceError(error);
+        if (code !== "CONTACT_AMBIGUOUS" && code !== "CONTACT_NOT_FOUND") throw error;
+        return (details?.candidates as string[] | undefined) ?? [];
+      },
+    );
     if (candidates.length === 1 && candidates[0] === contactId) continue;
     dropped.add(contactId);
     plan.ambiguous.push({

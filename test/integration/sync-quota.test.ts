@@ -160,6 +160,39 @@ describe("the sync's cost on a 10,000-contact organization with 500 inactive con
     expect(summary).toMatchObject({ to_activate: 0, ambiguous: 1, jobs_queued: 0 });
     expect(summary.ambiguous_sample[0]?.candidates.sort()).toEqual([contactId(5), contactId(6)]);
   });
+
+  it.each(["incremental", "full"])(
+    "a %s run leaves alone an email another contact holds as a secondary person, as the API would",
+    async (mode) => {
+      // contact14@example.com: contact 14's primary email (the only one its list row shows) and
+      // a second person of contact 15.
+      sandbox.setContactStatus(contactId(14), "inactive");
+      const summary = await sync({
+        mode,
+        source: {
+          type: "inline",
+          contacts: [{ email: "contact14@example.com", status: "active" }],
+        },
+      });
+      expect(summary).toMatchObject({ to_activate: 0, ambiguous: 1, jobs_queued: 0 });
+      expect(summary.ambiguous_sample[0]?.candidates.sort()).toEqual([
+        contactId(14),
+        contactId(15),
+      ]);
+      expect(queued()).toEqual([]);
+    },
+  );
+
+  it("a unique email costs its run one call beyond the listing: its row shows it", async () => {
+    sandbox.setContactStatus(contactId(7), "inactive");
+    const summary = await sync({
+      mode: "full",
+      source: { type: "inline", contacts: [{ email: "contact7@example.com", status: "active" }] },
+    });
+    expect(summary).toMatchObject({ to_activate: 1, jobs_queued: 1, ambiguous: 0 });
+    expect(summary.zoho_calls).toBe(summary.list_calls + 1);
+    expect(sandbox.requests().filter((r) => r.endpoint === "contact.get")).toEqual([]);
+  });
 });
 
 describe("pages of the contact list while contacts change (the sandbox, as zoho-facts.md says)", () => {

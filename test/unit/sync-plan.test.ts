@@ -205,12 +205,17 @@ describe("runSync", () => {
         fc.nat({ max: 12 }),
         async (state, wanted, applyDeactivations, maxChanges) => {
           sqs.resetHistory();
-          // A Books client with this state in one page; the same contract as ZohoBooksClient's iterator.
+          // A Books client with this state in one page; the same contract as ZohoBooksClient's
+          // iterator. Its email filter matches list rows exactly (no secondary persons here).
           const client = {
             calls: 0,
-            async *listAllContacts() {
+            async *listAllContacts(query: { email?: string }) {
               client.calls++;
-              yield { contacts: state, page: 1, hasMorePage: false };
+              const email = query.email;
+              const contacts = email
+                ? state.filter((c) => c.email?.trim().toLowerCase() === email)
+                : state;
+              yield { contacts, page: 1, hasMorePage: false };
             },
           };
           const queued = () =>
