@@ -219,8 +219,8 @@ const webhookConfig = lazy(() => {
 
 /**
  * `POST /webhooks/{source}`: a CRM's webhook, authorized by the source's shared secret or HMAC
- * signature (here, not in API Gateway: an HTTP API authorizer never sees the body it would have
- * to verify), mapped to jobs by the source's mapping and queued in the real-time lane. A sender's
+ * signature, ours or HubSpot's v3 (here, not in API Gateway: an HTTP API authorizer never sees the
+ * body it would have to verify), mapped to jobs by the source's mapping and queued in the real-time lane. A sender's
  * event id delivered again gets the job id of its first delivery and queues nothing.
  */
 async function acceptWebhook(event: Event) {

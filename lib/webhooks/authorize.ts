@@ -33,6 +33,10 @@ export class WebhookUnauthorizedError extends ServiceError {
   }
 }
 
+/** HubSpot's signature v3 and its timestamp (milliseconds), as HubSpot names them. */
+export const HUBSPOT_SIGNATURE_HEADER = "x-hubspot-signature-v3";
+export const HUBSPOT_TIMESTAMP_HEADER = "x-hubspot-request-timestamp";
+
 /**
  * Checks a webhook request against its source's secrets, or throws
  * {@link WebhookUnauthorizedError}. Accepted:
@@ -40,9 +44,12 @@ export class WebhookUnauthorizedError extends ServiceError {
  *   `?token=`;
  * - an HMAC-SHA256 (hex, optionally `sha256=`-prefixed) with a key of `hmac_secrets` of
  *   `<timestamp>.<raw body>`, in `signature_header` (default `x-signature`), the Unix time in
- *   seconds in `timestamp_header` (default `x-signature-timestamp`); older than 5 minutes or
- *   more than 30 s ahead is refused.
- * Every secret is tried (two are valid during a rotation) and compared in constant time.
+ *   seconds in `timestamp_header` (default `x-signature-timestamp`);
+ * - HubSpot's signature v3 with a client secret of `hubspot_client_secrets`
+ *   (see {@link checkHubSpotSignature}).
+ * A signature older than 5 minutes or more than 30 s ahead is refused. Every secret is tried (two
+ * are valid during a rotation) and compared in constant time. A source that also takes tokens
+ * takes a valid token where a signature fails.
  *
  * @example
  * authorizeWebhook(config["zoho-crm"], webhookRequest(event)); // throws on a bad token
@@ -52,15 +59,16 @@ export function authorizeWebhook(
   request: WebhookRequest,
   now: number = Date.now(),
 ): void {
-  const signature = request.headers[source.signature_header ?? DEFAULT_SIGNATURE_HEADER];
   const presented = presentedToken(source, request);
-  if (source.hmac_secrets?.length && signature !== undefined) {
-    const refusal = checkSignature(source, request, signature, now);
-    if (refusal === undefined) return;
-    // A token, where the source also takes one, is still worth a look.
-    if (!(source.tokens?.length && presented !== undefined)) {
-      throw new WebhookUnauthorizedError(refusal);
-    }
+  let refusal: WebhookRefusal | undefined;
+  for (const check of [checkSignature, checkHubSpotSignature]) {
+    const outcome = check(source, request, now);
+    if (outcome === "accepted") return;
+    refusal ??= outcome;
+  }
+  // A token, where the source also takes one, is still worth a look.
+  if (refusal !== undefined && !(source.tokens?.length && presented !== undefined)) {
+    throw new WebhookUnauthorizedError(refusal);
   }
   if (presented === undefined) throw new WebhookUnauthorizedError("no credentials");
   if (!anyEqual(source.tokens ?? [], presented, (token) => sha256(token))) {
@@ -68,31 +76,111 @@ export function authorizeWebhook(
   }
 }
 
+/** A signature's verdict; `undefined` when the source takes none of that kind or none was sent. */
+type SignatureOutcome = "accepted" | WebhookRefusal | undefined;
+
 function presentedToken(source: WebhookSource, request: WebhookRequest): string | undefined {
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? "")?.[1];
   const named = source.token_header ? request.headers[source.token_header] : undefined;
   return bearer ?? named ?? request.query.token;
 }
 
+/** The one replay window of every signature: `ageMs` is our clock minus the signed timestamp. */
+function staleness(ageMs: number): WebhookRefusal | undefined {
+  if (ageMs > MAX_SIGNATURE_AGE_SECONDS * 1000) return "expired signature";
+  if (ageMs < -MAX_CLOCK_SKEW_SECONDS * 1000) return "future signature";
+  return undefined;
+}
+
 function checkSignature(
   source: WebhookSource,
   request: WebhookRequest,
-  signature: string,
   now: number,
-): WebhookRefusal | undefined {
+): SignatureOutcome {
+  const signature = request.headers[source.signature_header ?? DEFAULT_SIGNATURE_HEADER];
+  if (!source.hmac_secrets?.length || signature === undefined) return undefined;
   const timestamp = request.headers[source.timestamp_header ?? DEFAULT_TIMESTAMP_HEADER] ?? "";
   if (!/^\d{1,12}$/.test(timestamp)) return "bad timestamp";
-  const age = now / 1000 - Number(timestamp);
-  if (age > MAX_SIGNATURE_AGE_SECONDS) return "expired signature";
-  if (age < -MAX_CLOCK_SKEW_SECONDS) return "future signature";
+  const stale = staleness(now - Number(timestamp) * 1000);
+  if (stale) return stale;
   const hex = signature.trim().replace(/^sha256=/i, "");
   if (!/^[0-9a-f]{64}$/i.test(hex)) return "wrong signature";
   const given = Buffer.from(hex, "hex");
   const signed = Buffer.concat([Buffer.from(`${timestamp}.`), request.body]);
-  const ok = anyEqual(source.hmac_secrets ?? [], given, (secret) =>
+  const ok = anyEqual(source.hmac_secrets, given, (secret) =>
     createHmac("sha256", secret).update(signed).digest(),
   );
-  return ok ? undefined : "wrong signature";
+  return ok ? "accepted" : "wrong signature";
+}
+
+/**
+ * HubSpot's request signature v3, as HubSpot documents it in "Validating requests", section
+ * "Validate the v3 request signature":
+ * https://developers.hubspot.com/docs/apps/developer-platform/build-apps/authentication/request-validation
+ * (for legacy apps: https://developers.hubspot.com/docs/apps/legacy-apps/authentication/validating-requests).
+ * `X-HubSpot-Signature-v3`
+ * is base64(HMAC-SHA256(the app's client secret, requestMethod + requestUri + requestBody +
+ * timestamp)), the timestamp being `X-HubSpot-Request-Timestamp` in milliseconds; a timestamp
+ * older than 5 minutes is refused (and, as for every signature here, one more than 30 s ahead).
+ * The body is signed as its exact bytes (UTF-8 text is its own UTF-8 encoding), the URI as
+ * {@link hubSpotSignedUri} gives it.
+ */
+function checkHubSpotSignature(
+  source: WebhookSource,
+  request: WebhookRequest,
+  now: number,
+): SignatureOutcome {
+  const signature = request.headers[HUBSPOT_SIGNATURE_HEADER];
+  if (!source.hubspot_client_secrets?.length || signature === undefined) return undefined;
+  const timestamp = request.headers[HUBSPOT_TIMESTAMP_HEADER] ?? "";
+  if (!/^\d{1,15}$/.test(timestamp)) return "bad timestamp";
+  const stale = staleness(now - Number(timestamp));
+  if (stale) return stale;
+  // base64 of a 32-byte digest: 43 characters and one "=" of padding
+  const base64 = signature.trim();
+  if (!/^[A-Za-z0-9+/]{43}=$/.test(base64)) return "wrong signature";
+  const given = Buffer.from(base64, "base64");
+  const signed = Buffer.concat([
+    Buffer.from(`${request.method}${hubSpotSignedUri(request.url)}`),
+    request.body,
+    Buffer.from(timestamp),
+  ]);
+  const ok = anyEqual(source.hubspot_client_secrets, given, (secret) =>
+    createHmac("sha256", secret).update(signed).digest(),
+  );
+  return ok ? "accepted" : "wrong signature";
+}
+
+/**
+ * HubSpot's table of the escapes it decodes in the request URI before signing it (same page,
+ * "Validate the v3 request signature"); every other escape is signed as it came (`%20`, `%26`,
+ * `%3D`, `%2B`, `%25`…). The `?` that starts the query string is already a plain `?`.
+ */
+const HUBSPOT_DECODED: Readonly<Record<string, string>> = {
+  "%3A": ":",
+  "%2F": "/",
+  "%3F": "?",
+  "%40": "@",
+  "%21": "!",
+  "%24": "$",
+  "%27": "'",
+  "%28": "(",
+  "%29": ")",
+  "%2A": "*",
+  "%2C": ",",
+  "%3B": ";",
+};
+
+/**
+ * The request URI as HubSpot signs it: the URL it called, with the escapes of
+ * {@link HUBSPOT_DECODED} decoded, in one pass (`%253A` stays `%253A`), upper- or lower-case hex
+ * alike (RFC 3986 §2.1: `%3a` is `%3A`).
+ */
+export function hubSpotSignedUri(url: string): string {
+  return url.replace(
+    /%(3A|2F|3F|40|21|24|27|28|29|2A|2C|3B)/gi,
+    (escaped) => HUBSPOT_DECODED[escaped.toUpperCase()] ?? escaped,
+  );
 }
 
 /**

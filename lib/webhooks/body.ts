@@ -4,6 +4,10 @@ import { MAX_BODY_BYTES } from "../http";
 
 /** A webhook request as authorization and parsing need it: exact bytes, lower-cased headers. */
 export interface WebhookRequest {
+  /** the HTTP method, upper-case */
+  method: string;
+  /** the https URL the sender called, as API Gateway received it (see {@link requestUrl}) */
+  url: string;
   /** header names lower-cased */
   headers: Record<string, string | undefined>;
   query: Record<string, string | undefined>;
@@ -25,7 +29,30 @@ export function webhookRequest(event: APIGatewayProxyEventV2): WebhookRequest {
   for (const [name, value] of Object.entries(event.headers ?? {})) {
     headers[name.toLowerCase()] = value;
   }
-  return { headers, query: { ...event.queryStringParameters }, body };
+  return {
+    method: event.requestContext.http.method.toUpperCase(),
+    url: requestUrl(event),
+    headers,
+    query: { ...event.queryStringParameters },
+    body,
+  };
+}
+
+/**
+ * The URL the sender called, rebuilt from what API Gateway passes on: always `https` (an HTTP API
+ * has no plain-HTTP endpoint), the host it was called on (`requestContext.domainName`: the
+ * generated `execute-api` host, or the custom domain), the path and the query string exactly as
+ * received (`rawPath`, `rawQueryString`, not decoded). It is the sender's URL only when nothing
+ * between the sender and API Gateway rewrites the host or the path: on a named stage or behind an
+ * API mapping with a path, `rawPath` need not be the path the sender called; behind a CDN or
+ * proxy, `domainName` is API Gateway's host, not the one the sender called.
+ *
+ * @example
+ * requestUrl(event); // "https://abc123.execute-api.eu-west-1.amazonaws.com/webhooks/hubspot?x=1"
+ */
+export function requestUrl(event: APIGatewayProxyEventV2): string {
+  const query = event.rawQueryString ? `?${event.rawQueryString}` : "";
+  return `https://${event.requestContext.domainName}${event.rawPath}${query}`;
 }
 
 /**

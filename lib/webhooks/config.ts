@@ -65,6 +65,8 @@ export const WebhookSourceSchema = z
       tokens: secretList(),
       /** keys of the HMAC-SHA256 signature of `<timestamp>.<raw body>` */
       hmac_secrets: secretList(),
+      /** the HubSpot app's client secrets, checking HubSpot's `X-HubSpot-Signature-v3` */
+      hubspot_client_secrets: secretList(),
       /** a header the sender puts the token in, when it cannot send `Authorization` */
       token_header: z.optional(headerName()),
       signature_header: z.optional(headerName()),
@@ -84,9 +86,14 @@ export const WebhookSourceSchema = z
     { error: "must be an object" },
   )
   .check(
-    z.refine((source) => (source.tokens?.length ?? 0) + (source.hmac_secrets?.length ?? 0) > 0, {
-      error: "needs at least one of tokens or hmac_secrets",
-    }),
+    z.refine(
+      (source) =>
+        (source.tokens?.length ?? 0) +
+          (source.hmac_secrets?.length ?? 0) +
+          (source.hubspot_client_secrets?.length ?? 0) >
+        0,
+      { error: "needs at least one of tokens, hmac_secrets or hubspot_client_secrets" },
+    ),
   );
 
 export type WebhookSource = z.infer<typeof WebhookSourceSchema>;
@@ -121,7 +128,8 @@ export function webhookSource(config: WebhookConfig, name: string | undefined): 
 }
 
 /**
- * Parses the webhook secret: `{"<source>": {tokens, hmac_secrets, token_header?, mapping?}}`.
+ * Parses the webhook secret:
+ * `{"<source>": {tokens?, hmac_secrets?, hubspot_client_secrets?, token_header?, mapping?}}`.
  * A malformed secret is a `CONFIGURATION_ERROR` naming the fields at fault, never their values.
  */
 export function parseWebhookConfig(

@@ -11,6 +11,7 @@ import { type LocalWorker, startLocalWorker } from "../support/local-worker";
 
 const TOKEN = "whk-test-token-0123456789abcdef";
 const HMAC_KEY = "whk-test-hmac-key-0123456789abcdef";
+const HUBSPOT_CLIENT_SECRET = "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d";
 
 let sandbox: Sandbox;
 let worker: LocalWorker;
@@ -28,6 +29,7 @@ beforeEach(async () => {
     "zoho-crm": { preset: "zoho-crm", tokens: [TOKEN] },
     hubspot: { preset: "hubspot", tokens: [TOKEN] },
     signed: { hmac_secrets: [HMAC_KEY] },
+    "hubspot-app": { preset: "hubspot", hubspot_client_secrets: [HUBSPOT_CLIENT_SECRET] },
   });
 });
 
@@ -220,6 +222,54 @@ describe("POST /webhooks/{source}", () => {
       body,
     });
     expect(replay.status).toBe(401);
+  });
+
+  it("checks HubSpot's signature v3 over the URL it called, query included, the raw body and the timestamp", async () => {
+    const contact = SEED.inactiveIds[6] as string;
+    const body = JSON.stringify([
+      {
+        eventId: 201,
+        subscriptionType: "contact.propertyChange",
+        objectId: 9,
+        propertyName: "zoho_books_activate",
+        propertyValue: contact,
+        sourceId: "Jürgen's workflow",
+      },
+    ]);
+    // The target URL as HubSpot has it: the API's host (what `httpEvent` puts in
+    // requestContext.domainName), the path and the query string.
+    const url =
+      "https://api-id.execute-api.us-east-1.amazonaws.com/webhooks/hubspot-app?portalId=62515";
+    const hubspot = (secret: string, at: number) => ({
+      "X-HubSpot-Signature-v3": createHmac("sha256", secret)
+        .update(`POST${url}${body}${at}`, "utf8")
+        .digest("base64"),
+      "X-HubSpot-Request-Timestamp": String(at),
+    });
+    const deliver = (headers: Record<string, string>) =>
+      call({
+        method: "POST",
+        path: "/webhooks/hubspot-app",
+        query: { portalId: "62515" },
+        headers,
+        body,
+      });
+    for (const refused of [
+      hubspot("wrong-client-secret-0123456789", Date.now()),
+      hubspot(HUBSPOT_CLIENT_SECRET, Date.now() - 5 * 60 * 1000 - 1000),
+      { authorization: `Bearer ${TOKEN}` },
+    ]) {
+      const response = await deliver(refused);
+      expect(response.status).toBe(401);
+      expect(response.body.error.message).toBe("Missing or invalid webhook token or signature.");
+      expect(JSON.stringify(response.body)).not.toContain(HUBSPOT_CLIENT_SECRET);
+    }
+    expect(worker.messages("activation-queue")).toEqual([]);
+    const accepted = await deliver(hubspot(HUBSPOT_CLIENT_SECRET, Date.now()));
+    expect(accepted.status).toBe(202);
+    expect(accepted.body.job_ids).toHaveLength(1);
+    await worker.runOnce();
+    expect(sandbox.contact(contact)?.status).toBe("active");
   });
 
   it("refuses a wrong or missing token with 401 and nothing more, queues nothing, and never echoes a secret", async () => {

@@ -14,6 +14,8 @@ const NOW = Date.UTC(2026, 10, 25, 10, 0, 0);
 const body = Buffer.from('{"email":"ann@example.com","status":"inactive"}');
 
 const request = (parts: Partial<WebhookRequest> = {}): WebhookRequest => ({
+  method: "POST",
+  url: "https://api.example.com/webhooks/crm",
   headers: {},
   query: {},
   body,
@@ -152,5 +154,215 @@ describe("authorizeWebhook with HMAC signatures", () => {
     const req = signed("hmac-wrong-0123456789abcdef");
     expect(refusal(both, req)).toBe("wrong signature");
     expect(refusal(both, { ...req, query: { token: TOKEN } })).toBe("accepted");
+  });
+});
+
+describe("authorizeWebhook with HubSpot's signature v3", () => {
+  // The client secret and the body of HubSpot's own examples.
+  const CLIENT_SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy";
+  const NEXT_CLIENT_SECRET = "zzzzzzzz-zzzz-zzzz-zzzz-zzzzzzzzzzzz";
+  const URL = "https://api.example.com/webhooks/hubspot";
+  const batch = Buffer.from(
+    '[{"eventId":1,"subscriptionId":12345,"portalId":62515,"occurredAt":1564113600000,"subscriptionType":"contact.creation","attemptNumber":0,"objectId":123,"changeSource":"CRM","changeFlag":"NEW","appId":54321}]',
+  );
+  const source: WebhookSource = { hubspot_client_secrets: [CLIENT_SECRET, NEXT_CLIENT_SECRET] };
+  /** well-formed (base64 of 32 bytes), signed by nobody */
+  const ANY_SIGNATURE = `${"a".repeat(43)}=`;
+
+  /** HubSpot's documented formula: base64(HMAC-SHA256(secret, method + uri + body + timestamp)). */
+  const hubspotSign = (secret: string, uri: string, timestamp: string, raw: Buffer = batch) =>
+    createHmac("sha256", secret)
+      .update(Buffer.concat([Buffer.from(`POST${uri}`), raw, Buffer.from(timestamp)]))
+      .digest("base64");
+  /** A delivery to `url`, signed over `signedUri` (HubSpot's decoded form of it) `ageMs` ago. */
+  const delivery = (
+    options: {
+      secret?: string;
+      url?: string;
+      signedUri?: string;
+      ageMs?: number;
+      raw?: Buffer;
+    } = {},
+  ) => {
+    const { secret = CLIENT_SECRET, url = URL, ageMs = 0, raw = batch } = options;
+    const timestamp = String(NOW - ageMs);
+    return request({
+      url,
+      body: raw,
+      headers: {
+        "x-hubspot-signature-v3": hubspotSign(secret, options.signedUri ?? url, timestamp, raw),
+        "x-hubspot-request-timestamp": timestamp,
+      },
+    });
+  };
+  const hubspotRefusal = (req: WebhookRequest, on: WebhookSource = source) => {
+    const reason = refusal(on, req);
+    // Neither the client secrets nor the signature the sender sent are in what is thrown.
+    try {
+      authorizeWebhook(on, req, NOW);
+    } catch (error) {
+      const thrown = JSON.stringify({ ...(error as object), m: (error as Error).message });
+      for (const secret of [CLIENT_SECRET, NEXT_CLIENT_SECRET])
+        expect(thrown).not.toContain(secret);
+      const signature = req.headers["x-hubspot-signature-v3"];
+      if (signature) expect(thrown).not.toContain(signature);
+    }
+    return reason;
+  };
+
+  it("accepts a known vector, computed outside this code from HubSpot's formula", () => {
+    // python3: base64(hmac.new(secret, ("POST" + URL + body + "1795600800000").encode(), sha256))
+    const vector = "sRPPO8F0L51wu1S9wDMFoGWPw/vlA5y2ikEix82qCiE=";
+    expect(NOW).toBe(1795600800000);
+    expect(hubspotSign(CLIENT_SECRET, URL, String(NOW))).toBe(vector);
+    const req = request({
+      url: URL,
+      body: batch,
+      headers: {
+        "x-hubspot-signature-v3": vector,
+        "x-hubspot-request-timestamp": String(NOW),
+      },
+    });
+    expect(hubspotRefusal(req)).toBe("accepted");
+  });
+
+  it("accepts a body with non-ASCII characters, signed as its UTF-8 bytes", () => {
+    const raw = Buffer.from('[{"propertyValue":"Jürgen Øster, 東京 🚀"}]', "utf8");
+    expect(hubspotRefusal(delivery({ raw }))).toBe("accepted");
+    // and not the same text in another encoding
+    const latin = Buffer.from('[{"propertyValue":"Jürgen"}]', "latin1");
+    const utf8 = Buffer.from('[{"propertyValue":"Jürgen"}]', "utf8");
+    expect(hubspotRefusal({ ...delivery({ raw: utf8 }), body: latin })).toBe("wrong signature");
+  });
+
+  it("accepts a timestamp exactly 5 minutes old and refuses one 5 minutes and 1 ms old", () => {
+    expect(hubspotRefusal(delivery({ ageMs: 300_000 }))).toBe("accepted");
+    expect(hubspotRefusal(delivery({ ageMs: 300_001 }))).toBe("expired signature");
+  });
+
+  it("refuses a timestamp ahead of our clock by more than 30 s", () => {
+    expect(hubspotRefusal(delivery({ ageMs: -30_000 }))).toBe("accepted");
+    expect(hubspotRefusal(delivery({ ageMs: -30_001 }))).toBe("future signature");
+    expect(hubspotRefusal(delivery({ ageMs: -300_000 }))).toBe("future signature");
+  });
+
+  it("accepts the second client secret of a rotation, and refuses a wrong one", () => {
+    expect(hubspotRefusal(delivery({ secret: NEXT_CLIENT_SECRET }))).toBe("accepted");
+    expect(hubspotRefusal(delivery({ secret: "wrong-client-secret-0123456789" }))).toBe(
+      "wrong signature",
+    );
+  });
+
+  it.each([
+    ["no headers at all", {}, "no credentials"],
+    [
+      "a signature without its timestamp",
+      { "x-hubspot-signature-v3": ANY_SIGNATURE },
+      "bad timestamp",
+    ],
+    [
+      "a timestamp that is not a number",
+      { "x-hubspot-signature-v3": ANY_SIGNATURE, "x-hubspot-request-timestamp": "soon" },
+      "bad timestamp",
+    ],
+    [
+      "a timestamp in seconds",
+      {
+        "x-hubspot-signature-v3": ANY_SIGNATURE,
+        "x-hubspot-request-timestamp": String(NOW / 1000),
+      },
+      "expired signature",
+    ],
+    [
+      "a signature that is not base64 of 32 bytes",
+      { "x-hubspot-signature-v3": "ab".repeat(32), "x-hubspot-request-timestamp": String(NOW) },
+      "wrong signature",
+    ],
+    [
+      "a timestamp without a signature",
+      { "x-hubspot-request-timestamp": String(NOW) },
+      "no credentials",
+    ],
+  ])("refuses %s", (_what, headers, reason) => {
+    expect(hubspotRefusal(request({ url: URL, body: batch, headers }))).toBe(reason);
+  });
+
+  it("signs the method, the body and the timestamp: any of them changed is refused", () => {
+    const req = delivery();
+    expect(hubspotRefusal({ ...req, method: "PUT" })).toBe("wrong signature");
+    expect(hubspotRefusal({ ...req, body: Buffer.from(`${batch} `) })).toBe("wrong signature");
+    const shifted = delivery();
+    shifted.headers["x-hubspot-request-timestamp"] = String(NOW - 1);
+    expect(hubspotRefusal(shifted)).toBe("wrong signature");
+  });
+
+  it("signs the full URL with its query string", () => {
+    const withQuery = `${URL}?portalId=62515&token=x`;
+    expect(hubspotRefusal(delivery({ url: withQuery }))).toBe("accepted");
+    // signed without the query, or for another host or path, it is not this request's
+    expect(hubspotRefusal(delivery({ url: withQuery, signedUri: URL }))).toBe("wrong signature");
+    expect(
+      hubspotRefusal(
+        delivery({ url: URL, signedUri: "https://other.example.com/webhooks/hubspot" }),
+      ),
+    ).toBe("wrong signature");
+    expect(
+      hubspotRefusal(delivery({ url: URL, signedUri: "https://api.example.com/webhooks/other" })),
+    ).toBe("wrong signature");
+  });
+
+  it.each([
+    ["%3A", ":"],
+    ["%2F", "/"],
+    ["%3F", "?"],
+    ["%40", "@"],
+    ["%21", "!"],
+    ["%24", "$"],
+    ["%27", "'"],
+    ["%28", "("],
+    ["%29", ")"],
+    ["%2A", "*"],
+    ["%2C", ","],
+    ["%3B", ";"],
+  ])("decodes %s in the URL to %s, as HubSpot signs it", (encoded, decoded) => {
+    const url = `${URL}?q=a${encoded}b`;
+    expect(hubspotRefusal(delivery({ url, signedUri: `${URL}?q=a${decoded}b` }))).toBe("accepted");
+    expect(hubspotRefusal(delivery({ url, signedUri: url }))).toBe("wrong signature");
+    // percent-encoding is case-insensitive (RFC 3986 §2.1): %3a is %3A
+    const lower = `${URL}?q=a${encoded.toLowerCase()}b`;
+    expect(hubspotRefusal(delivery({ url: lower, signedUri: `${URL}?q=a${decoded}b` }))).toBe(
+      "accepted",
+    );
+  });
+
+  it("decodes every listed character at once: a second vector computed outside this code", () => {
+    // python3, over the decoded URI ".../hubspot?a=b:c/d?e@f!g$h'i(j)k*l,m;n&token=x"
+    const vector = "3WKbXY7/Y60K4INnrXOqLjKNuyaoPo8BKpycODQOAmM=";
+    const req = request({
+      url: `${URL}?a=b%3Ac%2Fd%3Fe%40f%21g%24h%27i%28j%29k%2Al%2Cm%3Bn&token=x`,
+      body: batch,
+      headers: { "x-hubspot-signature-v3": vector, "x-hubspot-request-timestamp": String(NOW) },
+    });
+    expect(hubspotRefusal(req)).toBe("accepted");
+  });
+
+  it("leaves every other escape as it came: %20, %26, %3D, %2B, and %25 never decoded twice", () => {
+    for (const escaped of ["%20", "%26", "%3D", "%2B", "%253A"]) {
+      const url = `${URL}?q=a${escaped}b`;
+      expect(hubspotRefusal(delivery({ url, signedUri: url }))).toBe("accepted");
+    }
+  });
+
+  it("keeps the token way: a source with both takes the token when the signature fails", () => {
+    const both: WebhookSource = { hubspot_client_secrets: [CLIENT_SECRET], tokens: [TOKEN] };
+    const bad = delivery({ secret: "wrong-client-secret-0123456789" });
+    expect(hubspotRefusal(bad, both)).toBe("wrong signature");
+    expect(hubspotRefusal({ ...bad, query: { token: TOKEN } }, both)).toBe("accepted");
+    expect(hubspotRefusal(request({ query: { token: TOKEN } }), both)).toBe("accepted");
+  });
+
+  it("ignores HubSpot's headers on a source without client secrets", () => {
+    expect(hubspotRefusal(delivery(), { tokens: [TOKEN] })).toBe("no credentials");
+    expect(hubspotRefusal(delivery(), { hmac_secrets: [HMAC_KEY] })).toBe("no credentials");
   });
 });

@@ -106,4 +106,17 @@ describe("webhookRequest", () => {
     expect(request.query).toEqual({ token: "t" });
     expect([...request.body]).toEqual([0xff, 0x00]);
   });
+
+  it("rebuilds the https URL the sender called: host, raw path and raw query, nothing decoded", () => {
+    const event = httpEvent({ method: "post", path: "/webhooks/hubspot", body: "[]" });
+    event.rawQueryString = "a=b%3Ac&token=x%20y";
+    const request = webhookRequest(event);
+    expect(request.method).toBe("POST");
+    expect(request.url).toBe(
+      "https://api-id.execute-api.us-east-1.amazonaws.com/webhooks/hubspot?a=b%3Ac&token=x%20y",
+    );
+    expect(webhookRequest(httpEvent({ method: "POST", path: "/webhooks/x" })).url).toBe(
+      "https://api-id.execute-api.us-east-1.amazonaws.com/webhooks/x",
+    );
+  });
 });

@@ -6,6 +6,7 @@ import { parseWebhookConfig, webhookConfigStore, webhookSource } from "../../lib
 
 const TOKEN = "tok-current-0123456789abcdef";
 const HMAC_KEY = "hmac-current-0123456789abcdef";
+const CLIENT_SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy";
 const CONFIG = {
   "zoho-crm": { tokens: [TOKEN], token_header: "X-Webhook-Token", preset: "zoho-crm" },
   hubspot: { hmac_secrets: [HMAC_KEY], preset: "hubspot", mapping: { events: "data" } },
@@ -18,7 +19,7 @@ function configurationError(run: () => unknown): string {
     expect(error).toBeInstanceOf(ServiceError);
     expect((error as ServiceError).code).toBe("CONFIGURATION_ERROR");
     const message = (error as ServiceError).message;
-    for (const secret of [TOKEN, HMAC_KEY, "short", "{not json"])
+    for (const secret of [TOKEN, HMAC_KEY, CLIENT_SECRET, "short", "{not json"])
       expect(message).not.toContain(secret);
     return message;
   }
@@ -32,10 +33,35 @@ describe("parseWebhookConfig", () => {
     expect(config.hubspot?.mapping?.events).toBe("data");
   });
 
+  it("reads a source authorized by HubSpot's signature alone, two client secrets at once", () => {
+    const text = JSON.stringify({
+      hubspot: { preset: "hubspot", hubspot_client_secrets: [CLIENT_SECRET, `${CLIENT_SECRET}2`] },
+    });
+    const config = parseWebhookConfig(text, "zoho/webhooks");
+    expect(config.hubspot?.hubspot_client_secrets).toEqual([CLIENT_SECRET, `${CLIENT_SECRET}2`]);
+  });
+
   it.each([
     ["{not json", "The secret zoho/webhooks is not a JSON object."],
     ["[]", "(root): must be a JSON object of sources"],
-    [JSON.stringify({ crm: {} }), "crm: needs at least one of tokens or hmac_secrets"],
+    [
+      JSON.stringify({ crm: {} }),
+      "crm: needs at least one of tokens, hmac_secrets or hubspot_client_secrets",
+    ],
+    [
+      JSON.stringify({ crm: { hubspot_client_secrets: CLIENT_SECRET } }),
+      "crm.hubspot_client_secrets: must be an array of strings",
+    ],
+    [
+      JSON.stringify({ crm: { hubspot_client_secrets: ["short"] } }),
+      "crm.hubspot_client_secrets.0: must be at least 16 characters",
+    ],
+    [
+      JSON.stringify({
+        crm: { hubspot_client_secrets: [CLIENT_SECRET, `${CLIENT_SECRET}1`, `${CLIENT_SECRET}2`] },
+      }),
+      "crm.hubspot_client_secrets: holds at most 2",
+    ],
     [
       JSON.stringify({ crm: { tokens: ["short"] } }),
       "crm.tokens.0: must be at least 16 characters",
