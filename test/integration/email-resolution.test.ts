@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { changeContactStatus, findContactIdByEmail } from "../../lib/activation";
-import { TokenStore } from "../../lib/credentials/token-store";
 import type { ServiceError } from "../../lib/errors";
 import { jobToRequest, parseJob } from "../../lib/jobs/job";
 import { ZohoBooksClient } from "../../lib/zoho/books-client";
@@ -27,14 +26,7 @@ beforeEach(async () => {
   secret.set(sandboxSecret(sandbox));
   await ledger.reset();
   await ledger.storeToken("zoho/books", sandbox.issueToken(), sandbox.url);
-  const tokens = new TokenStore({
-    secretId: "zoho/books",
-    secretsManager: secret.sm as never,
-    dynamo: ledger.dynamo,
-    table: ledger.table,
-    cacheTtlSeconds: 300,
-  });
-  books = new ZohoBooksClient({ tokens, timeoutMs: 2000 });
+  books = new ZohoBooksClient({ tokens: ledger.tokenStore(secret.sm), timeoutMs: 2000 });
 });
 
 const find = (email: string, contactType?: "customer" | "vendor") =>

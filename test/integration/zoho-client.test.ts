@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { changeContactStatus } from "../../lib/activation";
-import { TokenStore } from "../../lib/credentials/token-store";
 import type { ServiceError } from "../../lib/errors";
 import { ZohoBudget } from "../../lib/ledger/budget";
 import { ZohoBooksClient } from "../../lib/zoho/books-client";
@@ -29,13 +28,7 @@ beforeEach(async () => {
 const storeFreshToken = () => ledger.storeToken(SECRET_ID, sandbox.issueToken(), sandbox.url);
 
 function client(options: { timeoutMs?: number; budget?: ZohoBudget } = {}) {
-  const tokens = new TokenStore({
-    secretId: SECRET_ID,
-    secretsManager: secret.sm as never,
-    dynamo: ledger.dynamo,
-    table: ledger.table,
-    cacheTtlSeconds: 300,
-  });
+  const tokens = ledger.tokenStore(secret.sm, SECRET_ID);
   // aws-sdk-client-mock patches every SecretsManagerClient; the instance itself is not used.
   const books = new ZohoBooksClient({
     tokens,

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { TokenStore } from "../../lib/credentials/token-store";
 import type { ServiceError } from "../../lib/errors";
 import { ZohoBooksClient } from "../../lib/zoho/books-client";
 import {
@@ -31,14 +30,7 @@ beforeAll(async () => {
 afterAll(() => Promise.all([sandbox.close(), ledger.close()]));
 
 function books(): ZohoBooksClient {
-  const tokens = new TokenStore({
-    secretId: "zoho/books",
-    secretsManager: secret.sm as never,
-    dynamo: ledger.dynamo,
-    table: ledger.table,
-    cacheTtlSeconds: 300,
-  });
-  return new ZohoBooksClient({ tokens, timeoutMs: 2000 });
+  return new ZohoBooksClient({ tokens: ledger.tokenStore(secret.sm), timeoutMs: 2000 });
 }
 
 const failure = (promise: Promise<unknown>) =>

@@ -6,8 +6,10 @@ import {
   GetItemCommand,
   ScanCommand,
 } from "@aws-sdk/client-dynamodb";
+import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import dynalite from "dynalite";
 import { vi } from "vitest";
+import { TokenStore } from "../../lib/credentials/token-store";
 import { LEDGER_KEY } from "../../lib/ledger/table";
 import { createLedgerTable, storeLedgerToken } from "../local-stack/ledger-table";
 
@@ -81,6 +83,15 @@ export function ledgerOn(dynamo: DynamoDBClient, table: string) {
       token: { access_token: string; expires_in: number },
       apiDomain: string,
     ) => storeLedgerToken(dynamo, table, secretId, token, apiDomain),
+    /** The token store of a connection on this ledger, as the functions build it. */
+    tokenStore: (secretsManager: unknown, secretId = "zoho/books") =>
+      new TokenStore({
+        secretId,
+        secretsManager: secretsManager as SecretsManagerClient,
+        dynamo,
+        table,
+        cacheTtlSeconds: 300,
+      }),
     /** the connection's token item, attribute by attribute (for assertions) */
     async item(secretId: string): Promise<Record<string, string | undefined>> {
       const { Item } = await dynamo.send(
