@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { AwsError, type Json } from "./protocol";
+import { AwsError, type Json, parseJsonObject } from "./protocol";
 
 /** An event a bus accepted, as `LocalAws.events()` and `GET /__local/events` show it. */
 export interface BusEvent {
@@ -125,7 +125,7 @@ export class EventBridge {
         };
       }
     }
-    const detail = parseObject(entry.Detail as string);
+    const detail = parseJsonObject(entry.Detail as string);
     if (detail === undefined) {
       return { ErrorCode: "MalformedDetail", ErrorMessage: "Detail is malformed." };
     }
@@ -252,15 +252,4 @@ function describeEntry(entry: Json): string {
         ? `[${value.join(", ")}]`
         : String(value);
   return `PutEventsRequestEntry(time=${field(entry.Time)}, source=${field(entry.Source)}, resources=${field(entry.Resources)}, detailType=${field(entry.DetailType)}, detail=${field(entry.Detail)}, eventBusName=${field(entry.EventBusName)}, traceHeader=${field(entry.TraceHeader)}, kmsKeyIdentifier=null, internalMetadata=null)`;
-}
-
-function parseObject(text: string): Json | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === "object" && value !== null && !Array.isArray(value)
-      ? (value as Json)
-      : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -13,3 +13,15 @@ export class AwsError extends Error {
     super(String(body.message ?? body.Message ?? body.__type));
   }
 }
+
+/** A JSON object, or undefined for anything else (invalid JSON, an array, a scalar). */
+export function parseJsonObject(text: string): Json | undefined {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === "object" && value !== null && !Array.isArray(value)
+      ? (value as Json)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}

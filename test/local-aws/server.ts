@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { DYNAMODB_TARGET, DynamoDb } from "./dynamodb";
 import { type BusEvent, EVENTBRIDGE_TARGET, EventBridge, eventBridgeError } from "./eventbridge";
-import { AwsError, type Json } from "./protocol";
+import { AwsError, type Json, parseJsonObject } from "./protocol";
 import { SecretsManager, secretsManagerError } from "./secrets-manager";
 import { type QueueMessage, Sqs, sqsError } from "./sqs";
 
@@ -174,7 +174,8 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
 
   async function answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { pathname: path, searchParams } = new URL(req.url ?? "/", url);
-    const input = parseObject(await readText(req));
+    const text = await readText(req);
+    const input = text === "" ? {} : parseJsonObject(text);
     if (input === undefined) {
       return send(res, 400, {
         __type: "SerializationException",
@@ -285,18 +286,6 @@ function send(
     ...headers,
   });
   res.end(text ? body : JSON.stringify(body));
-}
-
-function parseObject(text: string): Json | undefined {
-  if (text === "") return {};
-  try {
-    const value: unknown = JSON.parse(text);
-    return typeof value === "object" && value !== null && !Array.isArray(value)
-      ? (value as Json)
-      : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 async function readText(req: IncomingMessage): Promise<string> {
