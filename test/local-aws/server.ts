@@ -98,6 +98,10 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
   const region = options.region ?? "us-east-1";
   const accountId = options.accountId ?? "000000000000";
   const server = createServer();
+  // Node's default keeps an idle connection 5 s, then closes it: a request the client sends on it
+  // at that moment fails with "socket hang up" (ECONNRESET), which tests with one SDK attempt
+  // cannot retry. Kept open here; close() ends them all.
+  server.keepAliveTimeout = 10 * 60_000;
   server.listen(options.port ?? 0, "127.0.0.1");
   await once(server, "listening");
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -410,6 +410,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   }
 
   const server = createServer((req, res) => void handle(req, res));
+  // Node's default keeps an idle connection 5 s, then closes it: a request the client sends on it
+  // at that moment fails with "socket hang up" (ECONNRESET), which tests with one SDK attempt
+  // cannot retry. Kept open here; close() ends them all.
+  server.keepAliveTimeout = 10 * 60_000;
   server.listen(options.port ?? 0, "127.0.0.1");
   await once(server, "listening"); // rejects on an error such as EADDRINUSE
   const { port } = server.address() as AddressInfo;

@@ -21,6 +21,7 @@ export const LEDGER_TABLE = "zoho-contact-status-test-ledger";
  */
 export async function startLedger() {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  server.keepAliveTimeout = 10 * 60_000; // as the local AWS endpoint: no idle-close race
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const dynamo = new DynamoDBClient({
@@ -42,7 +43,9 @@ export async function startLedger() {
     },
     async close() {
       dynamo.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections(); // the functions' clients too, kept alive
+      await closed;
     },
   };
 }
