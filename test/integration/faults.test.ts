@@ -86,7 +86,7 @@ beforeAll(async () => {
     ZOHO_LEDGER_TABLE: TABLE,
     ACTIVATION_DLQ_URL: queues.dlqUrl,
     SECRET_CACHE_TTL_SECONDS: "0",
-    ZOHO_HTTP_TIMEOUT_MS: "300",
+    ZOHO_HTTP_TIMEOUT_MS: "2000", // no scenario here hangs: a slow CI machine must not turn a call into a timeout
     ZOHO_CONCURRENCY: "1", // one call at a time, so counts of Zoho calls are exact
     ZOHO_MINUTE_SHARE: "100000", // the per-minute budget is not what these rows test
   })) {
