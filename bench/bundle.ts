@@ -33,8 +33,14 @@ function lambdaBuildOptions(): BuildOptions {
 const OPTIONS = lambdaBuildOptions();
 
 export interface Bundle {
+  /** the entry: what Lambda imports */
   file: string;
+  /** the bytes a cold import loads: the entry and the chunks it imports statically */
   bytes: number;
+  /** the chunks only an `import()` at run time loads (code splitting) */
+  lazyBytes: number;
+  /** the outputs a cold import loads, as the metafile names them */
+  loaded: string[];
   metafile: Metafile;
 }
 
@@ -45,15 +51,42 @@ export async function bundle(
   name: string,
   entry: { path: string } | { contents: string },
 ): Promise<Bundle> {
-  const file = join(outDir, `${name}.mjs`);
+  // serverless-esbuild builds into a folder (`outdir`), where code splitting puts the chunks.
   const result = await build({
     ...OPTIONS,
-    outfile: file,
+    outdir: join(outDir, name),
+    outExtension: { ".js": ".mjs" },
     ...("path" in entry
       ? { entryPoints: [entry.path] }
       : { stdin: { contents: entry.contents, resolveDir: ROOT, loader: "ts" as const } }),
   });
-  return { file, bytes: statSync(file).size, metafile: result.metafile as Metafile };
+  const metafile = result.metafile as Metafile;
+  const [entryPath] =
+    Object.entries(metafile.outputs).find(([, output]) => output.entryPoint !== undefined) ?? [];
+  if (!entryPath) throw new Error(`bundling ${name} produced no entry`);
+  // The chunks the entry reaches by static imports only, then by any import (a chunk nothing
+  // reaches, such as one for an import() that tree shaking removed, is never loaded).
+  const reach = (kinds: string[]) => {
+    const reached = new Set<string>();
+    const visit = (path: string) => {
+      if (reached.has(path)) return;
+      reached.add(path);
+      for (const { path: imported, kind } of metafile.outputs[path]?.imports ?? [])
+        if (kinds.includes(kind) && !imported.startsWith("node:")) visit(imported);
+    };
+    visit(entryPath);
+    return [...reached];
+  };
+  const size = (paths: string[]) =>
+    paths.reduce((total, path) => total + statSync(resolve(ROOT, path)).size, 0);
+  const loaded = reach(["import-statement"]);
+  return {
+    file: resolve(ROOT, entryPath),
+    bytes: size(loaded),
+    lazyBytes: size(reach(["import-statement", "dynamic-import"])) - size(loaded),
+    loaded,
+    metafile,
+  };
 }
 
 /** Bytes in the bundle per npm package (or "ours" for lib/ and functions/). */

@@ -4,7 +4,10 @@ import { type Bundle, bundle, bytesByPackage, FUNCTIONS, ROOT } from "./bundle";
 import { median } from "./stats";
 
 export interface ColdStartFigure {
+  /** what a cold import loads: the entry and the chunks it imports */
   bytes: number;
+  /** chunks loaded later by an import() on some runs (the sync's S3 client) */
+  lazy_bytes: number;
   import_ms: number;
   import_ratio: number;
   /** the biggest packages in the bundle, in bytes */
@@ -68,6 +71,7 @@ export async function coldStart(
   for (const [name, built] of bundles) {
     figures[name] = {
       bytes: built.bytes,
+      lazy_bytes: built.lazyBytes,
       import_ms: round(median(times[name] ?? [])),
       import_ratio: round(median(ratios[name] ?? []), 2),
       top_packages: Object.fromEntries(Object.entries(bytesByPackage(built.metafile)).slice(0, 6)),

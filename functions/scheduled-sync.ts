@@ -1,7 +1,6 @@
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
-import { S3Client } from "@aws-sdk/client-s3";
 import middy from "@middy/core";
 import { required } from "../lib/config";
 import { createDependencies, lazy } from "../lib/dependencies";
@@ -16,7 +15,8 @@ const dependencies = lazy(() => {
   return {
     ...base,
     ledger: new DynamoSyncLedger({ dynamo: base.dynamo, table: base.config.ZOHO_LEDGER_TABLE }),
-    s3: new S3Client({}),
+    // loaded and created on the first `s3` source only (lib/sync/s3-client.ts)
+    s3: lazy(() => import("../lib/sync/s3-client").then(({ S3Client }) => new S3Client({}))),
   };
 });
 

@@ -1,4 +1,4 @@
-import { GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import * as z from "zod/mini";
 import { normalizeEmail } from "../activation";
 import { ServiceError } from "../errors";
@@ -190,8 +190,8 @@ export interface SourceOptions {
   /** the URL source's timeout */
   timeoutMs: number;
   fetch?: typeof fetch;
-  /** for `s3` sources */
-  s3?: S3Client;
+  /** for `s3` sources: the client, created on the first such read */
+  s3?: () => Promise<S3Client>;
 }
 
 /**
@@ -267,11 +267,11 @@ async function readS3(
 ): Promise<SourceText> {
   const fail = failure(`s3://${source.bucket}/${source.key}`);
   if (!options.s3) throw fail("cannot be read: no S3 client");
+  const [s3, { GetObjectCommand }] = await Promise.all([options.s3(), import("./s3-client")]);
   try {
-    const output = await options.s3.send(
-      new GetObjectCommand({ Bucket: source.bucket, Key: source.key }),
-      { abortSignal: AbortSignal.timeout(options.timeoutMs) },
-    );
+    const output = await s3.send(new GetObjectCommand({ Bucket: source.bucket, Key: source.key }), {
+      abortSignal: AbortSignal.timeout(options.timeoutMs),
+    });
     if ((output.ContentLength ?? 0) > MAX_SOURCE_BYTES)
       throw fail(`is larger than ${MAX_SOURCE_BYTES} bytes`);
     const body = output.Body as AsyncIterable<Uint8Array> | undefined;

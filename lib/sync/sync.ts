@@ -167,8 +167,8 @@ export interface SyncDependencies {
   records: Pick<JobRecords, "accepted">;
   /** the watermark and the pending jobs; without it every run lists by status, and nothing is held back */
   ledger?: SyncLedger;
-  /** for `s3` sources */
-  s3?: S3Client;
+  /** for `s3` sources: the client, created on the first such read */
+  s3?: () => Promise<S3Client>;
   /** the bulk queue */
   queueUrl: string;
   /** timeout of the source read */

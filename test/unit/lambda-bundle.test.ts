@@ -54,4 +54,15 @@ describe("each function's Lambda bundle, built with serverless.yml's esbuild opt
     },
     60_000,
   );
+
+  it("the sync parses the S3 client only on a run with an `s3` source (a chunk of its own)", async () => {
+    const { metafile, loaded } = await bundle("scheduled-sync-s3-test", {
+      path: `${ROOT}/functions/scheduled-sync.ts`,
+    });
+    const inputsOf = (outputs: string[]) =>
+      outputs.flatMap((output) => Object.keys(metafile.outputs[output]?.inputs ?? {}));
+    const s3 = (input: string) => input.includes("node_modules/@aws-sdk/client-s3/");
+    expect(inputsOf(loaded).filter(s3)).toEqual([]);
+    expect(inputsOf(Object.keys(metafile.outputs)).filter(s3)).not.toEqual([]);
+  }, 60_000);
 });

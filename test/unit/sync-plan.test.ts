@@ -283,7 +283,7 @@ describe("S3 sources (aws-sdk-client-mock)", () => {
   const load = (key: string) =>
     loadDesiredState(
       { type: "s3", bucket: "crm-exports", key },
-      { timeoutMs: 1000, s3: new S3Client({}) },
+      { timeoutMs: 1000, s3: async () => new S3Client({}) },
     );
 
   it("reads JSON, and CSV by content type or by a .csv key", async () => {
