@@ -2,6 +2,7 @@ import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-p
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
+import type { SQSClient } from "@aws-sdk/client-sqs";
 import middy from "@middy/core";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import pLimit from "p-limit";
@@ -17,7 +18,8 @@ import {
   MAX_DELAY_SECONDS,
   parkJob,
   queueUrlFromArn,
-  resendJob,
+  resendEntry,
+  sendInBatches,
 } from "../lib/jobs/queue";
 import type { Lane } from "../lib/ledger/budget";
 import {
@@ -47,6 +49,16 @@ const FINISH_MARGIN_MS = 5_000;
 /** A budget wait longer than this is not waited inside the invocation (a minute turns in at most 60 s). */
 const MAX_INLINE_WAIT_MS = 61_000;
 
+/** A job to send again once the batch is processed, and what to record once it is sent. */
+interface Resend {
+  record: SQSRecord;
+  delaySeconds: number;
+  attempts: number;
+  reason: string;
+  /** the journal, metric and log line of a job sent again: only after SQS took it */
+  onSent: () => Promise<void>;
+}
+
 /** Which queue a record came from: its lane of the budget and its own dead-letter queue. */
 function queueOf(record: SQSRecord, config: Config): { lane: Lane; dlqUrl: string } {
   const queueName = record.eventSourceARN.split(":").pop();
@@ -62,14 +74,16 @@ function queueOf(record: SQSRecord, config: Config): { lane: Lane; dlqUrl: strin
  * acknowledged: a quota wait keeps the job's attempt count, a real failure adds one, and the
  * `JOB_MAX_ATTEMPTS`-th failure parks it with its reason. A short wait for the budget happens
  * inside the invocation while time remains. After a quota answer, the organization's other
- * records of the batch are not sent to Zoho but wait the same time.
+ * records of the batch are not sent to Zoho but wait the same time. The jobs to send again are
+ * sent together once every record is processed, 10 per SendMessageBatch per queue; a record
+ * whose job could not be sent again is reported failed, to come back after its delay.
  */
 async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
   const { sqs, config, tokens } = dependencies();
   /** per organization: the quota answer that holds back the rest of the batch, and its wait */
   const stopped = new Map<string, { error: ServiceError; delaySeconds: number }>();
-  /** messageId → how long a record that could not be sent again stays invisible */
-  const fallbackDelays = new Map<string, number>();
+  /** the jobs to send again once every record is processed */
+  const resends: Resend[] = [];
   const slot = pLimit(config.ZOHO_CONCURRENCY);
   const remainingMs = () =>
     typeof context?.getRemainingTimeInMillis === "function"
@@ -98,37 +112,30 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
         stopped.set(organization, { error, delaySeconds: decision.delaySeconds });
       const nextAttempts = decision.action === "retry" ? attempts + 1 : attempts;
       const delaySeconds = Math.min(decision.delaySeconds, MAX_DELAY_SECONDS);
-      try {
-        await resendJob(sqs, queueUrlFromArn(record.eventSourceARN), record, {
-          delaySeconds,
-          attempts: nextAttempts,
-          reason: error.code,
-        });
-      } catch (sendError) {
-        // Not sent again: let this receive fail and come back after the same delay.
-        fallbackDelays.set(record.messageId, delaySeconds);
-        logger.warn("Could not send a waiting job again; it comes back on its own", {
-          message_id: record.messageId,
-          error: (sendError as Error).name,
-        });
-        throw error;
-      }
-      if (decision.action === "wait") recordWaiting(error);
-      await journal().write(jobId(), job, {
-        state: "waiting",
-        error,
+      resends.push({
+        record,
         delaySeconds,
-        attempted: decision.action === "retry",
-      });
-      logger.warn(
-        decision.action === "wait" ? "Job waits for the Zoho budget" : "Job will be retried",
-        {
-          message_id: record.messageId,
-          error: errorForLog(error),
-          attempts: nextAttempts,
-          delaySeconds,
+        attempts: nextAttempts,
+        reason: error.code,
+        onSent: async () => {
+          if (decision.action === "wait") recordWaiting(error);
+          await journal().write(jobId(), job, {
+            state: "waiting",
+            error,
+            delaySeconds,
+            attempted: decision.action === "retry",
+          });
+          logger.warn(
+            decision.action === "wait" ? "Job waits for the Zoho budget" : "Job will be retried",
+            {
+              message_id: record.messageId,
+              error: errorForLog(error),
+              attempts: nextAttempts,
+              delaySeconds,
+            },
+          );
         },
-      );
+      });
     };
 
     try {
@@ -186,23 +193,61 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
     { context, throwOnFullBatchFailure: false },
   );
 
-  // A record that could not be sent again comes back after its delay, not the queue's visibility timeout.
+  // A record whose job could not be sent again fails, and comes back after the same delay
+  // rather than the queue's visibility timeout.
+  const unsent = await sendAgain(sqs, resends);
   await Promise.all(
-    response.batchItemFailures.map(async ({ itemIdentifier }) => {
-      const record = event.Records.find((r) => r.messageId === itemIdentifier);
-      const delay = fallbackDelays.get(itemIdentifier);
-      if (!record || delay === undefined) return;
-      await delayMessage(
+    unsent.map(({ record, delaySeconds }) =>
+      delayMessage(
         sqs,
         queueUrlFromArn(record.eventSourceARN),
         record.receiptHandle,
-        delay,
+        delaySeconds,
       ).catch((error: unknown) =>
         logger.warn("Could not delay a failed job", { error: (error as Error).name }),
-      );
-    }),
+      ),
+    ),
   );
-  return response;
+  // A new answer: Powertools may hand back one shared empty response, never to be changed.
+  return {
+    batchItemFailures: [
+      ...response.batchItemFailures,
+      ...unsent.map(({ record }) => ({ itemIdentifier: record.messageId })),
+    ],
+  };
+}
+
+/**
+ * Sends the jobs again, per queue in batches (`sendInBatches`), and records each one SQS took.
+ * Returns those it did not take.
+ */
+async function sendAgain(sqs: SQSClient, resends: readonly Resend[]): Promise<Resend[]> {
+  const byQueue = new Map<string, Resend[]>();
+  for (const resend of resends) {
+    const queueUrl = queueUrlFromArn(resend.record.eventSourceARN);
+    const jobs = byQueue.get(queueUrl) ?? [];
+    jobs.push(resend);
+    byQueue.set(queueUrl, jobs);
+  }
+  const unsent: Resend[] = [];
+  for (const [queueUrl, jobs] of byQueue) {
+    const { sent, failed } = await sendInBatches(
+      sqs,
+      queueUrl,
+      jobs.map((resend, i) => resendEntry(String(i), resend.record, resend)),
+    );
+    const taken = jobs.filter((_, i) => sent.has(String(i)));
+    for (const [i, resend] of jobs.entries()) {
+      if (sent.has(String(i))) continue;
+      logger.warn("Could not send a waiting job again; it comes back on its own", {
+        message_id: resend.record.messageId,
+        error: failed.get(String(i)),
+      });
+      unsent.push(resend);
+    }
+    await Promise.all(taken.map((resend) => resend.onSent()));
+  }
+  return unsent;
 }
 
 export const handler = middy<SQSEvent, SQSBatchResponse>()

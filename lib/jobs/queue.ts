@@ -14,8 +14,78 @@ import type { JobRecords } from "./records";
 
 /** SQS takes at most 10 entries per SendMessageBatch. */
 const BATCH_SIZE = 10;
+/**
+ * Bytes of bodies and attributes per SendMessageBatch: AWS's documented limit was 256 KiB until
+ * 2025 (1 MiB now); the lower one holds everywhere and only splits batches of unusually large jobs.
+ */
+const BATCH_BYTES = 262_144;
 /** Entries SQS reports failed are sent again this many times before the caller hears of it. */
 const RESEND_ATTEMPTS = 3;
+
+/** One message for `sendInBatches`; its `Id` must be unique among the entries of one call. */
+export type BatchEntry = SendMessageBatchRequestEntry & { Id: string };
+
+/**
+ * The one place that sends messages in batches: 10 entries (and at most `BATCH_BYTES`) per
+ * SendMessageBatch, sending again, up to `RESEND_ATTEMPTS` tries, the entries SQS reports failed
+ * and those of a call that threw. Says, per entry Id, the MessageId SQS gave it or why it was not
+ * sent.
+ */
+export async function sendInBatches(
+  sqs: SQSClient,
+  queueUrl: string,
+  entries: readonly BatchEntry[],
+): Promise<{ sent: Map<string, string>; failed: Map<string, string> }> {
+  const sent = new Map<string, string>();
+  const failed = new Map<string, string>();
+  for (const chunk of batchesOf(entries)) {
+    let pending = chunk;
+    let lastError = "";
+    for (let attempt = 1; pending.length > 0 && attempt <= RESEND_ATTEMPTS; attempt++) {
+      try {
+        const output = await sqs.send(
+          new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }),
+        );
+        for (const ok of output.Successful ?? []) sent.set(ok.Id ?? "", ok.MessageId ?? "");
+        lastError = (output.Failed ?? []).map((entry) => entry.Code).join(", ");
+        pending = pending.filter((entry) => !sent.has(entry.Id));
+      } catch (error) {
+        lastError = (error as Error).name;
+      }
+    }
+    for (const entry of pending) failed.set(entry.Id, lastError || "not sent");
+  }
+  return { sent, failed };
+}
+
+/** Entries in order, cut into batches SQS takes: at most 10 entries and `BATCH_BYTES` each. */
+function batchesOf(entries: readonly BatchEntry[]): BatchEntry[][] {
+  const batches: BatchEntry[][] = [];
+  let current: BatchEntry[] = [];
+  let bytes = 0;
+  for (const entry of entries) {
+    const size = entryBytes(entry);
+    if (current.length === BATCH_SIZE || (current.length > 0 && bytes + size > BATCH_BYTES)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(entry);
+    bytes += size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
+/** A message's size as SQS counts it: its body and its attributes' names, types and values. */
+function entryBytes(entry: BatchEntry): number {
+  let bytes = Buffer.byteLength(entry.MessageBody ?? "");
+  for (const [name, value] of Object.entries(entry.MessageAttributes ?? {})) {
+    bytes += Buffer.byteLength(name) + Buffer.byteLength(value.DataType ?? "");
+    bytes += value.BinaryValue?.length ?? Buffer.byteLength(value.StringValue ?? "");
+  }
+  return bytes;
+}
 
 export interface QueuedJob {
   /** position of the job in the caller's list */
@@ -30,51 +100,32 @@ export interface UnqueuedJob {
 }
 
 /**
- * Sends jobs to the activation queue, 10 per SendMessageBatch, sending again the entries a
- * batch reports failed. Says which jobs were queued and which could not be.
+ * Sends jobs to the activation queue in batches (`sendInBatches`). Says which jobs were queued
+ * and which could not be.
  */
 export async function enqueueJobs(
   sqs: SQSClient,
   queueUrl: string,
   jobs: ReadonlyArray<{ index: number; job: ActivationJob & { job_id: string } }>,
 ): Promise<{ queued: QueuedJob[]; failed: UnqueuedJob[] }> {
-  const queued: QueuedJob[] = [];
-  const failed: UnqueuedJob[] = [];
-  for (let start = 0; start < jobs.length; start += BATCH_SIZE) {
-    const slice = jobs.slice(start, start + BATCH_SIZE);
-    let pending: SendMessageBatchRequestEntry[] = slice.map(({ index, job }) => ({
-      Id: String(index),
-      MessageBody: JSON.stringify(job),
-    }));
-    let lastError = "";
-    for (let attempt = 1; pending.length > 0 && attempt <= RESEND_ATTEMPTS; attempt++) {
-      try {
-        const output = await sqs.send(
-          new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }),
-        );
-        for (const ok of output.Successful ?? []) {
-          const index = Number(ok.Id);
-          const jobId = slice.find((entry) => entry.index === index)?.job.job_id ?? "";
-          queued.push({ index, messageId: ok.MessageId ?? "", jobId });
-        }
-        const failedIds = new Set((output.Failed ?? []).map((entry) => entry.Id));
-        lastError = (output.Failed ?? []).map((entry) => entry.Code).join(", ");
-        pending = pending.filter((entry) => failedIds.has(entry.Id));
-      } catch (error) {
-        lastError = (error as Error).name;
-      }
-    }
-    for (const entry of pending) {
-      failed.push({
-        index: Number(entry.Id),
-        error: new ServiceError(
-          "CONFIGURATION_ERROR",
-          `Could not queue the job (${lastError}); send it again.`,
-        ),
-      });
-    }
-  }
-  return { queued, failed };
+  const { sent, failed } = await sendInBatches(
+    sqs,
+    queueUrl,
+    jobs.map(({ index, job }) => ({ Id: String(index), MessageBody: JSON.stringify(job) })),
+  );
+  return {
+    queued: jobs.flatMap(({ index, job }) => {
+      const messageId = sent.get(String(index));
+      return messageId === undefined ? [] : [{ index, messageId, jobId: job.job_id }];
+    }),
+    failed: [...failed].map(([id, reason]) => ({
+      index: Number(id),
+      error: new ServiceError(
+        "CONFIGURATION_ERROR",
+        `Could not queue the job (${reason}); send it again.`,
+      ),
+    })),
+  };
 }
 
 /**
@@ -155,27 +206,25 @@ export function attemptsOf(record: {
 }
 
 /**
- * Sends a job again, unchanged, to come back after `delaySeconds` (at most SQS's 15 minutes),
- * carrying its attempt count; the caller then acknowledges the original. A wait sent this way
- * costs no receive of the original, so it never brings a job closer to the DLQ.
+ * The entry that sends a job again, unchanged, to come back after `delaySeconds` (at most SQS's
+ * 15 minutes), carrying its attempt count and what it waits for; once it is sent, the caller
+ * acknowledges the original. A wait sent this way costs no receive of the original, so it never
+ * brings a job closer to the DLQ.
  */
-export async function resendJob(
-  sqs: SQSClient,
-  queueUrl: string,
+export function resendEntry(
+  id: string,
   message: { body: string },
   options: { delaySeconds: number; attempts: number; reason: string },
-): Promise<void> {
-  await sqs.send(
-    new SendMessageCommand({
-      QueueUrl: queueUrl,
-      MessageBody: message.body,
-      DelaySeconds: Math.min(Math.max(0, Math.ceil(options.delaySeconds)), MAX_DELAY_SECONDS),
-      MessageAttributes: {
-        [ATTEMPTS_ATTRIBUTE]: { DataType: "Number", StringValue: String(options.attempts) },
-        waiting_for: { DataType: "String", StringValue: options.reason },
-      },
-    }),
-  );
+): BatchEntry {
+  return {
+    Id: id,
+    MessageBody: message.body,
+    DelaySeconds: Math.min(Math.max(0, Math.ceil(options.delaySeconds)), MAX_DELAY_SECONDS),
+    MessageAttributes: {
+      [ATTEMPTS_ATTRIBUTE]: { DataType: "Number", StringValue: String(options.attempts) },
+      waiting_for: { DataType: "String", StringValue: options.reason },
+    },
+  };
 }
 
 /** Keeps a received message invisible for `seconds` before SQS delivers it again. */

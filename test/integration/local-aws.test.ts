@@ -387,6 +387,37 @@ describe("local SQS", () => {
     });
   });
 
+  it("refuses a batch send as AWS does: no entry, 11, a bad or repeated Id, over 1 MiB in all; a delay past 900 s fails its entry", async () => {
+    const queueUrl = await createQueue("jobs");
+    const send = (Entries: Array<{ Id: string; MessageBody: string; DelaySeconds?: number }>) =>
+      sqs.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries }));
+    const of = (ids: string[], body = "x") => ids.map((Id) => ({ Id, MessageBody: body }));
+    await expect(send([])).rejects.toMatchObject({ name: "EmptyBatchRequest" });
+    await expect(send(of([..."abcdefghijk"]))).rejects.toMatchObject({
+      name: "TooManyEntriesInBatchRequest",
+    });
+    await expect(send(of(["a", "a"]))).rejects.toMatchObject({ name: "BatchEntryIdsNotDistinct" });
+    for (const id of ["a.b", "a b", "", "x".repeat(81)]) {
+      await expect(send(of([id]))).rejects.toMatchObject({ name: "InvalidBatchEntryId" });
+    }
+    // SQS's documented limit for a whole batch is 1 MiB since 2025 (256 KiB before).
+    await expect(send(of(["a", "b"], "x".repeat(600_000)))).rejects.toMatchObject({
+      name: "BatchRequestTooLong",
+    });
+    expect(aws.queueMessages("jobs")).toEqual([]);
+    const result = await send([
+      { Id: "ok", MessageBody: "1", DelaySeconds: 900 },
+      { Id: "late", MessageBody: "2", DelaySeconds: 901 },
+      { Id: "early", MessageBody: "3", DelaySeconds: -1 },
+    ]);
+    expect(result.Successful?.map((entry) => entry.Id)).toEqual(["ok"]);
+    expect(result.Failed).toEqual([
+      expect.objectContaining({ Id: "late", Code: "InvalidParameterValue", SenderFault: true }),
+      expect.objectContaining({ Id: "early", Code: "InvalidParameterValue", SenderFault: true }),
+    ]);
+    expect(aws.queueMessages("jobs").map((m) => [m.body, m.visible])).toEqual([["1", false]]);
+  });
+
   it("hides a received message for its visibility timeout, then delivers it again with a higher count", async () => {
     const queueUrl = await createQueue("jobs", { VisibilityTimeout: "1" });
     await send(queueUrl, "x");

@@ -1,4 +1,10 @@
-import { ReceiveMessageCommand, SendMessageBatchCommand } from "@aws-sdk/client-sqs";
+import {
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  type SendMessageBatchCommandInput,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { handler } from "../../functions/sqs-worker";
 import { toSqsRecord } from "../local-stack/sqs-records";
@@ -61,6 +67,51 @@ const actionCalls = () =>
   sandbox
     .requests()
     .filter((r) => r.endpoint === "contact.active" || r.endpoint === "contact.inactive");
+/**
+ * Every request the worker's SQS client sends until `restore()` (the SDK's class, shared with
+ * the worker). `beforeBatch` runs before each SendMessageBatch reaches the local SQS.
+ */
+function sqsRequests(beforeBatch = () => {}) {
+  const prototype = SQSClient.prototype as { send: (...args: unknown[]) => Promise<unknown> };
+  const own = Object.getOwnPropertyDescriptor(prototype, "send");
+  const original = prototype.send;
+  const commands: Array<{ constructor: { name: string }; input: unknown }> = [];
+  prototype.send = function (this: SQSClient, ...args: unknown[]) {
+    commands.push(args[0] as (typeof commands)[number]);
+    if (args[0] instanceof SendMessageBatchCommand) beforeBatch();
+    return original.apply(this, args);
+  };
+  const of = <T>(name: string) =>
+    commands.filter((command) => command.constructor.name === name).map((c) => c.input as T);
+  return {
+    batches: () => of<SendMessageBatchCommandInput>("SendMessageBatchCommand"),
+    singles: () => of<unknown>("SendMessageCommand"),
+    visibility: () =>
+      of<{ ReceiptHandle: string; VisibilityTimeout: number }>("ChangeMessageVisibilityCommand"),
+    restore: () => {
+      if (own) Object.defineProperty(prototype, "send", own);
+      else Reflect.deleteProperty(prototype, "send");
+    },
+  };
+}
+
+/** Receives every visible message of a queue, 10 at a time, as the event source mapping would. */
+async function receiveAll(name: QueueName): Promise<Message[]> {
+  const all: Message[] = [];
+  for (;;) {
+    const { Messages = [] } = await worker.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: worker.urls[name].queue,
+        MaxNumberOfMessages: 10,
+        MessageAttributeNames: ["All"],
+        MessageSystemAttributeNames: ["All"],
+      }),
+    );
+    if (Messages.length === 0) return all;
+    all.push(...Messages);
+  }
+}
+
 const parked = (queue: QueueName = "activation") => worker.messages(`${queue}-dlq`);
 const waiting = (queue: QueueName = "activation") => worker.messages(`${queue}-queue`);
 
@@ -195,8 +246,10 @@ describe("sqs-worker at Zoho's limits: a wait never costs a job", () => {
     expect((await worker.runOnce()).response).toEqual({ batchItemFailures: [] });
     expect(waiting()).toHaveLength(2);
     expect(parked()).toEqual([]);
-    const sends = worker.aws.stats().calls["AmazonSQS.SendMessage"] ?? 0;
-    expect(sends).toBe(2); // each waiting job sent again once, accepted by SQS's own limits
+    const { calls } = worker.aws.stats();
+    expect(calls["AmazonSQS.SendMessage"] ?? 0).toBe(0);
+    // both waiting jobs sent again in one batch (the other one queued them), accepted by SQS's own limits
+    expect(calls["AmazonSQS.SendMessageBatch"]).toBe(2);
   });
 
   it("a quota for one organization holds back its jobs, named or default, and no other's", async () => {
@@ -224,6 +277,137 @@ describe("sqs-worker at Zoho's limits: a wait never costs a job", () => {
       SEED.inactiveIds.slice(0, 6).every((id) => sandbox.contact(id)?.status === "active"),
     ).toBe(true);
     expect(parked()).toEqual([]);
+  });
+});
+
+describe("sqs-worker: the re-sends of one invocation go out together", () => {
+  const requestedAt = "2026-11-25T10:00:00.000Z";
+  const jobsFor = (ids: readonly string[]) =>
+    ids.map((id) => ({ contact_id: id, source: "api", requested_at: requestedAt }));
+
+  it("a batch of 10 waiting jobs is sent again with exactly 1 SendMessageBatch and no SendMessage, bodies and attempts unchanged", async () => {
+    sandbox.settings.dailyLimit = 0; // the first call is refused with 45: the other nine wait with it
+    const bodies = jobsFor(SEED.inactiveIds.slice(0, 10)).map((job) => JSON.stringify(job));
+    await queue(bodies, { attempts: 2 });
+    const requests = sqsRequests();
+    try {
+      const { response } = await worker.runOnce();
+      expect(response).toEqual({ batchItemFailures: [] });
+      expect(requests.singles()).toEqual([]);
+      expect(requests.batches()).toHaveLength(1);
+      const entries = requests.batches()[0]?.Entries ?? [];
+      expect(entries).toHaveLength(10);
+      const delays = new Set(entries.map((entry) => entry.DelaySeconds));
+      expect(delays.size).toBe(1);
+      expect([...delays][0]).toBeGreaterThan(0);
+      expect([...delays][0]).toBeLessThanOrEqual(900);
+    } finally {
+      requests.restore();
+    }
+    const back = waiting();
+    expect(back.map((m) => m.body).sort()).toEqual([...bodies].sort()); // requested_at too
+    for (const message of back) {
+      expect(message).toMatchObject({
+        visible: false,
+        attempts: "2",
+        waiting_for: "ZOHO_DAILY_LIMIT",
+      });
+    }
+    expect(parked()).toEqual([]);
+    expect(worker.aws.stats().calls["AmazonSQS.SendMessage"] ?? 0).toBe(0);
+  });
+
+  it("25 waiting records from two queues go back to their own queue, in batches of at most 10 per queue", async () => {
+    sandbox.settings.dailyLimit = 0;
+    const ids = SEED.inactiveIds.slice(0, 25);
+    await queue(jobsFor(ids.slice(0, 13)));
+    await queue(jobsFor(ids.slice(13)), { to: "bulk" });
+    const records = [
+      ...(await receiveAll("activation")).map((m) => toSqsRecord(m, worker.urls.activation.arn)),
+      ...(await receiveAll("bulk")).map((m) => toSqsRecord(m, worker.urls.bulk.arn)),
+    ];
+    expect(records).toHaveLength(25);
+    const requests = sqsRequests();
+    try {
+      const response = await handler({ Records: records }, lambdaContext());
+      expect(response).toEqual({ batchItemFailures: [] });
+      expect(requests.singles()).toEqual([]);
+      const sizes = (url: string) =>
+        requests
+          .batches()
+          .filter((batch) => batch.QueueUrl === url)
+          .map((batch) => batch.Entries?.length)
+          .sort();
+      expect(sizes(worker.urls.activation.queue)).toEqual([10, 3]);
+      expect(sizes(worker.urls.bulk.queue)).toEqual([10, 2]);
+      expect(requests.batches()).toHaveLength(4);
+    } finally {
+      requests.restore();
+    }
+    // Each back on its own queue (the originals still there, in flight, until deleted).
+    const backOn = (name: QueueName) =>
+      waiting(name)
+        .filter((m) => m.waiting_for === "ZOHO_DAILY_LIMIT")
+        .map((m) => JSON.parse(String(m.body)).contact_id)
+        .sort();
+    expect(backOn("activation")).toEqual(ids.slice(0, 13).sort());
+    expect(backOn("bulk")).toEqual(ids.slice(13).sort());
+    expect(parked()).toEqual([]);
+    expect(parked("bulk")).toEqual([]);
+  });
+
+  it("an entry SQS fails once is sent again: every record acknowledged", async () => {
+    sandbox.settings.dailyLimit = 0;
+    await queue(jobsFor(SEED.inactiveIds.slice(0, 10)));
+    worker.aws.faults.failBatchEntries = 1; // SQS fails the first entry of the next batch send
+    const requests = sqsRequests();
+    try {
+      const { response } = await worker.runOnce();
+      expect(response).toEqual({ batchItemFailures: [] });
+      expect(requests.batches().map((batch) => batch.Entries?.length)).toEqual([10, 1]);
+    } finally {
+      requests.restore();
+    }
+    expect(waiting()).toHaveLength(10);
+    expect(waiting().every((m) => m.waiting_for === "ZOHO_DAILY_LIMIT")).toBe(true);
+  });
+
+  it("an entry SQS keeps failing: only its record is a batch item failure, hidden for its delay; the others are acknowledged", async () => {
+    sandbox.settings.dailyLimit = 0;
+    const bodies = jobsFor(SEED.inactiveIds.slice(0, 10)).map((job) => JSON.stringify(job));
+    await queue(bodies);
+    // SQS fails the first entry of every batch send: the same entry at each of the 3 tries.
+    const requests = sqsRequests(() => {
+      worker.aws.faults.failBatchEntries = 1;
+    });
+    let failedBody = "";
+    try {
+      const { response } = await worker.runOnce();
+      expect(response.batchItemFailures).toHaveLength(1);
+      const batches = requests.batches();
+      expect(batches.map((batch) => batch.Entries?.length)).toEqual([10, 1, 1]);
+      failedBody = batches[2]?.Entries?.[0]?.MessageBody ?? "";
+      const delay = batches[0]?.Entries?.[0]?.DelaySeconds;
+      // The failed record stays invisible for the delay its re-send would have had.
+      expect(requests.visibility()).toEqual([
+        expect.objectContaining({ VisibilityTimeout: delay }),
+      ]);
+    } finally {
+      requests.restore();
+    }
+    expect(worker.aws.faults.failBatchEntries).toBe(0);
+    const onQueue = worker.aws.queueMessages("activation-queue");
+    // 9 re-sent (delayed) and the failed original, still in flight with its receive count: not lost.
+    expect(onQueue).toHaveLength(10);
+    const original = onQueue.filter((m) => m.receiveCount === 1);
+    expect(original.map((m) => m.body)).toEqual([failedBody]);
+    expect(original[0]?.visible).toBe(false);
+    const resent = onQueue.filter((m) => m.receiveCount === 0).map((m) => m.body);
+    expect(resent.sort()).toEqual(bodies.filter((body) => body !== failedBody).sort());
+    expect(parked()).toEqual([]);
+    // The next invocation of the same container does not inherit that failure.
+    await queue(jobsFor([SEED.inactiveIds[10] as string]));
+    expect((await worker.runOnce()).response).toEqual({ batchItemFailures: [] });
   });
 });
 
