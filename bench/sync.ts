@@ -56,7 +56,7 @@ export async function syncCost(contacts: number, inactive: number): Promise<Sync
           books,
           tokens: { getSecret: async () => ({}) as never },
           sqs,
-          records: { accepted: async () => undefined },
+          records: { accepted: async () => undefined, forget: async () => undefined },
           ledger,
           queueUrl: "bulk",
           timeoutMs: 10_000,

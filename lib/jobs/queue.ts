@@ -130,11 +130,12 @@ export async function enqueueJobs(
 
 /**
  * Accepts jobs: gives each a job id (unless the caller claimed one, as the webhooks do) and its
- * `requested_at` (unless it has one), queues them, and records the queued ones in the ledger
- * (`queued`). A record that cannot be written is no loss: the worker writes it as it goes.
+ * `requested_at` (unless it has one), records them in the ledger (`queued`), queues them, and
+ * deletes the records of those that could not be queued. A record that cannot be written is no
+ * loss: the worker writes it as it goes.
  */
 export async function acceptJobs(
-  deps: { sqs: SQSClient; records: Pick<JobRecords, "accepted"> },
+  deps: { sqs: SQSClient; records: Pick<JobRecords, "accepted" | "forget"> },
   queueUrl: string,
   jobs: ReadonlyArray<{ index: number; job: ActivationJob }>,
 ): Promise<{ queued: QueuedJob[]; failed: UnqueuedJob[] }> {
@@ -143,13 +144,25 @@ export async function acceptJobs(
     index,
     job: { ...job, job_id: job.job_id ?? randomUUID(), requested_at: job.requested_at ?? now },
   }));
+  // Recorded before they are queued, so the worker's word on a job always comes after this one.
+  const recorded = await deps.records.accepted(withIds.map(({ job }) => job)).then(
+    () => true,
+    (error: unknown) => {
+      logger.warn("Could not record accepted jobs", { error: (error as Error).message });
+      return false;
+    },
+  );
   const result = await enqueueJobs(deps.sqs, queueUrl, withIds);
-  const queued = new Set(result.queued.map((job) => job.index));
-  await deps.records
-    .accepted(withIds.filter(({ index }) => queued.has(index)).map(({ job }) => job))
-    .catch((error: unknown) =>
-      logger.warn("Could not record accepted jobs", { error: (error as Error).message }),
-    );
+  if (recorded && result.failed.length > 0) {
+    const failed = new Set(result.failed.map(({ index }) => index));
+    await deps.records
+      .forget(withIds.filter(({ index }) => failed.has(index)).map(({ job }) => job.job_id))
+      .catch((error: unknown) =>
+        logger.warn("Could not delete the records of jobs that were not queued", {
+          error: (error as Error).message,
+        }),
+      );
+  }
   result.queued.sort((a, b) => a.index - b.index);
   return result;
 }

@@ -97,23 +97,37 @@ export class JobRecords {
     this.#options = { now: () => new Date(), ...options };
   }
 
-  /** Records jobs just queued (state `queued`). */
+  /**
+   * Records jobs about to be queued (state `queued`). Written before the SQS send: a worker
+   * quicker than a later write would see its `done` overwritten by `queued`.
+   */
   async accepted(jobs: ReadonlyArray<ActivationJob & { job_id: string }>): Promise<void> {
     const now = this.#options.now().toISOString();
-    const pending: WriteRequest[] = jobs.map((job) => ({
-      PutRequest: {
-        Item: {
-          ...jobKey(job.job_id),
-          ...this.#fields(job, now),
-          state: { S: "queued" },
-          attempts: { L: [] },
-          updated_at: { S: now },
+    await this.#batchWrite(
+      jobs.map((job) => ({
+        PutRequest: {
+          Item: {
+            ...jobKey(job.job_id),
+            ...this.#fields(job, now),
+            state: { S: "queued" },
+            attempts: { L: [] },
+            updated_at: { S: now },
+          },
         },
-      },
-    }));
+      })),
+    );
+  }
+
+  /** Deletes the records of accepted jobs that could not be queued after all. */
+  async forget(jobIds: ReadonlyArray<string>): Promise<void> {
+    await this.#batchWrite(jobIds.map((jobId) => ({ DeleteRequest: { Key: jobKey(jobId) } })));
+  }
+
+  /** BatchWriteItem, 25 a call, sending again what DynamoDB leaves unprocessed (5 rounds). */
+  async #batchWrite(requests: WriteRequest[]): Promise<void> {
     try {
-      for (let i = 0; i < pending.length; i += BATCH) {
-        let batch = pending.slice(i, i + BATCH);
+      for (let i = 0; i < requests.length; i += BATCH) {
+        let batch = requests.slice(i, i + BATCH);
         for (let round = 0; batch.length > 0 && round < 5; round++) {
           const output = await this.#options.dynamo.send(
             new BatchWriteItemCommand({ RequestItems: { [this.#options.table]: batch } }),

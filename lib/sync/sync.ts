@@ -164,7 +164,7 @@ export interface SyncDependencies {
   books: ZohoBooksClient;
   tokens: { getSecret(): Promise<ZohoSecret> };
   sqs: SQSClient;
-  records: Pick<JobRecords, "accepted">;
+  records: Pick<JobRecords, "accepted" | "forget">;
   /** the watermark and the pending jobs; without it every run lists by status, and nothing is held back */
   ledger?: SyncLedger;
   /** for `s3` sources: the client, created on the first such read */

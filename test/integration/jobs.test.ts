@@ -1,9 +1,11 @@
 import { createHmac } from "node:crypto";
+import { ScanCommand } from "@aws-sdk/client-dynamodb";
+import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { APIGatewayProxyStructuredResultV2 } from "aws-lambda";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { type Sandbox, SEED, startSandbox } from "../sandbox";
 import { httpEvent, lambdaContext } from "../support/events";
-import { type LocalWorker, startLocalWorker } from "../support/local-worker";
+import { type LocalWorker, startLocalWorker, TABLE } from "../support/local-worker";
 
 // The loop with a CRM: a job accepted over HTTP or a webhook, carried out by the worker, then
 // readable as a job record and in the contact's history, and put on EventBridge. The API and the
@@ -49,6 +51,59 @@ async function call(input: Parameters<typeof httpEvent>[0]) {
 const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
 
 describe("job records, history and outcome events", () => {
+  it("a worker that is done before the API has answered: the record still ends done, not queued", async () => {
+    // The worker carries the job out the moment SQS has it, before acceptJobs goes on: the
+    // API's own record of the job must not overwrite the worker's.
+    const send = SQSClient.prototype.send;
+    let workerRan = false;
+    const spy = vi.spyOn(SQSClient.prototype, "send").mockImplementation(async function (
+      this: SQSClient,
+      ...args: Parameters<typeof send>
+    ) {
+      const output = await send.apply(this, args);
+      if (!workerRan && args[0] instanceof SendMessageBatchCommand) {
+        workerRan = true;
+        await worker.runOnce();
+      }
+      return output;
+    });
+    const id = SEED.inactiveIds[5] as string;
+    let jobId: string;
+    try {
+      const accepted = await call({
+        method: "POST",
+        path: "/activations",
+        body: JSON.stringify({ items: [{ contact_id: id }] }),
+      });
+      expect(accepted.status).toBe(202);
+      [jobId] = accepted.body.job_ids as [string];
+    } finally {
+      spy.mockRestore();
+    }
+    expect(workerRan).toBe(true);
+    expect((await call({ method: "GET", path: `/activations/${jobId}` })).body).toMatchObject({
+      state: "done",
+      outcome: "activated",
+    });
+  });
+
+  it("jobs SQS would not take leave no record behind: the caller was told they were not queued", async () => {
+    worker.aws.faults.sqsUnavailable = true;
+    let answer: Awaited<ReturnType<typeof call>>;
+    try {
+      answer = await call({
+        method: "POST",
+        path: "/activations",
+        body: JSON.stringify({ items: [{ contact_id: SEED.inactiveIds[6] }] }),
+      });
+    } finally {
+      worker.aws.faults.sqsUnavailable = false;
+    }
+    expect(answer.body).toMatchObject({ accepted: 0, job_ids: [], rejected: [{ index: 0 }] });
+    const { Items = [] } = await worker.dynamo.send(new ScanCommand({ TableName: TABLE }));
+    expect(Items.filter((item) => item.pk?.S?.startsWith("job#"))).toEqual([]);
+  });
+
   it("POST /activations → job ids → queued → worker → done, with attempts, history and an event", async () => {
     const first = SEED.inactiveIds[0] as string;
     const accepted = await call({

@@ -227,7 +227,7 @@ describe("runSync", () => {
               books: client as never,
               tokens: { getSecret: async () => ({}) as never },
               sqs: new SQSClient({}),
-              records: { accepted: async () => undefined },
+              records: { accepted: async () => undefined, forget: async () => undefined },
               queueUrl: "q",
               timeoutMs: 1000,
             },
