@@ -41,6 +41,7 @@ export async function syncCost(contacts: number, inactive: number): Promise<Sync
       saveState: async (org, state) => void states.set(org, state),
       pendingContacts: async () => new Set(),
       markPending: async () => undefined,
+      unmarkPending: async () => undefined,
     };
     const sqs = {
       send: async (command: { input: { Entries?: Array<{ Id?: string }> } }) => ({

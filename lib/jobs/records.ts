@@ -1,14 +1,19 @@
 import {
   type AttributeValue,
-  BatchWriteItemCommand,
   DeleteItemCommand,
   type DynamoDBClient,
   QueryCommand,
   UpdateItemCommand,
-  type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
 import { ServiceError } from "../errors";
-import { getLedgerItem, isConditionFailed, ledgerError, num, str } from "../ledger/dynamo";
+import {
+  batchWriteLedger,
+  getLedgerItem,
+  isConditionFailed,
+  ledgerError,
+  num,
+  str,
+} from "../ledger/dynamo";
 import { LEDGER_KEY, pendingJobKey } from "../ledger/table";
 import type { ActivationJob } from "./job";
 
@@ -75,8 +80,6 @@ export interface JobRecordsOptions {
   now?: () => Date;
 }
 
-/** BatchWriteItem takes at most 25 requests. */
-const BATCH = 25;
 const HISTORY_PAGE_MAX = 100;
 /** Webhook senders retry for hours to days: an event id is remembered a week. */
 const EVENT_DEDUPE_SECONDS = 7 * 86_400;
@@ -103,7 +106,9 @@ export class JobRecords {
    */
   async accepted(jobs: ReadonlyArray<ActivationJob & { job_id: string }>): Promise<void> {
     const now = this.#options.now().toISOString();
-    await this.#batchWrite(
+    await batchWriteLedger(
+      this.#options.dynamo,
+      this.#options.table,
       jobs.map((job) => ({
         PutRequest: {
           Item: {
@@ -120,26 +125,11 @@ export class JobRecords {
 
   /** Deletes the records of accepted jobs that could not be queued after all. */
   async forget(jobIds: ReadonlyArray<string>): Promise<void> {
-    await this.#batchWrite(jobIds.map((jobId) => ({ DeleteRequest: { Key: jobKey(jobId) } })));
-  }
-
-  /** BatchWriteItem, 25 a call, sending again what DynamoDB leaves unprocessed (5 rounds). */
-  async #batchWrite(requests: WriteRequest[]): Promise<void> {
-    try {
-      for (let i = 0; i < requests.length; i += BATCH) {
-        let batch = requests.slice(i, i + BATCH);
-        for (let round = 0; batch.length > 0 && round < 5; round++) {
-          const output = await this.#options.dynamo.send(
-            new BatchWriteItemCommand({ RequestItems: { [this.#options.table]: batch } }),
-          );
-          batch = output.UnprocessedItems?.[this.#options.table] ?? [];
-          if (batch.length > 0)
-            await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** round));
-        }
-      }
-    } catch (error) {
-      throw ledgerError(error, this.#options.table);
-    }
+    await batchWriteLedger(
+      this.#options.dynamo,
+      this.#options.table,
+      jobIds.map((jobId) => ({ DeleteRequest: { Key: jobKey(jobId) } })),
+    );
   }
 
   /**

@@ -1,4 +1,10 @@
-import { type AttributeValue, type DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
+import {
+  type AttributeValue,
+  BatchWriteItemCommand,
+  type DynamoDBClient,
+  GetItemCommand,
+  type WriteRequest,
+} from "@aws-sdk/client-dynamodb";
 import { ServiceError } from "../errors";
 
 /** A conditional write that lost: someone else got there first, or the budget is used up. */
@@ -38,6 +44,35 @@ export async function getLedgerItem(
       new GetItemCommand({ TableName: table, Key: key, ConsistentRead: true }),
     );
     return Item;
+  } catch (error) {
+    throw ledgerError(error, table);
+  }
+}
+
+/** DynamoDB takes at most 25 writes per BatchWriteItem. */
+const BATCH_WRITE_SIZE = 25;
+
+/**
+ * Puts and deletes ledger items, 25 a BatchWriteItem, sending again what DynamoDB leaves
+ * unprocessed (5 rounds, backing off); what is still unprocessed then is a ledger error.
+ */
+export async function batchWriteLedger(
+  dynamo: DynamoDBClient,
+  table: string,
+  requests: ReadonlyArray<WriteRequest>,
+): Promise<void> {
+  try {
+    for (let i = 0; i < requests.length; i += BATCH_WRITE_SIZE) {
+      let batch = requests.slice(i, i + BATCH_WRITE_SIZE);
+      for (let round = 0; batch.length > 0; round++) {
+        if (round === 5) throw new Error(`${batch.length} writes left unprocessed`);
+        if (round > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** round));
+        const output = await dynamo.send(
+          new BatchWriteItemCommand({ RequestItems: { [table]: batch } }),
+        );
+        batch = output.UnprocessedItems?.[table] ?? [];
+      }
+    }
   } catch (error) {
     throw ledgerError(error, table);
   }

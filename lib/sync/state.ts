@@ -1,12 +1,11 @@
 import {
   type AttributeValue,
-  BatchWriteItemCommand,
   type DynamoDBClient,
   PutItemCommand,
   QueryCommand,
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
-import { getLedgerItem, ledgerError, num, str } from "../ledger/dynamo";
+import { batchWriteLedger, getLedgerItem, ledgerError, num, str } from "../ledger/dynamo";
 import { LEDGER_KEY, PENDING_PREFIX, pendingJobKey, syncStateKey } from "../ledger/table";
 
 /** What the last successful run of an organization's sync left for the next one. */
@@ -27,6 +26,8 @@ export interface SyncLedger {
     organizationId: string,
     jobs: ReadonlyArray<{ contact_id: string; job_id: string; action: string }>,
   ): Promise<void>;
+  /** deletes the pending items of contacts whose jobs could not be queued after all */
+  unmarkPending(organizationId: string, contactIds: ReadonlyArray<string>): Promise<void>;
 }
 
 /**
@@ -35,7 +36,6 @@ export interface SyncLedger {
  * longer for the quota may be queued twice, which is harmless (jobs are idempotent).
  */
 export const PENDING_TTL_SECONDS = 4 * 86_400;
-const BATCH = 25;
 
 /**
  * The sync's ledger items. Pending jobs are one item per contact in the organization's own
@@ -129,20 +129,16 @@ export class DynamoSyncLedger implements SyncLedger {
         },
       },
     }));
-    try {
-      for (let i = 0; i < requests.length; i += BATCH) {
-        let batch = requests.slice(i, i + BATCH);
-        for (let round = 0; batch.length > 0 && round < 5; round++) {
-          const output = await this.#dynamo.send(
-            new BatchWriteItemCommand({ RequestItems: { [this.#table]: batch } }),
-          );
-          batch = output.UnprocessedItems?.[this.#table] ?? [];
-          if (batch.length > 0)
-            await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** round));
-        }
-      }
-    } catch (error) {
-      throw ledgerError(error, this.#table);
-    }
+    await batchWriteLedger(this.#dynamo, this.#table, requests);
+  }
+
+  async unmarkPending(organizationId: string, contactIds: ReadonlyArray<string>): Promise<void> {
+    await batchWriteLedger(
+      this.#dynamo,
+      this.#table,
+      contactIds.map((contactId) => ({
+        DeleteRequest: { Key: pendingJobKey(organizationId, contactId) },
+      })),
+    );
   }
 }

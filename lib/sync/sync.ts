@@ -361,23 +361,34 @@ export async function runSync(deps: SyncDependencies, input: SyncInput): Promise
         job_id: randomJobId(),
       },
     }));
-    const { queued, failed } = await acceptJobs(deps, deps.queueUrl, jobs);
-    summary.jobs_queued = queued.length;
+    // Marked before they are queued (as acceptJobs records them): a worker done with a job
+    // before a later write would leave its contact held back until the item expires.
     await deps.ledger
       ?.markPending(
         organizationId,
-        queued.flatMap(({ index }) => {
-          const job = jobs[index]?.job;
-          return job
-            ? [{ contact_id: job.contact_id, job_id: job.job_id, action: job.action }]
-            : [];
-        }),
+        jobs.map(({ job }) => ({
+          contact_id: job.contact_id,
+          job_id: job.job_id,
+          action: job.action,
+        })),
       )
       .catch((error: unknown) =>
-        // The jobs are queued; without the items the next run may queue them again (harmless).
+        // Without the items the next run may queue the same jobs again (harmless).
         logger.warn("Could not record the pending sync jobs", { error: (error as Error).message }),
       );
+    const { queued, failed } = await acceptJobs(deps, deps.queueUrl, jobs);
+    summary.jobs_queued = queued.length;
     if (failed.length > 0) {
+      await deps.ledger
+        ?.unmarkPending(
+          organizationId,
+          failed.map(({ index }) => (changes[index] as PlannedChange).contact_id),
+        )
+        .catch((error: unknown) =>
+          logger.warn("Could not clear the pending items of jobs that were not queued", {
+            error: (error as Error).message,
+          }),
+        );
       // The next run plans the same changes again; jobs are idempotent, so queueing twice is harmless.
       throw new ServiceError(
         "CONFIGURATION_ERROR",

@@ -17,7 +17,7 @@ import {
 } from "../sandbox";
 import { lambdaContext, sqsEvent, sqsRecord } from "../support/events";
 import { type Ledger, startLedger } from "../support/ledger";
-import { acceptEverything } from "../support/queue-mock";
+import { acceptEverything, allAccepted } from "../support/queue-mock";
 import { mockSecretStore } from "../support/secret-store";
 
 const CONTACTS = 1_200;
@@ -311,6 +311,34 @@ describe("scheduled-sync against the sandbox (1,200 contacts)", () => {
     sqs.resetHistory();
     expect(await sync({})).toMatchObject({ to_activate: 0, already_queued: 5, jobs_queued: 0 });
     expect(queued()).toEqual([]);
+  });
+
+  it("a worker done with a job before the sync went on: the contact is not held back", async () => {
+    const [id] = inactive as [string];
+    serve({ contacts: [{ contact_id: id, status: "active" }] });
+    // The worker carries each job out the moment SQS has it, before the sync's next write.
+    sqs.on(SendMessageBatchCommand).callsFake(async (input) => {
+      const records = (input.Entries ?? []).map((e: { MessageBody?: string }) =>
+        sqsRecord(JSON.parse(e.MessageBody ?? ""), { eventSourceARN: BULK_QUEUE_ARN }),
+      );
+      await workerHandler(sqsEvent(records), lambdaContext("worker"));
+      return allAccepted(input);
+    });
+    expect(await sync({})).toMatchObject({ to_activate: 1, jobs_queued: 1 });
+    expect(sandbox.contact(id)?.status).toBe("active");
+    // Someone retires it in Books again: the next run must queue it, not think it waits.
+    sandbox.setContactStatus(id, "inactive");
+    expect(await sync({})).toMatchObject({ to_activate: 1, already_queued: 0, jobs_queued: 1 });
+  });
+
+  it("jobs SQS would not take hold nothing back: the next run queues them", async () => {
+    serve({
+      contacts: inactive.slice(0, 3).map((contact_id) => ({ contact_id, status: "active" })),
+    });
+    sqs.on(SendMessageBatchCommand).rejects(new Error("SQS is down"));
+    await expect(sync({})).rejects.toMatchObject({ code: "CONFIGURATION_ERROR" });
+    acceptEverything(sqs);
+    expect(await sync({})).toMatchObject({ to_activate: 3, already_queued: 0, jobs_queued: 3 });
   });
 
   it("refuses an invalid input before reading anything", async () => {
