@@ -91,6 +91,7 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
       : MAX_INLINE_WAIT_MS;
 
   const handleRecord = async (record: SQSRecord) => {
+    const takenAt = new Date();
     const { lane, dlqUrl } = queueOf(record, config);
     const attempts = attemptsOf(record);
     let organization = "default";
@@ -124,6 +125,7 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
             error,
             delaySeconds,
             attempted: decision.action === "retry",
+            since: takenAt,
           });
           logger.warn(
             decision.action === "wait" ? "Job waits for the Zoho budget" : "Job will be retried",

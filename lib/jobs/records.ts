@@ -70,7 +70,17 @@ export interface ContactChange {
 export type JobUpdate =
   | { state: "done"; contactId: string; organizationId: string; outcome: string; message: string }
   | { state: "parked"; error: ServiceError }
-  | { state: "waiting"; error: ServiceError; delaySeconds: number; attempted: boolean };
+  | {
+      state: "waiting";
+      error: ServiceError;
+      delaySeconds: number;
+      attempted: boolean;
+      /**
+       * When the worker took the job: a record another container finished after it (the job
+       * sent again and done before this word arrives) is not moved back to waiting.
+       */
+      since: Date;
+    };
 
 export interface JobRecordsOptions {
   dynamo: DynamoDBClient;
@@ -191,8 +201,15 @@ export class JobRecords {
         values[":waiting"] = { S: error.code };
         values[":next"] = { S: new Date(now.getTime() + update.delaySeconds * 1000).toISOString() };
         set.push("waiting_for = :waiting", "next_attempt_at = :next");
+        values[":done"] = { S: "done" };
+        values[":parked"] = { S: "parked" };
+        values[":since"] = { S: update.since.toISOString() };
       }
     }
+    const condition =
+      update.state === "waiting"
+        ? "attribute_not_exists(updated_at) OR NOT (#state IN (:done, :parked)) OR updated_at < :since"
+        : undefined;
     values[":attempt"] = { L: attempt ? [{ S: JSON.stringify(attempt) }] : [] };
     try {
       const { Attributes = {} } = await this.#options.dynamo.send(
@@ -202,14 +219,17 @@ export class JobRecords {
           UpdateExpression: `SET ${set.join(", ")}${remove.length ? ` REMOVE ${remove.join(", ")}` : ""}`,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
+          ...(condition ? { ConditionExpression: condition } : {}),
           ReturnValues: "ALL_NEW",
         }),
       );
       if (update.state === "done" && job) await this.#recordChange(jobId, job, update, at);
       return toRecord(jobId, Attributes);
     } catch (error) {
-      throw ledgerError(error, this.#options.table);
+      if (!isConditionFailed(error)) throw ledgerError(error, this.#options.table);
     }
+    // The job finished since: its record stays as it is.
+    return (await this.get(jobId)) as JobRecord;
   }
 
   /**
