@@ -52,12 +52,17 @@ const MAX_INLINE_WAIT_MS = 61_000;
 /** A job to send again once the batch is processed, and what to record once it is sent. */
 interface Resend {
   record: SQSRecord;
-  delaySeconds: number;
+  /** when it should come back (ms): the batch's other records may take a while first */
+  dueAt: number;
   attempts: number;
   reason: string;
   /** the journal, metric and log line of a job sent again: only after SQS took it */
-  onSent: () => Promise<void>;
+  onSent: (delaySeconds: number) => Promise<void>;
 }
+
+/** The delay a job still has to wait, in whole seconds. */
+const delayLeft = ({ dueAt }: Resend, now = Date.now()) =>
+  Math.max(0, Math.ceil((dueAt - now) / 1000));
 
 /** Which queue a record came from: its lane of the budget and its own dead-letter queue. */
 function queueOf(record: SQSRecord, config: Config): { lane: Lane; dlqUrl: string } {
@@ -81,7 +86,10 @@ function queueOf(record: SQSRecord, config: Config): { lane: Lane; dlqUrl: strin
 async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
   const { sqs, config, tokens } = dependencies();
   /** per organization: the quota answer that holds back the rest of the batch, and its wait */
-  const stopped = new Map<string, { error: ServiceError; delaySeconds: number }>();
+  const stopped = new Map<
+    string,
+    { error: ServiceError; decision: JobDecision & { action: "wait" }; dueAt: number }
+  >();
   /** the jobs to send again once every record is processed */
   const resends: Resend[] = [];
   const slot = pLimit(config.ZOHO_CONCURRENCY);
@@ -97,7 +105,8 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
     let organization = "default";
     let job: ActivationJob | undefined;
     const jobId = () => job?.job_id ?? record.messageId;
-    const settle = async (error: ServiceError, decision: JobDecision) => {
+    /** `sharedDueAt`: when the organization's held-back jobs come back, one time for all */
+    const settle = async (error: ServiceError, decision: JobDecision, sharedDueAt?: number) => {
       if (decision.action === "park") {
         await parkJob(sqs, dlqUrl, record, error, attempts + (error.worker === "retry" ? 1 : 0));
         await journal().write(jobId(), job, { state: "parked", error });
@@ -109,16 +118,16 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
         });
         return;
       }
-      if (decision.action === "wait")
-        stopped.set(organization, { error, delaySeconds: decision.delaySeconds });
+      const dueAt =
+        sharedDueAt ?? Date.now() + Math.min(decision.delaySeconds, MAX_DELAY_SECONDS) * 1000;
+      if (decision.action === "wait") stopped.set(organization, { error, decision, dueAt });
       const nextAttempts = decision.action === "retry" ? attempts + 1 : attempts;
-      const delaySeconds = Math.min(decision.delaySeconds, MAX_DELAY_SECONDS);
       resends.push({
         record,
-        delaySeconds,
+        dueAt,
         attempts: nextAttempts,
         reason: error.code,
-        onSent: async () => {
+        onSent: async (delaySeconds) => {
           if (decision.action === "wait") recordWaiting(error);
           await journal().write(jobId(), job, {
             state: "waiting",
@@ -146,7 +155,7 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
       organization = job.organization_id ?? (await tokens.getSecret()).organization_id ?? "default";
       const stop = stopped.get(organization);
       if (stop !== undefined) {
-        await settle(stop.error, { action: "wait", delaySeconds: stop.delaySeconds });
+        await settle(stop.error, stop.decision, stop.dueAt);
         return;
       }
       const maxWaitMs = Math.max(
@@ -199,12 +208,12 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
   // rather than the queue's visibility timeout.
   const unsent = await sendAgain(sqs, resends);
   await Promise.all(
-    unsent.map(({ record, delaySeconds }) =>
+    unsent.map((resend) =>
       delayMessage(
         sqs,
-        queueUrlFromArn(record.eventSourceARN),
-        record.receiptHandle,
-        delaySeconds,
+        queueUrlFromArn(resend.record.eventSourceARN),
+        resend.record.receiptHandle,
+        delayLeft(resend),
       ).catch((error: unknown) =>
         logger.warn("Could not delay a failed job", { error: (error as Error).name }),
       ),
@@ -233,10 +242,13 @@ async function sendAgain(sqs: SQSClient, resends: readonly Resend[]): Promise<Re
   }
   const unsent: Resend[] = [];
   for (const [queueUrl, jobs] of byQueue) {
+    const now = Date.now(); // one time for a queue's entries: jobs due together leave together
     const { sent, failed } = await sendInBatches(
       sqs,
       queueUrl,
-      jobs.map((resend, i) => resendEntry(String(i), resend.record, resend)),
+      jobs.map((resend, i) =>
+        resendEntry(String(i), resend.record, { ...resend, delaySeconds: delayLeft(resend, now) }),
+      ),
     );
     const taken = jobs.filter((_, i) => sent.has(String(i)));
     for (const [i, resend] of jobs.entries()) {
@@ -247,7 +259,7 @@ async function sendAgain(sqs: SQSClient, resends: readonly Resend[]): Promise<Re
       });
       unsent.push(resend);
     }
-    await Promise.all(taken.map((resend) => resend.onSent()));
+    await Promise.all(taken.map((resend) => resend.onSent(delayLeft(resend, now))));
   }
   return unsent;
 }

@@ -429,6 +429,41 @@ describe("sqs-worker: real failures", () => {
     ]);
   });
 
+  it("a job sent again after the batch's other records took their time comes back when it was due, not later", async () => {
+    const [failing, slow] = SEED.inactiveIds as [string, string];
+    sandbox.settings.failNext = 100;
+    await queue([{ contact_id: failing }, { contact_id: slow }]);
+    // ZOHO_CONCURRENCY 1: the first job fails (a 15 s back-off), then the second one's call takes
+    // 20 s (the clock is moved on as it starts): the first one is already due when it is sent again.
+    vi.useFakeTimers({ toFake: ["Date"], shouldAdvanceTime: true });
+    const realFetch = globalThis.fetch;
+    const spy = vi.spyOn(globalThis, "fetch").mockImplementation((input, init) => {
+      if (String(input).includes(`/contacts/${slow}/`)) {
+        sandbox.settings.failNext = 0;
+        vi.setSystemTime(Date.now() + 20_000);
+      }
+      return realFetch(input, init);
+    });
+    const requests = sqsRequests();
+    try {
+      expect((await worker.runOnce()).response).toEqual({ batchItemFailures: [] });
+    } finally {
+      requests.restore();
+      spy.mockRestore();
+      vi.useRealTimers();
+    }
+    expect(sandbox.contact(slow)?.status).toBe("active");
+    const entries = requests.batches().flatMap((batch) => batch.Entries ?? []);
+    expect(entries).toEqual([
+      expect.objectContaining({
+        DelaySeconds: 0,
+        MessageAttributes: expect.objectContaining({
+          attempts: { DataType: "Number", StringValue: "1" },
+        }),
+      }),
+    ]);
+  });
+
   it("while the accounts server is down, jobs wait out the shared grant back-off, attempts unchanged, after one grant attempt", async () => {
     await worker.setUp(); // no token in the ledger: the first job must grant
     sandbox.settings.accountsUnavailable = true;
