@@ -12,10 +12,15 @@ const serviceName = "zoho-contact-status";
  */
 export const logger = new Logger({ serviceName });
 
-/** CloudWatch metrics in EMF, flushed by each handler's `logMetrics` middleware. */
+/**
+ * CloudWatch metrics in EMF, flushed by each handler's `logMetrics` middleware. Its own warnings
+ * (e.g. an invocation with no metric to publish) go through the logger, as JSON at its level,
+ * not as raw console lines: quiet where LOG_LEVEL is SILENT, even with metrics disabled.
+ */
 export const metrics = new Metrics({
   serviceName,
   namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? "ZohoContactStatus",
+  logger,
 });
 
 const OUTCOME_METRICS: Record<Outcome, string> = {
