@@ -1,6 +1,5 @@
 import { Logger } from "@aws-lambda-powertools/logger";
 import { Metrics, MetricUnit } from "@aws-lambda-powertools/metrics";
-import type { ActivationOutcome, Outcome } from "./activation";
 import type { ServiceError } from "./errors";
 
 const serviceName = "zoho-contact-status";
@@ -23,15 +22,12 @@ export const metrics = new Metrics({
   logger,
 });
 
-const OUTCOME_METRICS: Record<Outcome, string> = {
-  activated: "Activated",
-  already_active: "AlreadyActive",
-  deactivated: "Deactivated",
-  already_inactive: "AlreadyInactive",
-};
-
-export function recordOutcome(outcome: Outcome): void {
-  metrics.addMetric(OUTCOME_METRICS[outcome], MetricUnit.Count, 1);
+/** A status change counted by its outcome: `already_active` is the metric `AlreadyActive`. */
+export function recordOutcome(outcome: string): void {
+  const name = outcome.replace(/(^|_)([a-z])/g, (_, _sep: string, letter: string) =>
+    letter.toUpperCase(),
+  );
+  metrics.addMetric(name, MetricUnit.Count, 1);
 }
 
 /** A failure, counted by its code; rate limits are also counted as Throttled. */
@@ -63,7 +59,12 @@ export function errorForLog(error: ServiceError): Record<string, unknown> {
   };
 }
 
-/** An outcome as log attributes (`message` is the log line's own key in Powertools). */
-export function outcomeForLog({ message, ...outcome }: ActivationOutcome): Record<string, unknown> {
+/** An outcome as log attributes: `message` is the log line's own key in Powertools, so Zoho's goes under `zoho_message`. */
+export function outcomeForLog({
+  message,
+  ...outcome
+}: {
+  message: string;
+}): Record<string, unknown> {
   return { ...outcome, zoho_message: message };
 }

@@ -6,7 +6,7 @@ import { type ErrorCode, ServiceError } from "../errors";
 import { getLedgerItem, isConditionFailed, ledgerError, num, str } from "../ledger/dynamo";
 import { LEDGER_KEY } from "../ledger/table";
 import { logger } from "../observability";
-import { type GrantedToken, grantAccessToken } from "../zoho/accounts";
+import { type AccessToken, grantAccessToken } from "../zoho/accounts";
 import { parseSecret, type ZohoSecret } from "./secret";
 
 export interface TokenStoreOptions {
@@ -46,8 +46,6 @@ const DEFAULTS = {
 
 /** A grant refused for the token's scopes waits for the operator to change the secret. */
 const UNTIL_SECRET_CHANGES_SECONDS = 86_400;
-
-export type AccessToken = GrantedToken;
 
 /** The secret as read, with its version: a failed grant blocks only that version. */
 interface LoadedSecret {

@@ -4,7 +4,7 @@ import { ServiceError } from "../errors";
 /** Zoho's access tokens live one hour; some token answers have left `expires_in` out. */
 const DEFAULT_EXPIRES_IN_SECONDS = 3600;
 
-export interface GrantedToken {
+export interface AccessToken {
   accessToken: string;
   apiDomain: string;
   /** epoch milliseconds */
@@ -56,7 +56,7 @@ const GRANT_REFUSALS: Record<string, string> = {
 export async function grantAccessToken(
   secret: ZohoSecret,
   options: GrantOptions,
-): Promise<GrantedToken> {
+): Promise<AccessToken> {
   const url = new URL("/oauth/v2/token", accountsUrl(secret));
   const form = new URLSearchParams({
     refresh_token: secret.refresh_token,

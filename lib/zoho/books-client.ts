@@ -1,4 +1,3 @@
-import type { AccessToken } from "../credentials/token-store";
 import {
   ServiceError,
   ZOHO_ALREADY_ACTIVE,
@@ -9,6 +8,7 @@ import {
 } from "../errors";
 import { assertZohoId } from "../ids";
 import type { CallPermit, Lane } from "../ledger/budget";
+import type { AccessToken } from "./accounts";
 import { parseJsonObject } from "./accounts";
 
 /** The part of the token store the client needs. */
