@@ -1,5 +1,5 @@
 import { laneCeilings } from "../lib/ledger/budget";
-import { SANDBOX_CREDENTIALS, type Sandbox, startSandbox } from "../test/sandbox";
+import { SANDBOX_CREDENTIALS, type Sandbox, startSandbox } from "../local/sandbox";
 import { jobIds, runWorkers, stopRun } from "./workers";
 
 export interface DrainFigures {

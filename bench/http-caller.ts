@@ -6,7 +6,7 @@
  */
 import type { APIGatewayProxyStructuredResultV2, Context } from "aws-lambda";
 import { handler } from "../functions/http-api";
-import { httpEvent } from "../test/support/events";
+import { httpEvent } from "../local/lambda-events";
 
 const ids = (process.env.BENCH_CONTACT_IDS ?? "").split(",").filter(Boolean);
 const intervalMs = Number(process.env.BENCH_INTERVAL_MS ?? "3000");

@@ -7,8 +7,8 @@
  */
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { laneCeilings } from "../lib/ledger/budget";
-import { queueActivations } from "../test/local-stack/queues";
-import { SANDBOX_CREDENTIALS } from "../test/sandbox";
+import { SANDBOX_CREDENTIALS } from "../local/sandbox";
+import { queueActivations } from "../local/stack/queues";
 import { callsPerMinute, contactOf, ratePerMinute, round } from "./drain";
 import { median } from "./stats";
 import {
@@ -24,7 +24,7 @@ import {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const BASELINE_SOURCE = "measured on commit db2278e (the previous design), quoted from issue 11";
-/** how long a worker process's ReceiveMessage waits (test/local-stack/worker-process.ts) */
+/** how long a worker process's ReceiveMessage waits (local/stack/worker-process.ts) */
 const POLL_INTERVAL_S = 1;
 
 function quantile(values: number[], q: number): number {
@@ -275,7 +275,7 @@ export async function dailyCap(size: { jobs: number; quota: number; daySeconds: 
   });
   try {
     await queueActivations(stack.sqs, stack.queues.bulk.queueUrl, ids);
-    await entryFile("worker-process", "test/local-stack/worker-process.ts");
+    await entryFile("worker-process", "local/stack/worker-process.ts");
     const startedAt = Date.now();
     const workers = await startWorkers(stack, { queue: "bulk", processes: 2, idlePolls: 0 });
     const days = Math.ceil(size.jobs / size.quota);
@@ -371,7 +371,7 @@ export async function concurrency(size: {
   try {
     await queueActivations(stack.sqs, stack.queues.bulk.queueUrl, bulkIds);
     await queueActivations(stack.sqs, stack.queues.activation.queueUrl, rtIds);
-    await entryFile("worker-process", "test/local-stack/worker-process.ts");
+    await entryFile("worker-process", "local/stack/worker-process.ts");
     const startedAt = Date.now();
     const [bulk, realtime] = await Promise.all([
       startWorkers(stack, { queue: "bulk", processes: 2 }),
@@ -436,7 +436,7 @@ export async function grantStorm(size: {
   });
   try {
     await queueActivations(stack.sqs, stack.queues.activation.queueUrl, ids);
-    await entryFile("worker-process", "test/local-stack/worker-process.ts");
+    await entryFile("worker-process", "local/stack/worker-process.ts");
     stack.sandbox.settings.accountsUnavailable = true;
     const startedAt = Date.now();
     const workers = await startWorkers(stack, {

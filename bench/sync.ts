@@ -2,7 +2,7 @@ import type { SQSClient } from "@aws-sdk/client-sqs";
 import type { SyncLedger, SyncState } from "../lib/sync/state";
 import { runSync, type SyncInput } from "../lib/sync/sync";
 import { ZohoBooksClient } from "../lib/zoho/books-client";
-import { contactId, ORGANIZATION_ID, startSandbox } from "../test/sandbox";
+import { contactId, ORGANIZATION_ID, startSandbox } from "../local/sandbox";
 
 export interface SyncFigures {
   contacts: number;

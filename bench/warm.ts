@@ -4,8 +4,8 @@ import { DynamoDBClient, GetItemCommand } from "@aws-sdk/client-dynamodb";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
-import { httpEvent, lambdaContext, sqsEvent, sqsRecord } from "../test/support/events";
-import { allAccepted } from "../test/support/queue-mock";
+import { httpEvent, lambdaContext, sqsEvent, sqsRecord } from "../local/lambda-events";
+import { allAccepted } from "../local/queue-mock";
 import { median } from "./stats";
 
 export interface WarmFigure {

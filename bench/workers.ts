@@ -3,11 +3,11 @@ import { once } from "node:events";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SQSClient } from "@aws-sdk/client-sqs";
-import { type LocalAws, startLocalAws } from "../test/local-aws";
-import { createLedgerTable, storeLedgerToken } from "../test/local-stack/ledger-table";
-import { createQueueWithDlq, queueActivations } from "../test/local-stack/queues";
-import { type Sandbox, type SandboxSettings, sandboxSecret, startSandbox } from "../test/sandbox";
-import { contactId } from "../test/sandbox/seed";
+import { type LocalAws, startLocalAws } from "../local/aws";
+import { type Sandbox, type SandboxSettings, sandboxSecret, startSandbox } from "../local/sandbox";
+import { contactId } from "../local/sandbox/seed";
+import { createLedgerTable, storeLedgerToken } from "../local/stack/ledger-table";
+import { createQueueWithDlq, queueActivations } from "../local/stack/queues";
 import { bundle, ROOT } from "./bundle";
 
 export const SECRET_ID = "bench/zoho";
@@ -176,7 +176,7 @@ export async function startWorkers(
     env?: Record<string, string>;
   },
 ): Promise<Processes<WorkerStats>> {
-  const file = await entryFile("worker-process", "test/local-stack/worker-process.ts");
+  const file = await entryFile("worker-process", "local/stack/worker-process.ts");
   return spawnProcesses<WorkerStats>(file, options.processes, {
     ...stack.env,
     BENCH_QUEUE_URL: stack.queues[options.queue].queueUrl,
@@ -239,7 +239,7 @@ export async function runWorkers(options: {
   const queue = options.queue ?? "bulk";
   const ids = jobIds(options.jobs);
   await queueActivations(stack.sqs, stack.queues[queue].queueUrl, ids);
-  await entryFile("worker-process", "test/local-stack/worker-process.ts");
+  await entryFile("worker-process", "local/stack/worker-process.ts");
   const startedAt = Date.now();
   const workers = await startWorkers(stack, { queue, processes: options.processes });
   await workers.exited;

@@ -4,8 +4,8 @@
  * defaults below. Ctrl-C stops everything.
  */
 
-import { type LocalStack, PortTakenError, startLocalStack } from "../test/local-stack/stack";
-import { SEED } from "../test/sandbox";
+import { SEED } from "../local/sandbox";
+import { type LocalStack, PortTakenError, startLocalStack } from "../local/stack/stack";
 
 /** each port: the variable that moves it, and its default */
 const PORTS = {

@@ -2,9 +2,9 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { InvokeCommand, LambdaClient } from "@aws-sdk/client-lambda";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { queueActivations } from "../local-stack/queues";
-import { functionName, type LocalStack, startLocalStack } from "../local-stack/stack";
-import { SANDBOX_CREDENTIALS, SEED } from "../sandbox";
+import { SANDBOX_CREDENTIALS, SEED } from "../../local/sandbox";
+import { queueActivations } from "../../local/stack/queues";
+import { functionName, type LocalStack, startLocalStack } from "../../local/stack/stack";
 import { ledgerOn } from "../support/ledger";
 
 let stack: LocalStack;

@@ -5,10 +5,10 @@ import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secre
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bundle, ROOT } from "../../bench/bundle";
-import { type LocalAws, startLocalAws } from "../local-aws";
-import { createLedgerTable } from "../local-stack/ledger-table";
-import { createQueueWithDlq, queueActivations } from "../local-stack/queues";
-import { type Sandbox, SEED, sandboxSecret, startSandbox } from "../sandbox";
+import { type LocalAws, startLocalAws } from "../../local/aws";
+import { type Sandbox, SEED, sandboxSecret, startSandbox } from "../../local/sandbox";
+import { createLedgerTable } from "../../local/stack/ledger-table";
+import { createQueueWithDlq, queueActivations } from "../../local/stack/queues";
 import { ledgerOn } from "../support/ledger";
 
 // A worker "container" killed with SIGKILL in the middle of a batch: SQS brings the batch back
@@ -24,8 +24,7 @@ beforeAll(async () => {
     startLocalAws(),
     startSandbox({ settings: { latencyMs: 200 } }),
   ]);
-  runner = (await bundle("crash-worker", { path: `${ROOT}/test/local-stack/worker-process.ts` }))
-    .file;
+  runner = (await bundle("crash-worker", { path: `${ROOT}/local/stack/worker-process.ts` })).file;
 });
 afterAll(async () => {
   await Promise.all([aws.close(), sandbox.close()]);

@@ -15,12 +15,18 @@ import {
 import type { SQSBatchResponse } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { handler } from "../../functions/sqs-worker";
-import { type LocalAws, type QueueMessage, startLocalAws } from "../local-aws";
-import { createLedgerTable } from "../local-stack/ledger-table";
-import { createQueueWithDlq, queueActivations } from "../local-stack/queues";
-import { deleteSucceeded, toSqsRecord } from "../local-stack/sqs-records";
-import { SANDBOX_CREDENTIALS, type Sandbox, SEED, sandboxSecret, startSandbox } from "../sandbox";
-import { lambdaContext } from "../support/events";
+import { type LocalAws, type QueueMessage, startLocalAws } from "../../local/aws";
+import { lambdaContext } from "../../local/lambda-events";
+import {
+  SANDBOX_CREDENTIALS,
+  type Sandbox,
+  SEED,
+  sandboxSecret,
+  startSandbox,
+} from "../../local/sandbox";
+import { createLedgerTable } from "../../local/stack/ledger-table";
+import { createQueueWithDlq, queueActivations } from "../../local/stack/queues";
+import { deleteSucceeded, toSqsRecord } from "../../local/stack/sqs-records";
 import { ledgerOn } from "../support/ledger";
 
 // The fault matrix for the worker, on real SDK clients against the local AWS endpoints (SQS,

@@ -7,10 +7,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { handler as httpApi } from "../../functions/http-api";
 import { handler as worker } from "../../functions/sqs-worker";
 import { ERROR_TABLE } from "../../lib/errors";
-import { type Sandbox, SEED, sandboxSecret, startSandbox } from "../sandbox";
-import { httpEvent, lambdaContext, sqsEvent, sqsRecord } from "../support/events";
+import { httpEvent, lambdaContext, sqsEvent, sqsRecord } from "../../local/lambda-events";
+import { acceptEverything } from "../../local/queue-mock";
+import { type Sandbox, SEED, sandboxSecret, startSandbox } from "../../local/sandbox";
 import { type Ledger, startLedger } from "../support/ledger";
-import { acceptEverything } from "../support/queue-mock";
 import { mockSecretStore } from "../support/secret-store";
 
 // Whatever a caller or a queue sends: never a 5xx for bad input, always a known error code, and

@@ -4,6 +4,8 @@ import type { APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { handler } from "../../functions/http-api";
+import { type HttpEventInput, httpEvent, lambdaContext } from "../../local/lambda-events";
+import { acceptEverything } from "../../local/queue-mock";
 import {
   FOREIGN_ORGANIZATION_ID,
   SANDBOX_CREDENTIALS,
@@ -11,10 +13,8 @@ import {
   SEED,
   sandboxSecret,
   startSandbox,
-} from "../sandbox";
-import { type HttpEventInput, httpEvent, lambdaContext } from "../support/events";
+} from "../../local/sandbox";
 import { type Ledger, startLedger } from "../support/ledger";
-import { acceptEverything } from "../support/queue-mock";
 import { mockSecretStore } from "../support/secret-store";
 
 const QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/activation-queue";

@@ -3,8 +3,8 @@ import { ScanCommand } from "@aws-sdk/client-dynamodb";
 import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { type Sandbox, SEED, startSandbox } from "../sandbox";
-import { httpEvent, lambdaContext } from "../support/events";
+import { httpEvent, lambdaContext } from "../../local/lambda-events";
+import { type Sandbox, SEED, startSandbox } from "../../local/sandbox";
 import { type LocalWorker, startLocalWorker, TABLE } from "../support/local-worker";
 
 // The loop with a CRM: a job accepted over HTTP or a webhook, carried out by the worker, then

@@ -43,8 +43,8 @@ import {
   StartMessageMoveTaskCommand,
 } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
-import { type LocalAws, startLocalAws } from "../local-aws";
-import { createLedgerTable } from "../local-stack/ledger-table";
+import { type LocalAws, startLocalAws } from "../../local/aws";
+import { createLedgerTable } from "../../local/stack/ledger-table";
 
 // The real SDK v3 clients against the local endpoint: they check every body's MD5 themselves,
 // and name errors from what the endpoint answers.

@@ -7,9 +7,9 @@ import { SQSClient } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { ServiceError } from "../../lib/errors";
 import { parkJob } from "../../lib/jobs/queue";
+import { type LocalAws, startLocalAws } from "../../local/aws";
+import { createQueueWithDlq } from "../../local/stack/queues";
 import { listParked, moveBack, release, run, USAGE } from "../../scripts/redrive";
-import { type LocalAws, startLocalAws } from "../local-aws";
-import { createQueueWithDlq } from "../local-stack/queues";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const TSX = resolve(ROOT, "node_modules/.bin/tsx");

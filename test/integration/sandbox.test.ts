@@ -15,7 +15,7 @@ import {
   SEED,
   seedContacts,
   startSandbox,
-} from "../sandbox";
+} from "../../local/sandbox";
 
 // The sandbox is the Zoho every other test runs against: these tests pin its behaviour, through
 // real HTTP. Time passes on the sandbox clock (advanceClock), never by waiting.
@@ -1013,7 +1013,7 @@ describe("sandbox lifecycle", () => {
   it("runs from the command line, printing one JSON line, and stops on SIGTERM", async () => {
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", "test/sandbox/main.ts", "--port", "0", "--contacts", "20"],
+      ["--import", "tsx", "local/sandbox/main.ts", "--port", "0", "--contacts", "20"],
       { stdio: ["ignore", "pipe", "inherit"] },
     );
     const [line] = (await once(createInterface({ input: child.stdout }), "line")) as [string];

@@ -7,6 +7,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vites
 import { handler as syncHandler } from "../../functions/scheduled-sync";
 import { handler as workerHandler } from "../../functions/sqs-worker";
 import type { SyncSummary } from "../../lib/sync/sync";
+import { lambdaContext, sqsEvent, sqsRecord } from "../../local/lambda-events";
+import { acceptEverything, allAccepted } from "../../local/queue-mock";
 import {
   contactId,
   ORGANIZATION_ID,
@@ -14,10 +16,8 @@ import {
   SEED,
   sandboxSecret,
   startSandbox,
-} from "../sandbox";
-import { lambdaContext, sqsEvent, sqsRecord } from "../support/events";
+} from "../../local/sandbox";
 import { type Ledger, startLedger } from "../support/ledger";
-import { acceptEverything, allAccepted } from "../support/queue-mock";
 import { mockSecretStore } from "../support/secret-store";
 
 const CONTACTS = 1_200;

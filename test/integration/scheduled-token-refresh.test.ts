@@ -2,8 +2,8 @@ import { PutSecretValueCommand } from "@aws-sdk/client-secrets-manager";
 import type { ScheduledEvent } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { handler, type TokenRefreshResult } from "../../functions/scheduled-token-refresh";
-import { type Sandbox, sandboxSecret, startSandbox } from "../sandbox";
-import { lambdaContext } from "../support/events";
+import { lambdaContext } from "../../local/lambda-events";
+import { type Sandbox, sandboxSecret, startSandbox } from "../../local/sandbox";
 import { type Ledger, startLedger } from "../support/ledger";
 import { mockSecretStore } from "../support/secret-store";
 

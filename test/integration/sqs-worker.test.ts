@@ -7,15 +7,15 @@ import {
 } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { handler } from "../../functions/sqs-worker";
-import { toSqsRecord } from "../local-stack/sqs-records";
+import { lambdaContext } from "../../local/lambda-events";
 import {
   FOREIGN_ORGANIZATION_ID,
   SANDBOX_CREDENTIALS,
   type Sandbox,
   SEED,
   startSandbox,
-} from "../sandbox";
-import { lambdaContext } from "../support/events";
+} from "../../local/sandbox";
+import { toSqsRecord } from "../../local/stack/sqs-records";
 import { type LocalWorker, type QueueName, startLocalWorker } from "../support/local-worker";
 
 // The worker against the Zoho sandbox and the local AWS endpoint (SQS, DynamoDB, Secrets

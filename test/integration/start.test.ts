@@ -5,7 +5,7 @@ import { createServer, type Server } from "node:net";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { checkPorts, freePort, PortTakenError, portTaken } from "../local-stack/stack";
+import { checkPorts, freePort, PortTakenError, portTaken } from "../../local/stack/stack";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const TSX = resolve(ROOT, "node_modules/.bin/tsx");

@@ -5,10 +5,16 @@ import { handler as syncHandler } from "../../functions/scheduled-sync";
 import { handler as workerHandler } from "../../functions/sqs-worker";
 import type { SyncSummary } from "../../lib/sync/sync";
 import { ZohoBooksClient } from "../../lib/zoho/books-client";
-import { contactId, ORGANIZATION_ID, type Sandbox, sandboxSecret, startSandbox } from "../sandbox";
-import { lambdaContext, sqsEvent, sqsRecord } from "../support/events";
+import { lambdaContext, sqsEvent, sqsRecord } from "../../local/lambda-events";
+import { acceptEverything } from "../../local/queue-mock";
+import {
+  contactId,
+  ORGANIZATION_ID,
+  type Sandbox,
+  sandboxSecret,
+  startSandbox,
+} from "../../local/sandbox";
 import { type Ledger, startLedger } from "../support/ledger";
-import { acceptEverything } from "../support/queue-mock";
 import { mockSecretStore } from "../support/secret-store";
 
 // The target: a 10,000-contact organization with 500 inactive contacts (every 20th).

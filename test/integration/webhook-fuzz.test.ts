@@ -2,8 +2,8 @@ import type { APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ERROR_TABLE } from "../../lib/errors";
-import { type Sandbox, SEED, startSandbox } from "../sandbox";
-import { httpEvent, lambdaContext } from "../support/events";
+import { httpEvent, lambdaContext } from "../../local/lambda-events";
+import { type Sandbox, SEED, startSandbox } from "../../local/sandbox";
 import { type LocalWorker, startLocalWorker } from "../support/local-worker";
 
 // Whatever a webhook sender sends: never a 5xx, always a code of the table, and once the worker

@@ -3,7 +3,13 @@ import { changeContactStatus } from "../../lib/activation";
 import type { ServiceError } from "../../lib/errors";
 import { ZohoBudget } from "../../lib/ledger/budget";
 import { ZohoBooksClient } from "../../lib/zoho/books-client";
-import { ORGANIZATION_ID, type Sandbox, SEED, sandboxSecret, startSandbox } from "../sandbox";
+import {
+  ORGANIZATION_ID,
+  type Sandbox,
+  SEED,
+  sandboxSecret,
+  startSandbox,
+} from "../../local/sandbox";
 import { type Ledger, startLedger } from "../support/ledger";
 import { mockSecretStore } from "../support/secret-store";
 

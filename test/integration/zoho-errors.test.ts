@@ -11,7 +11,7 @@ import {
   SEED,
   sandboxSecret,
   startSandbox,
-} from "../sandbox";
+} from "../../local/sandbox";
 import { type Ledger, startLedger } from "../support/ledger";
 import { mockSecretStore } from "../support/secret-store";
 

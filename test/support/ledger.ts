@@ -11,7 +11,7 @@ import dynalite from "dynalite";
 import { vi } from "vitest";
 import { TokenStore } from "../../lib/credentials/token-store";
 import { LEDGER_KEY } from "../../lib/ledger/table";
-import { createLedgerTable, storeLedgerToken } from "../local-stack/ledger-table";
+import { createLedgerTable, storeLedgerToken } from "../../local/stack/ledger-table";
 
 export const LEDGER_TABLE = "zoho-contact-status-test-ledger";
 

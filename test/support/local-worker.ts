@@ -3,12 +3,12 @@ import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secre
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import type { Context, SQSBatchResponse } from "aws-lambda";
 import { vi } from "vitest";
-import { type LocalAws, startLocalAws } from "../local-aws";
-import { createLedgerTable } from "../local-stack/ledger-table";
-import { createQueueWithDlq } from "../local-stack/queues";
-import { deleteSucceeded, toSqsRecord } from "../local-stack/sqs-records";
-import { type Sandbox, sandboxSecret } from "../sandbox";
-import { lambdaContext } from "./events";
+import { type LocalAws, startLocalAws } from "../../local/aws";
+import { lambdaContext } from "../../local/lambda-events";
+import { type Sandbox, sandboxSecret } from "../../local/sandbox";
+import { createLedgerTable } from "../../local/stack/ledger-table";
+import { createQueueWithDlq } from "../../local/stack/queues";
+import { deleteSucceeded, toSqsRecord } from "../../local/stack/sqs-records";
 import { ledgerOn } from "./ledger";
 
 export const SECRET_ID = "zoho-contact-status/test";

@@ -3,7 +3,7 @@
  * serverless-offline (spawnNodeInOwnGroup), prints the child's pid and the pid the child
  * prints (its own child's), then waits to be killed.
  */
-import { spawnNodeInOwnGroup } from "../local-stack/stack";
+import { spawnNodeInOwnGroup } from "../../local/stack/stack";
 
 const child = spawnNodeInOwnGroup("-e", [process.env.CHILD_SCRIPT as string]);
 child.stdout?.once("data", (grandchild) =>

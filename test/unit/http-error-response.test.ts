@@ -3,7 +3,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "
 import { describe, expect, it, vi } from "vitest";
 import { ERROR_TABLE, type ErrorCode, ServiceError } from "../../lib/errors";
 import { httpErrorResponse } from "../../lib/middleware/http-error-response";
-import { httpEvent, lambdaContext } from "../support/events";
+import { httpEvent, lambdaContext } from "../../local/lambda-events";
 
 function failingHandler(error: unknown) {
   const logger = { error: vi.fn(), warn: vi.fn() };

@@ -6,7 +6,7 @@ import {
 import { mockClient } from "aws-sdk-client-mock";
 import { beforeEach, describe, expect, it } from "vitest";
 import { resendEntry, sendInBatches } from "../../lib/jobs/queue";
-import { allAccepted } from "../support/queue-mock";
+import { allAccepted } from "../../local/queue-mock";
 
 // The one place that sends messages in batches (the API's queued jobs, the worker's re-sends).
 

@@ -194,7 +194,7 @@ describe("runSync", () => {
     const { runSync } = await import("../../lib/sync/sync");
     const { SQSClient, SendMessageBatchCommand } = await import("@aws-sdk/client-sqs");
     const { mockClient } = await import("aws-sdk-client-mock");
-    const { acceptEverything } = await import("../support/queue-mock");
+    const { acceptEverything } = await import("../../local/queue-mock");
     const sqs = mockClient(SQSClient);
     acceptEverything(sqs);
     await fc.assert(
@@ -275,7 +275,7 @@ describe("CSV sources", () => {
   });
 });
 
-// The local AWS endpoint (test/local-aws) has no S3: the S3 source is tested with
+// The local AWS endpoint (local/aws) has no S3: the S3 source is tested with
 // aws-sdk-client-mock, GetObject answering a body stream as the SDK does.
 describe("S3 sources (aws-sdk-client-mock)", () => {
   const s3mock = mockClient(S3Client);

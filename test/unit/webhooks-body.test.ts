@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ServiceError } from "../../lib/errors";
 import { MAX_BODY_BYTES } from "../../lib/http";
 import { parseWebhookBody, webhookRequest } from "../../lib/webhooks/body";
-import { httpEvent } from "../support/events";
+import { httpEvent } from "../../local/lambda-events";
 
 const FORM = "application/x-www-form-urlencoded";
 const post = (body: string | undefined, contentType = "application/json", base64 = false) =>

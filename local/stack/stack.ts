@@ -7,7 +7,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { LambdaClient } from "@aws-sdk/client-lambda";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SQSClient } from "@aws-sdk/client-sqs";
-import { type LocalAws, startLocalAws } from "../local-aws";
+import { type LocalAws, startLocalAws } from "../aws";
 import { type Sandbox, type SandboxSettings, sandboxSecret, startSandbox } from "../sandbox";
 import { createLedgerTable, LOCAL_LEDGER_TABLE } from "./ledger-table";
 import { createQueueWithDlq } from "./queues";

@@ -1,5 +1,5 @@
 /**
- * The Zoho Books sandbox on its own: `tsx test/sandbox/main.ts [--port 4010] [--contacts 300]
+ * The Zoho Books sandbox on its own: `tsx local/sandbox/main.ts [--port 4010] [--contacts 300]
  * [--rate-limit 100]`. Prints one JSON line, `{"url", "credentials"}`, the credentials being what
  * to put in a secret; stops on SIGINT or SIGTERM. Drive it through `{url}/__sandbox/…`.
  */

@@ -1,5 +1,5 @@
 /**
- * The local Secrets Manager + SQS on their own: `tsx test/local-aws/main.ts [--port 4566]`.
+ * The local Secrets Manager + SQS on their own: `tsx local/aws/main.ts [--port 4566]`.
  * Prints one JSON line, `{"url": …}`, the endpoint to put in AWS_ENDPOINT_URL; stops on
  * SIGINT or SIGTERM.
  */
