@@ -255,7 +255,7 @@ async function sendAgain(sqs: SQSClient, resends: readonly Resend[]): Promise<Re
       if (sent.has(String(i))) continue;
       logger.warn("Could not send a waiting job again; it comes back on its own", {
         message_id: resend.record.messageId,
-        error: failed.get(String(i)),
+        error: failed.get(String(i))?.message,
       });
       unsent.push(resend);
     }

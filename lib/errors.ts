@@ -1,3 +1,6 @@
+import { isServerError, isThrottlingError, isTransientError } from "@smithy/core/retry";
+import type { SdkError } from "@smithy/types";
+
 /**
  * The error table of the service: every failure ends as one of these stable codes, and this
  * file is the only place that decides what a code means for an HTTP caller and for the
@@ -44,7 +47,10 @@ export const ERROR_TABLE = {
   ZOHO_AUTH_FAILED: { httpStatus: 502, worker: "retry" },
   /** the accounts server failed a grant a moment ago: every container waits out the back-off */
   ZOHO_ACCOUNTS_BACKOFF: { httpStatus: 503, worker: "wait" },
+  /** what an operator must fix: a missing or malformed secret, a missing table or queue, access denied */
   CONFIGURATION_ERROR: { httpStatus: 500, worker: "retry" },
+  /** DynamoDB, SQS, EventBridge, Secrets Manager or S3 throttled, failed (5xx), timed out or was unreachable */
+  AWS_UNAVAILABLE: { httpStatus: 503, worker: "wait" },
   /** the scheduled sync's desired-state source failed (5xx, timeout, not JSON, invalid): nothing queued */
   SYNC_SOURCE_FAILED: { httpStatus: 502, worker: "retry" },
   /** a sync run would make more than `max_changes` changes: nothing queued */
@@ -107,6 +113,48 @@ export function isServiceError(error: unknown): error is ServiceError {
 export function toServiceError(error: unknown): ServiceError {
   if (isServiceError(error)) return error;
   return new ServiceError("INTERNAL_ERROR", "Unexpected internal error.", { cause: error });
+}
+
+// ---------------------------------------------------------------------------------------------
+// AWS SDK failures → AWS_UNAVAILABLE or CONFIGURATION_ERROR
+// ---------------------------------------------------------------------------------------------
+
+/** What an AWS_UNAVAILABLE error asks to wait: the SDK has already retried with back-off. */
+export const AWS_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * Whether an AWS SDK failure passes with time (throttled, 5xx, timed out, unreachable): judged
+ * by the SDK's own retry classification, so it agrees with what the SDK itself retried.
+ */
+export function isAwsTransient(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const sdkError = error as SdkError;
+  if (isThrottlingError(sdkError) || isServerError(sdkError)) return true;
+  // A corrected clock skew made the SDK try once more; by the time it throws, what is left is
+  // the error itself (a missing table stays missing), so the correction is not read here.
+  const { name, message, cause, $metadata } = sdkError;
+  const $metadataWithoutSkew = { ...$metadata, clockSkewCorrected: undefined };
+  return isTransientError({ ...sdkError, name, message, cause, $metadata: $metadataWithoutSkew });
+}
+
+/**
+ * An AWS SDK failure as a code: `AWS_UNAVAILABLE` (HTTP 503, the worker waits) when it passes
+ * with time, `CONFIGURATION_ERROR` when an operator must act (a missing table, queue or secret,
+ * access denied, any other refusal). `action` says what failed, after "Could not".
+ *
+ * @example
+ * throw awsError(error, `use the ledger table ${table} in DynamoDB`);
+ */
+export function awsError(error: unknown, action: string): ServiceError {
+  if (isServiceError(error)) return error;
+  const name = (error as Error)?.name ?? "Error";
+  return isAwsTransient(error)
+    ? new ServiceError(
+        "AWS_UNAVAILABLE",
+        `Could not ${action} (${name}): AWS is throttling or unavailable for now; try again shortly.`,
+        { cause: error, retryAfterSeconds: AWS_RETRY_AFTER_SECONDS },
+      )
+    : new ServiceError("CONFIGURATION_ERROR", `Could not ${action} (${name}).`, { cause: error });
 }
 
 /** What the SQS worker does with a failed job. */

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { type AttributeValue, DynamoDBClient, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { Config } from "../config";
-import { type ErrorCode, ServiceError } from "../errors";
+import { awsError, type ErrorCode, ServiceError } from "../errors";
 import { getLedgerItem, isConditionFailed, ledgerError, num, str } from "../ledger/dynamo";
 import { LEDGER_KEY } from "../ledger/table";
 import { logger } from "../observability";
@@ -364,12 +364,7 @@ export class TokenStore {
         new GetSecretValueCommand({ SecretId: this.#options.secretId }),
       );
     } catch (error) {
-      const name = (error as Error)?.name ?? "Error";
-      throw new ServiceError(
-        "CONFIGURATION_ERROR",
-        `Could not read the Zoho secret ${this.#options.secretId} in Secrets Manager (${name}).`,
-        { cause: error },
-      );
+      throw awsError(error, `read the Zoho secret ${this.#options.secretId} in Secrets Manager`);
     }
     this.#secret = {
       secret: parseSecret(output.SecretString, this.#options.secretId),

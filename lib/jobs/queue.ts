@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import {
+  type BatchResultErrorEntry,
   ChangeMessageVisibilityCommand,
   type MessageAttributeValue,
   SendMessageBatchCommand,
@@ -7,7 +8,7 @@ import {
   SendMessageCommand,
   type SQSClient,
 } from "@aws-sdk/client-sqs";
-import { ServiceError } from "../errors";
+import { awsError, type ServiceError } from "../errors";
 import { logger } from "../observability";
 import type { ActivationJob } from "./job";
 import type { JobRecords } from "./records";
@@ -29,33 +30,48 @@ export type BatchEntry = SendMessageBatchRequestEntry & { Id: string };
  * The one place that sends messages in batches: 10 entries (and at most `BATCH_BYTES`) per
  * SendMessageBatch, sending again, up to `RESEND_ATTEMPTS` tries, the entries SQS reports failed
  * and those of a call that threw. Says, per entry Id, the MessageId SQS gave it or why it was not
- * sent.
+ * sent: `AWS_UNAVAILABLE` when SQS was throttled or down, `CONFIGURATION_ERROR` when it refused.
  */
 export async function sendInBatches(
   sqs: SQSClient,
   queueUrl: string,
   entries: readonly BatchEntry[],
-): Promise<{ sent: Map<string, string>; failed: Map<string, string> }> {
+): Promise<{ sent: Map<string, string>; failed: Map<string, ServiceError> }> {
   const sent = new Map<string, string>();
-  const failed = new Map<string, string>();
+  const failed = new Map<string, ServiceError>();
   for (const chunk of batchesOf(entries)) {
     let pending = chunk;
-    let lastError = "";
+    let lastError: unknown;
     for (let attempt = 1; pending.length > 0 && attempt <= RESEND_ATTEMPTS; attempt++) {
       try {
         const output = await sqs.send(
           new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: pending }),
         );
         for (const ok of output.Successful ?? []) sent.set(ok.Id ?? "", ok.MessageId ?? "");
-        lastError = (output.Failed ?? []).map((entry) => entry.Code).join(", ");
+        const [refused] = output.Failed ?? [];
+        if (refused) lastError = entryError(refused);
         pending = pending.filter((entry) => !sent.has(entry.Id));
       } catch (error) {
-        lastError = (error as Error).name;
+        lastError = error;
       }
     }
-    for (const entry of pending) failed.set(entry.Id, lastError || "not sent");
+    const error = awsError(
+      lastError ?? new Error("not sent"),
+      `send the message to SQS queue ${queueName(queueUrl)}`,
+    );
+    for (const entry of pending) failed.set(entry.Id, error);
   }
   return { sent, failed };
+}
+
+/** The queue's name, the last part of its URL: errors name it without the account id. */
+const queueName = (queueUrl: string) => queueUrl.slice(queueUrl.lastIndexOf("/") + 1);
+
+/** A failed batch entry as the SDK would throw it: SQS says whether the sender was at fault. */
+function entryError(entry: BatchResultErrorEntry): Error {
+  const error = Object.assign(new Error(entry.Message ?? ""), { name: entry.Code ?? "Failed" });
+  // `$retryable` is the SDK's mark of an error worth trying again (a fault on SQS's side)
+  return entry.SenderFault ? error : Object.assign(error, { $retryable: {} });
 }
 
 /** Entries in order, cut into batches SQS takes: at most 10 entries and `BATCH_BYTES` each. */
@@ -118,13 +134,7 @@ export async function enqueueJobs(
       const messageId = sent.get(String(index));
       return messageId === undefined ? [] : [{ index, messageId, jobId: job.job_id }];
     }),
-    failed: [...failed].map(([id, reason]) => ({
-      index: Number(id),
-      error: new ServiceError(
-        "CONFIGURATION_ERROR",
-        `Could not queue the job (${reason}); send it again.`,
-      ),
-    })),
+    failed: [...failed].map(([id, error]) => ({ index: Number(id), error })),
   };
 }
 

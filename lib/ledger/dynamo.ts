@@ -5,22 +5,16 @@ import {
   GetItemCommand,
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
-import { ServiceError } from "../errors";
+import { awsError, type ServiceError } from "../errors";
 
 /** A conditional write that lost: someone else got there first, or the budget is used up. */
 export function isConditionFailed(error: unknown): boolean {
   return (error as Error)?.name === "ConditionalCheckFailedException";
 }
 
-/** The ledger table could not be used: a configuration or availability problem, retried. */
+/** The ledger table could not be used: throttled or down (AWS_UNAVAILABLE), or missing or refused. */
 export function ledgerError(error: unknown, table: string): ServiceError {
-  if (error instanceof ServiceError) return error;
-  const name = (error as Error)?.name ?? "Error";
-  return new ServiceError(
-    "CONFIGURATION_ERROR",
-    `Could not use the ledger table ${table} in DynamoDB (${name}).`,
-    { cause: error },
-  );
+  return awsError(error, `use the ledger table ${table} in DynamoDB`);
 }
 
 /** A number attribute, 0 when absent. */

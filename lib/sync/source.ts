@@ -1,7 +1,7 @@
 import type { S3Client } from "@aws-sdk/client-s3";
 import * as z from "zod/mini";
 import { normalizeEmail } from "../activation";
-import { ServiceError } from "../errors";
+import { awsError, isAwsTransient, ServiceError } from "../errors";
 import { ZOHO_ID_PATTERN } from "../ids";
 import { describeIssues } from "../jobs/job";
 
@@ -285,8 +285,13 @@ async function readS3(
       throw fail(
         "refused access (the function's role may read only the syncBucket param's bucket)",
       );
-    if (name === "TimeoutError" || name === "AbortError")
-      throw fail(`did not answer within ${options.timeoutMs} ms`);
+    // throttled, 5xx, timed out (our abort is a timeout too): S3's state for now, not the source's
+    const failure =
+      name === "AbortError"
+        ? Object.assign(new Error(`no answer in ${options.timeoutMs} ms`), { name: "TimeoutError" })
+        : error;
+    if (isAwsTransient(failure))
+      throw awsError(failure, `read s3://${source.bucket}/${source.key}`);
     throw fail(`could not be read (${name})`);
   }
 }

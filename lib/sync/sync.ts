@@ -6,7 +6,7 @@ import { type Action, findContactIdByEmail, normalizeEmail } from "../activation
 import type { ZohoSecret } from "../credentials/secret";
 import { ServiceError, toServiceError } from "../errors";
 import { describeIssues } from "../jobs/job";
-import { acceptJobs } from "../jobs/queue";
+import { acceptJobs, type UnqueuedJob } from "../jobs/queue";
 import type { JobRecords } from "../jobs/records";
 import { logger } from "../observability";
 import type {
@@ -390,10 +390,11 @@ export async function runSync(deps: SyncDependencies, input: SyncInput): Promise
           }),
         );
       // The next run plans the same changes again; jobs are idempotent, so queueing twice is harmless.
+      const [{ error }] = failed as [UnqueuedJob];
       throw new ServiceError(
-        "CONFIGURATION_ERROR",
-        `Queued ${queued.length} of ${changes.length} jobs; the rest could not be queued.`,
-        { details: brief() },
+        error.code,
+        `Queued ${queued.length} of ${changes.length} jobs; the rest could not be queued: ${error.message}`,
+        { details: brief(), retryAfterSeconds: error.retryAfterSeconds },
       );
     }
   }

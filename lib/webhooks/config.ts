@@ -1,7 +1,7 @@
 import { GetSecretValueCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import * as z from "zod/mini";
 import { parseSecretJson } from "../credentials/secret";
-import { ServiceError } from "../errors";
+import { awsError, ServiceError } from "../errors";
 import { ZOHO_ID_PATTERN } from "../ids";
 
 // zod/mini ships no message catalogue: each field says what it wants, never what it got.
@@ -167,11 +167,7 @@ export function webhookConfigStore(options: WebhookConfigStoreOptions) {
     try {
       output = await secretsManager.send(new GetSecretValueCommand({ SecretId: secretId }));
     } catch (error) {
-      throw new ServiceError(
-        "CONFIGURATION_ERROR",
-        `Could not read the secret ${secretId} (${(error as Error).name}).`,
-        { cause: error },
-      );
+      throw awsError(error, `read the webhook secret ${secretId} in Secrets Manager`);
     }
     const config = parseWebhookConfig(output.SecretString, secretId);
     cached = { config, fetchedAt };

@@ -25,6 +25,11 @@ export interface LocalAwsFaults {
   sqsUnavailable: boolean;
   /** Likewise for every DynamoDB call (the ledger table unreachable). */
   dynamoDbUnavailable: boolean;
+  /**
+   * Every DynamoDB call is throttled as DynamoDB throttles: HTTP 400
+   * `ProvisionedThroughputExceededException`, which the SDK retries with back-off, then throws.
+   */
+  dynamoDbThrottled: boolean;
   /** Likewise for every EventBridge call (PutEvents included: no event is recorded). */
   eventBridgeUnavailable: boolean;
   /** The next N SendMessageBatch entries answer Failed: Code `InternalError`, SenderFault false. */
@@ -67,10 +72,15 @@ const NO_FAULTS: LocalAwsFaults = {
   secretsManagerUnavailable: false,
   sqsUnavailable: false,
   dynamoDbUnavailable: false,
+  dynamoDbThrottled: false,
   eventBridgeUnavailable: false,
   failBatchEntries: 0,
 };
 const UNAVAILABLE = "The service is unavailable (a fault injected in the local AWS endpoint).";
+/** DynamoDB's words for a throttled request (its API reference, ProvisionedThroughputExceededException) */
+const THROTTLED =
+  "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.";
+const DYNAMODB_ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#";
 /** where the endpoint's own DynamoDB client (the table inspection) sends its calls */
 const INSPECTION_PATH = "/__local/dynamodb";
 
@@ -219,6 +229,18 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
         res,
         503,
         { __type: "com.amazon.coral.service#ServiceUnavailableException", message: UNAVAILABLE },
+        { "content-type": "application/x-amz-json-1.0" },
+      );
+    }
+    if (faults.dynamoDbThrottled) {
+      req.resume();
+      return send(
+        res,
+        400,
+        {
+          __type: `${DYNAMODB_ERROR_PREFIX}ProvisionedThroughputExceededException`,
+          message: THROTTLED,
+        },
         { "content-type": "application/x-amz-json-1.0" },
       );
     }

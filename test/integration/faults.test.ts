@@ -12,11 +12,13 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from "@aws-sdk/client-sqs";
-import type { SQSBatchResponse } from "aws-lambda";
+import type { APIGatewayProxyStructuredResultV2, SQSBatchResponse } from "aws-lambda";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import type { handler as httpHandler } from "../../functions/http-api";
 import { handler } from "../../functions/sqs-worker";
+import { AWS_RETRY_AFTER_SECONDS } from "../../lib/errors";
 import { type LocalAws, type QueueMessage, startLocalAws } from "../../local/aws";
-import { lambdaContext } from "../../local/lambda-events";
+import { httpEvent, lambdaContext } from "../../local/lambda-events";
 import {
   SANDBOX_CREDENTIALS,
   type Sandbox,
@@ -46,6 +48,8 @@ let ledger: ReturnType<typeof ledgerOn>;
 let queueUrl: string;
 let dlqUrl: string;
 let queueArn: string;
+/** the environment of the functions under test */
+let ENV: Record<string, string>;
 /** the accounts server the secret names: the sandbox's, unless the test takes it down */
 let accounts: { server: Server; url: string; down: boolean; requests: number };
 /** the test's own PutSecretValue calls (the operator's): the functions make none */
@@ -82,7 +86,7 @@ beforeAll(async () => {
     )
   ).Attributes?.QueueArn as string;
   accounts = await startAccountsServer();
-  for (const [name, value] of Object.entries({
+  ENV = {
     AWS_ENDPOINT_URL: aws.url,
     AWS_REGION: "us-east-1",
     AWS_ACCESS_KEY_ID: "l",
@@ -95,7 +99,8 @@ beforeAll(async () => {
     ZOHO_HTTP_TIMEOUT_MS: "2000", // no scenario here hangs: a slow CI machine must not turn a call into a timeout
     ZOHO_CONCURRENCY: "1", // one call at a time, so counts of Zoho calls are exact
     ZOHO_MINUTE_SHARE: "100000", // the per-minute budget is not what these rows test
-  })) {
+  };
+  for (const [name, value] of Object.entries(ENV)) {
     vi.stubEnv(name, value);
   }
   for (const stream of [process.stdout, process.stderr]) {
@@ -167,7 +172,7 @@ async function startAccountsServer() {
 }
 
 /** What Lambda's event source mapping does once: receive a batch, invoke, delete what succeeded. */
-async function deliver(): Promise<{ records: number; failed: number }> {
+async function deliver(worker = handler): Promise<{ records: number; failed: number }> {
   const { Messages = [] } = await sqs.send(
     new ReceiveMessageCommand({
       QueueUrl: queueUrl,
@@ -177,7 +182,7 @@ async function deliver(): Promise<{ records: number; failed: number }> {
     }),
   );
   const records = Messages.map((m) => toSqsRecord(m, queueArn));
-  const response = (await handler(
+  const response = (await worker(
     { Records: records },
     lambdaContext("worker"),
   )) as SQSBatchResponse;
@@ -185,6 +190,19 @@ async function deliver(): Promise<{ records: number; failed: number }> {
   const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
   return { records: records.length, failed: failed.size };
 }
+
+/** A function loaded anew (a cold start) in an environment with `changes`, until `restore()`. */
+async function coldStart<T>(load: () => Promise<T>, changes: Record<string, string>) {
+  for (const [name, value] of Object.entries(changes)) vi.stubEnv(name, value);
+  vi.resetModules();
+  const loaded = await load();
+  const restore = () => {
+    for (const name of Object.keys(changes)) vi.stubEnv(name, ENV[name] as string);
+  };
+  return { ...loaded, restore };
+}
+const workerWith = (changes: Record<string, string>) =>
+  coldStart(() => import("../../functions/sqs-worker"), changes);
 
 /** Delivers what is visible, letting every delay end between deliveries, until the queue is empty. */
 async function drain(maxDeliveries = 20): Promise<number> {
@@ -217,6 +235,9 @@ function whereJobsAre(ids: string[]) {
   return where;
 }
 
+/** What each waiting job waits for (the code of its last failure). */
+const waitingFor = () => waitingMessages().map((m) => attribute(m, "waiting_for"));
+
 /** The attempt count each waiting job carries (what a real failure adds to, a wait does not). */
 const waitingAttempts = () => waitingMessages().map((m) => attribute(m, "attempts"));
 
@@ -224,14 +245,15 @@ const booksCalls = () => sandbox.requests().filter((r) => r.endpoint.startsWith(
 const tokenCalls = () => sandbox.stats().calls.token ?? 0;
 
 describe("the worker under faults", () => {
-  it("Secrets Manager unreachable for a while: jobs wait, none parked, no Zoho call; all done after", async () => {
+  it("Secrets Manager unreachable for a while: jobs wait (AWS_UNAVAILABLE, no attempt spent), none parked, no Zoho call; all done after", async () => {
     const ids = SEED.inactiveIds.slice(0, 5);
     await queueActivations(sqs, queueUrl, ids);
     aws.faults.secretsManagerUnavailable = true;
     expect(await deliver()).toEqual({ records: 5, failed: 0 });
     expect(whereJobsAre(ids)).toEqual({ done: 0, waiting: 5, parked: 0 });
-    // sent again after the first back-off, one failed attempt each, not yet visible
-    expect(waitingAttempts()).toEqual(["1", "1", "1", "1", "1"]);
+    // sent again after a short wait, attempts unchanged, not yet visible
+    expect(waitingAttempts()).toEqual(["0", "0", "0", "0", "0"]);
+    expect(waitingFor()).toEqual(Array(5).fill("AWS_UNAVAILABLE"));
     expect(waitingMessages().every((m) => !m.visible)).toBe(true);
     expect(booksCalls()).toBe(0);
 
@@ -240,6 +262,49 @@ describe("the worker under faults", () => {
     expect(await deliver()).toEqual({ records: 5, failed: 0 });
     expect(whereJobsAre(ids)).toEqual({ done: 5, waiting: 0, parked: 0 });
     expect(booksCalls()).toBe(5);
+  });
+
+  it("the ledger throttled (ProvisionedThroughputExceededException): jobs wait without spending an attempt, however long it lasts, none parked; all done after", async () => {
+    const ids = SEED.inactiveIds.slice(13, 16);
+    await queueActivations(sqs, queueUrl, ids);
+    aws.faults.dynamoDbThrottled = true;
+    try {
+      for (let delivery = 0; delivery < 6; delivery++) {
+        aws.endDelays("activation-queue");
+        expect(await deliver()).toEqual({ records: 3, failed: 0 });
+      }
+      expect(whereJobsAre(ids)).toEqual({ done: 0, waiting: 3, parked: 0 });
+      expect(waitingAttempts()).toEqual(["0", "0", "0"]);
+      expect(waitingFor()).toEqual(Array(3).fill("AWS_UNAVAILABLE"));
+      expect(booksCalls()).toBe(0);
+    } finally {
+      aws.faults.dynamoDbThrottled = false;
+    }
+    await drain();
+    expect(whereJobsAre(ids)).toEqual({ done: 3, waiting: 0, parked: 0 });
+  });
+
+  it("a ledger table that does not exist: CONFIGURATION_ERROR, retried with attempts counted, parked with its reason at the 5th", async () => {
+    const ids = SEED.inactiveIds.slice(16, 17);
+    await queueActivations(sqs, queueUrl, ids);
+    const worker = await workerWith({ ZOHO_LEDGER_TABLE: "no-such-ledger" });
+    try {
+      for (let delivery = 1; delivery <= 5; delivery++) {
+        aws.endDelays("activation-queue");
+        await deliver(worker.handler);
+        if (delivery < 5)
+          expect([waitingFor(), waitingAttempts()]).toEqual([
+            ["CONFIGURATION_ERROR"],
+            [String(delivery)],
+          ]);
+      }
+    } finally {
+      worker.restore();
+    }
+    expect(whereJobsAre(ids)).toEqual({ done: 0, waiting: 0, parked: 1 });
+    expect(attribute(parkedMessages()[0] as QueueMessage, "error_code")).toBe(
+      "CONFIGURATION_ERROR",
+    );
   });
 
   it("a malformed secret: jobs wait, none parked, no Zoho call; all done once it is fixed", async () => {
@@ -422,6 +487,45 @@ describe("the worker under faults", () => {
     expect(sandbox.stats().grants).toBe(1);
     expect(accounts.requests).toBe(2);
     expect(aws.stats().calls["secretsmanager.PutSecretValue"] ?? 0).toBe(writesBefore);
+  });
+
+  it("the HTTP API: a throttled ledger answers 503 AWS_UNAVAILABLE with Retry-After, a missing table 500 CONFIGURATION_ERROR", async () => {
+    const activate = (api: { handler: typeof httpHandler }) =>
+      api.handler(
+        httpEvent({
+          method: "POST",
+          path: `/contacts/${SEED.inactiveIds[20]}/active`,
+          pathParameters: { contact_id: SEED.inactiveIds[20] as string },
+          query: { organization_id: SEED.organizationId },
+        }),
+        lambdaContext("http-api"),
+      ) as Promise<APIGatewayProxyStructuredResultV2>;
+    const api = await coldStart(() => import("../../functions/http-api"), {});
+    aws.faults.dynamoDbThrottled = true;
+    try {
+      const throttled = await activate(api);
+      expect(throttled.statusCode).toBe(503);
+      expect(throttled.headers?.["retry-after"]).toBe(String(AWS_RETRY_AFTER_SECONDS));
+      expect(JSON.parse(String(throttled.body)).error.code).toBe("AWS_UNAVAILABLE");
+    } finally {
+      aws.faults.dynamoDbThrottled = false;
+    }
+    expect((await activate(api)).statusCode).toBe(200);
+
+    const misconfigured = await coldStart(() => import("../../functions/http-api"), {
+      ZOHO_LEDGER_TABLE: "no-such-ledger",
+    });
+    try {
+      const missing = await activate(misconfigured);
+      expect(missing.statusCode).toBe(500);
+      expect(missing.headers?.["retry-after"]).toBeUndefined();
+      expect(JSON.parse(String(missing.body)).error).toMatchObject({
+        code: "CONFIGURATION_ERROR",
+        message: expect.stringContaining("no-such-ledger"),
+      });
+    } finally {
+      misconfigured.restore();
+    }
   });
 
   it("never logged a client secret, refresh token or access token, and never wrote the secret, whatever happened", async () => {

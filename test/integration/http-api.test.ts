@@ -334,7 +334,10 @@ describe("POST /activations", () => {
     const { status, body } = await post(JSON.stringify({ items: [{ contact_id: "1" }] }));
     expect(status).toBe(202);
     expect(body.accepted).toBe(0);
-    expect(body.rejected[0].error.message).toContain("send it again");
+    expect(body.rejected[0].error).toMatchObject({
+      code: "AWS_UNAVAILABLE",
+      message: expect.stringContaining("try again shortly"),
+    });
   });
 
   it("accepts items named by email, and a base64-encoded body with mixed-case headers", async () => {

@@ -953,6 +953,24 @@ describe("local DynamoDB (dynalite)", () => {
       dynamodb.send(new DescribeTableCommand({ TableName: "ledger" })),
     ).rejects.toMatchObject({ $metadata: { httpStatusCode: 503 } });
   });
+
+  it("throttles as DynamoDB does: HTTP 400 ProvisionedThroughputExceededException, retried by the SDK first", async () => {
+    await createLedgerTable(dynamodb, "ledger");
+    aws.faults.dynamoDbThrottled = true;
+    const before = aws.stats().calls["DynamoDB_20120810.GetItem"] ?? 0;
+    const retrying = clientsFor(aws.url, 2).dynamodb;
+    await expect(
+      retrying.send(new GetItemCommand({ TableName: "ledger", Key: key })),
+    ).rejects.toMatchObject({
+      name: "ProvisionedThroughputExceededException",
+      $metadata: { httpStatusCode: 400, attempts: 2 },
+    });
+    expect((aws.stats().calls["DynamoDB_20120810.GetItem"] ?? 0) - before).toBe(2);
+    aws.faults.dynamoDbThrottled = false;
+    await expect(
+      retrying.send(new GetItemCommand({ TableName: "ledger", Key: key })),
+    ).resolves.toBeDefined();
+  });
 });
 
 describe("local EventBridge", () => {
@@ -1182,6 +1200,7 @@ describe("inspection and faults over HTTP", () => {
       secretsManagerUnavailable: false,
       sqsUnavailable: true,
       dynamoDbUnavailable: false,
+      dynamoDbThrottled: false,
       eventBridgeUnavailable: false,
       failBatchEntries: 0,
     });

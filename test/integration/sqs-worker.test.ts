@@ -478,13 +478,13 @@ describe("sqs-worker: real failures", () => {
     expect(parked()).toEqual([]);
   });
 
-  it("retries, never parks at once, a job that fails because the secret is unreadable", async () => {
+  it("waits, never parks and spends no attempt, while Secrets Manager is unavailable", async () => {
     worker.aws.faults.secretsManagerUnavailable = true;
     await queue([{ contact_id: SEED.inactiveId }]);
     const { response } = await worker.runOnce();
     expect(response).toEqual({ batchItemFailures: [] });
     expect(waiting()).toEqual([
-      expect.objectContaining({ attempts: "1", waiting_for: "CONFIGURATION_ERROR" }),
+      expect.objectContaining({ attempts: "0", waiting_for: "AWS_UNAVAILABLE" }),
     ]);
     expect(parked()).toEqual([]);
   });

@@ -1,5 +1,20 @@
+import {
+  InternalServerError,
+  ProvisionedThroughputExceededException,
+  ResourceNotFoundException,
+  ThrottlingException,
+} from "@aws-sdk/client-dynamodb";
 import { describe, expect, it } from "vitest";
-import { ERROR_TABLE, parseRetryAfter, ServiceError, zohoAnswerToError } from "../../lib/errors";
+import {
+  AWS_RETRY_AFTER_SECONDS,
+  awsError,
+  ERROR_TABLE,
+  isAwsTransient,
+  parseRetryAfter,
+  ServiceError,
+  workerDecision,
+  zohoAnswerToError,
+} from "../../lib/errors";
 
 const at = new Date("2026-11-25T10:00:45.000Z"); // 15 s before the next minute
 
@@ -163,5 +178,74 @@ describe("the error table", () => {
       "SYNC_LIMIT_EXCEEDED",
       "UNAUTHORIZED",
     ]);
+  });
+});
+
+describe("AWS failures: AWS_UNAVAILABLE when they pass with time, CONFIGURATION_ERROR when an operator must act", () => {
+  const meta = (httpStatusCode: number) => ({ $metadata: { httpStatusCode } });
+  const named = (name: string, extra: object = {}) =>
+    Object.assign(new Error(`${name} happened`), { name }, extra);
+
+  it.each([
+    [
+      "a throttled ledger write",
+      new ProvisionedThroughputExceededException({ message: "slow down", ...meta(400) }),
+    ],
+    ["DynamoDB throttling", new ThrottlingException({ message: "throttled", ...meta(400) })],
+    ["a DynamoDB 500", new InternalServerError({ message: "oops", ...meta(500) })],
+    ["an SQS 503", named("ServiceUnavailable", meta(503))],
+    ["a Secrets Manager 503", named("ServiceUnavailable", meta(503))],
+    ["an HTTP 429 of any service", named("TooManyRequests", meta(429))],
+    ["the SDK's request timeout", named("TimeoutError")],
+    ["a reset connection", named("Error", { code: "ECONNRESET" })],
+    ["DNS that failed", named("Error", { code: "EAI_AGAIN" })],
+    ["a failure the SDK marked retryable", named("InternalError", { $retryable: {} })],
+  ])("%s is AWS_UNAVAILABLE: 503 with Retry-After, the worker waits", (_, failure) => {
+    const error = awsError(failure, "use the ledger table t in DynamoDB");
+    expect(isAwsTransient(failure)).toBe(true);
+    expect(error).toMatchObject({
+      code: "AWS_UNAVAILABLE",
+      statusCode: 503,
+      retryAfterSeconds: AWS_RETRY_AFTER_SECONDS,
+    });
+    expect(error.message).toMatch(/^Could not use the ledger table t in DynamoDB \(\w+\): AWS/);
+    expect(workerDecision(error, 4, 5)).toEqual({
+      action: "wait",
+      delaySeconds: AWS_RETRY_AFTER_SECONDS,
+    });
+  });
+
+  it.each([
+    ["a missing table", new ResourceNotFoundException({ message: "no table", ...meta(400) })],
+    ["a missing queue", named("AWS.SimpleQueueService.NonExistentQueue", meta(400))],
+    ["a missing secret", named("ResourceNotFoundException", meta(400))],
+    ["access denied", named("AccessDeniedException", meta(400))],
+    ["an unknown key id", named("UnrecognizedClientException", meta(400))],
+    ["a refusal SQS says is ours", named("InvalidParameterValue", meta(400))],
+    [
+      "a missing table after the SDK corrected its clock skew",
+      named("ResourceNotFoundException", {
+        $metadata: { httpStatusCode: 400, clockSkewCorrected: true },
+      }),
+    ],
+  ])("%s is CONFIGURATION_ERROR: 500, retried with attempts counted", (_, failure) => {
+    const error = awsError(failure, "read the Zoho secret s in Secrets Manager");
+    expect(isAwsTransient(failure)).toBe(false);
+    expect(error).toMatchObject({ code: "CONFIGURATION_ERROR", statusCode: 500 });
+    expect(error.message).toBe(
+      `Could not read the Zoho secret s in Secrets Manager (${failure.name}).`,
+    );
+    expect(workerDecision(error, 0, 5)).toEqual({ action: "retry", delaySeconds: 15 });
+    expect(workerDecision(error, 4, 5)).toEqual({ action: "park" });
+  });
+
+  it("keeps a ServiceError as it is", () => {
+    const error = new ServiceError("ZOHO_DAILY_LIMIT", "quota");
+    expect(awsError(error, "anything")).toBe(error);
+  });
+
+  it("has one row each in the error table", () => {
+    expect(ERROR_TABLE.AWS_UNAVAILABLE).toEqual({ httpStatus: 503, worker: "wait" });
+    expect(ERROR_TABLE.CONFIGURATION_ERROR).toEqual({ httpStatus: 500, worker: "retry" });
   });
 });

@@ -54,7 +54,35 @@ describe("sendInBatches", () => {
       ["3"],
     ]);
     expect([...result.sent.keys()].sort()).toEqual(["0", "1", "2", "4"]);
-    expect([...result.failed]).toEqual([["3", "InternalError"]]);
+    expect([...result.failed].map(([id, error]) => [id, error.code, error.message])).toEqual([
+      [
+        "3",
+        "AWS_UNAVAILABLE",
+        "Could not send the message to SQS queue q (InternalError): AWS is throttling or unavailable for now; try again shortly.",
+      ],
+    ]);
+  });
+
+  it("says CONFIGURATION_ERROR for what SQS says is the sender's fault, or a queue that does not exist", async () => {
+    sqs
+      .on(SendMessageBatchCommand)
+      .resolvesOnce({
+        Successful: [],
+        Failed: [{ Id: "0", Code: "InvalidParameterValue", SenderFault: true }],
+      })
+      .rejects(
+        Object.assign(new Error("no queue"), {
+          name: "AWS.SimpleQueueService.NonExistentQueue",
+          $metadata: { httpStatusCode: 400 },
+        }),
+      );
+    const url = "https://sqs.us-east-1.amazonaws.com/123456789012/jobs";
+    const result = await sendInBatches(sqs as unknown as SQSClient, url, entries(1));
+    expect(result.failed.get("0")).toMatchObject({
+      code: "CONFIGURATION_ERROR",
+      message:
+        "Could not send the message to SQS queue jobs (AWS.SimpleQueueService.NonExistentQueue).",
+    });
   });
 });
 

@@ -155,7 +155,8 @@ describe("webhookConfigStore", () => {
     const webhooks = store();
     await expect(webhooks.get()).rejects.toMatchObject({
       code: "CONFIGURATION_ERROR",
-      message: "Could not read the secret zoho/webhooks (AccessDeniedException).",
+      message:
+        "Could not read the webhook secret zoho/webhooks in Secrets Manager (AccessDeniedException).",
     });
     await expect(webhooks.get()).resolves.toHaveProperty("hubspot");
   });
