@@ -1,8 +1,8 @@
 /**
  * `npm run bench`: every figure of the performance section, measured in one run beside its
  * baseline, printed as tables. The results go to a temp file; `npm run bench -- --write` writes
- * them to bench/results.json (the tracked figures the README quotes). `--smoke` runs small sizes
- * (CI uses it to keep the benchmark working; its timings mean nothing) and fails when an
+ * them to bench/results.json (the tracked figures docs/performance.md quotes). `--smoke` runs
+ * small sizes (CI uses it to keep the benchmark working; its timings mean nothing) and fails when an
  * invariant breaks (a lost job, a DLQ entry, more than one 45 a day, a PutSecretValue, a grant
  * storm). `--only a,b` runs only those parts (cold,warm,tokens,drain,mixed,daily_cap,concurrency,grant_storm,sync).
  */

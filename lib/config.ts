@@ -10,9 +10,9 @@ const queueUrl = () => z.optional(z.url({ error: "must be a queue URL" }));
 
 /**
  * The environment every function reads once at cold start. Defaults are written here and
- * nowhere else; `README.md` lists them.
+ * nowhere else; `docs/configuration.md` lists them (a test compares the two).
  */
-const EnvSchema = z.object({
+export const EnvSchema = z.object({
   ZOHO_SECRET_ID: z
     .string({ error: "is required: the Secrets Manager secret with the Zoho credentials" })
     .check(z.minLength(1, "is required: the Secrets Manager secret with the Zoho credentials")),
