@@ -47,6 +47,20 @@ export function recordParked(): void {
   metrics.addMetric("Parked", MetricUnit.Count, 1);
 }
 
+/** A Zoho call the ledger let out (`ZohoCalls.bulk`) or refused for the minute or day (`ZohoRefused.bulk`). */
+export function recordBudget(result: "granted" | "refused", lane: string): void {
+  metrics.addMetric(
+    `${result === "granted" ? "ZohoCalls" : "ZohoRefused"}.${lane}`,
+    MetricUnit.Count,
+    1,
+  );
+}
+
+/** The daily quota Zoho reported left for an organization (the dashboard shows its minimum). */
+export function recordDailyRemaining(remaining: number): void {
+  metrics.addMetric("ZohoDailyRemaining", MetricUnit.Count, remaining);
+}
+
 /** What may be logged of an error: code, message, Zoho's code, and the stack for our own bugs. */
 export function errorForLog(error: ServiceError): Record<string, unknown> {
   return {

@@ -5,7 +5,8 @@ import {
   type DynamoDBClient,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import { ServiceError } from "../errors";
+import { isServiceError, ServiceError } from "../errors";
+import { recordBudget, recordDailyRemaining } from "../observability";
 import { getLedgerItem, isConditionFailed, ledgerError, num } from "./dynamo";
 import { LEDGER_KEY } from "./table";
 
@@ -115,6 +116,19 @@ export class ZohoBudget {
    * needs when it cannot have them in time.
    */
   async acquire(organizationId: string, lane: Lane, options: AcquireOptions): Promise<CallPermit> {
+    try {
+      const permit = await this.#acquire(organizationId, lane, options);
+      recordBudget("granted", lane);
+      return permit;
+    } catch (error) {
+      const code = isServiceError(error) ? error.code : undefined;
+      if (code === "ZOHO_RATE_LIMITED" || code === "ZOHO_DAILY_LIMIT")
+        recordBudget("refused", lane);
+      throw error;
+    }
+  }
+
+  async #acquire(organizationId: string, lane: Lane, options: AcquireOptions): Promise<CallPermit> {
     const deadline = this.#options.now() + options.maxWaitMs;
     this.#checkKnownExhausted(organizationId);
     const minute = await this.#takeMinute(organizationId, lane, deadline);
@@ -326,6 +340,7 @@ export class ZohoBudget {
     if (report.zohoCode === 44) work.push(this.#closeMinute(organizationId));
     if (report.zohoCode === 45) remaining = 0; // whatever the headers say: nothing more today
     if (resetIn !== undefined && remaining !== undefined) {
+      recordDailyRemaining(remaining);
       work.push(
         this.#reportWindow(organizationId, { quota, remaining, resetAt: now + resetIn * 1000 }),
       );

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 // biome-ignore lint/suspicious/noExplicitAny: template properties are arbitrary JSON
 type Json = any;
 type Resource = { Type: string; Properties: Record<string, Json>; Condition?: string };
-type Template = { Resources: Record<string, Resource> };
+type Template = { Resources: Record<string, Resource>; Outputs: Record<string, Json> };
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -490,5 +490,71 @@ describe("the packaged CloudFormation template", () => {
       DeletionPolicy: "Retain",
       UpdateReplacePolicy: "Retain",
     });
+  });
+});
+
+describe("the CloudWatch dashboard", () => {
+  /** The dashboard's body with Fn::Sub's variables filled in as CloudFormation would. */
+  function dashboardBody(): { widgets: Array<{ properties: { title: string; metrics: Json[] } }> } {
+    const dashboard = template.Resources.Dashboard as Resource;
+    expect(dashboard.Type).toBe("AWS::CloudWatch::Dashboard");
+    const [body, variables] = dashboard.Properties.DashboardBody["Fn::Sub"];
+    const filled = body.replace(/\$\{([\w:.]+)\}/g, (_: string, name: string) => {
+      if (name in variables) return variables[name];
+      if (name === "AWS::Region") return "us-east-1";
+      const [logicalId, attribute] = name.split(".");
+      expect(template.Resources, `the body names ${name}`).toHaveProperty(logicalId as string);
+      expect(attribute).toBe("QueueName");
+      return `${logicalId}-name`;
+    });
+    return JSON.parse(filled);
+  }
+
+  const source = readdirSync(join(ROOT, "lib"), { recursive: true, encoding: "utf8" })
+    .map((file) => join("lib", file))
+    .concat(readdirSync(join(ROOT, "functions")).map((file) => join("functions", file)))
+    .filter((file) => file.endsWith(".ts"))
+    .map((file) => readFileSync(join(ROOT, file), "utf8"))
+    .join("\n");
+  const LANES = ["interactive", "realtime", "bulk"];
+  /** Whether the code emits this metric: a literal name, an outcome (`AlreadyActive` = `already_active`), or `<base>.<lane>`. */
+  function emitted(name: string): boolean {
+    const [base, lane] = name.split(".");
+    if (lane !== undefined) return LANES.includes(lane) && source.includes(`"${base}"`);
+    const outcome = name.replace(/[A-Z]/g, (c, i: number) => `${i ? "_" : ""}${c.toLowerCase()}`);
+    return source.includes(`"${name}"`) || source.includes(`"${outcome}"`);
+  }
+
+  it("shows jobs, Zoho's budget by lane, the daily quota, the queues, the DLQs and webhook refusals", () => {
+    const titles = dashboardBody().widgets.map((widget) => widget.properties.title);
+    expect(titles).toEqual([
+      "Jobs done and parked",
+      "Zoho calls and refusals by lane",
+      "Daily Zoho quota remaining (lowest reported)",
+      "Queue depth and oldest message age (s)",
+      "Dead-letter queues (parked jobs)",
+      "Webhook refusals and sync runs",
+    ]);
+    expect(template.Outputs.DashboardUrl.Value["Fn::Sub"]).toContain(
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: CloudFormation's Fn::Sub syntax
+      "#dashboards:name=${Dashboard}",
+    );
+  });
+
+  it("reads only metrics the code emits, in the namespace and service the functions publish under", () => {
+    const custom = dashboardBody()
+      .widgets.flatMap((widget) => widget.properties.metrics)
+      .filter(([namespace]) => namespace !== "AWS/SQS");
+    expect(custom.length).toBeGreaterThan(15);
+    for (const [namespace, name, dimension, service] of custom) {
+      expect([namespace, dimension, service]).toEqual([
+        "ZohoContactStatus",
+        "service",
+        "zoho-contact-status",
+      ]);
+      expect(emitted(name), `${name} is emitted by lib/ or functions/`).toBe(true);
+    }
+    expect(emitted("NoSuchMetric")).toBe(false);
+    expect(emitted("ZohoCalls.nolane")).toBe(false);
   });
 });
