@@ -4,7 +4,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-sec
 import type { Config } from "../config";
 import { awsError, type ErrorCode, ServiceError } from "../errors";
 import { getLedgerItem, isConditionFailed, ledgerError, num, str } from "../ledger/dynamo";
-import { LEDGER_KEY } from "../ledger/table";
+import { ledgerKeys } from "../ledger/keys";
 import { logger } from "../observability";
 import { type AccessToken, grantAccessToken } from "../zoho/accounts";
 import { parseSecret, type ZohoSecret } from "./secret";
@@ -86,10 +86,7 @@ export class TokenStore {
 
   constructor(options: TokenStoreOptions) {
     this.#options = { ...DEFAULTS, now: () => Date.now(), ...options };
-    this.#key = {
-      [LEDGER_KEY.partition]: { S: `connection#${options.secretId}` },
-      [LEDGER_KEY.sort]: { S: "token" },
-    };
+    this.#key = ledgerKeys.token(options.secretId);
   }
 
   /** The secret, from the container's cache unless it is older than the TTL or `forceFetch`. */

@@ -14,7 +14,15 @@ import {
   num,
   str,
 } from "../ledger/dynamo";
-import { LEDGER_KEY, pendingJobKey } from "../ledger/table";
+import {
+  keyInPrefix,
+  LEDGER_KEY,
+  type LedgerKey,
+  type LedgerPrefix,
+  ledgerKeys,
+  ledgerPrefixes,
+  ledgerPrefixQuery,
+} from "../ledger/keys";
 import type { ActivationJob } from "./job";
 
 export type JobState = "queued" | "waiting" | "done" | "parked";
@@ -122,7 +130,7 @@ export class JobRecords {
       jobs.map((job) => ({
         PutRequest: {
           Item: {
-            ...jobKey(job.job_id),
+            ...ledgerKeys.job(job.job_id),
             ...this.#fields(job, now),
             state: { S: "queued" },
             attempts: { L: [] },
@@ -138,7 +146,7 @@ export class JobRecords {
     await batchWriteLedger(
       this.#options.dynamo,
       this.#options.table,
-      jobIds.map((jobId) => ({ DeleteRequest: { Key: jobKey(jobId) } })),
+      jobIds.map((jobId) => ({ DeleteRequest: { Key: ledgerKeys.job(jobId) } })),
     );
   }
 
@@ -215,7 +223,7 @@ export class JobRecords {
       const { Attributes = {} } = await this.#options.dynamo.send(
         new UpdateItemCommand({
           TableName: this.#options.table,
-          Key: jobKey(jobId),
+          Key: ledgerKeys.job(jobId),
           UpdateExpression: `SET ${set.join(", ")}${remove.length ? ` REMOVE ${remove.join(", ")}` : ""}`,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
@@ -237,7 +245,7 @@ export class JobRecords {
    * `jobId` when the event is new, else the job id the first delivery got (kept 7 days).
    */
   async claimEvent(source: string, eventId: string, jobId: string): Promise<string> {
-    const key = eventKey(source, eventId);
+    const key = ledgerKeys.webhookEvent(source, eventId);
     try {
       await this.#options.dynamo.send(
         new UpdateItemCommand({
@@ -266,7 +274,7 @@ export class JobRecords {
       .send(
         new DeleteItemCommand({
           TableName: this.#options.table,
-          Key: eventKey(source, eventId),
+          Key: ledgerKeys.webhookEvent(source, eventId),
           ConditionExpression: "job_id = :job",
           ExpressionAttributeValues: { ":job": { S: jobId } },
         }),
@@ -283,7 +291,7 @@ export class JobRecords {
       await this.#options.dynamo.send(
         new DeleteItemCommand({
           TableName: this.#options.table,
-          Key: pendingJobKey(organizationId, contactId),
+          Key: ledgerKeys.pendingJob(organizationId, contactId),
           ConditionExpression: "job_id = :job",
           ExpressionAttributeValues: { ":job": { S: jobId } },
         }),
@@ -295,7 +303,11 @@ export class JobRecords {
 
   /** A job's record, or undefined. */
   async get(jobId: string): Promise<JobRecord | undefined> {
-    const item = await getLedgerItem(this.#options.dynamo, this.#options.table, jobKey(jobId));
+    const item = await getLedgerItem(
+      this.#options.dynamo,
+      this.#options.table,
+      ledgerKeys.job(jobId),
+    );
     if (!item || num(item.expires_at) * 1000 < this.#options.now().getTime()) return undefined;
     return toRecord(jobId, item);
   }
@@ -307,9 +319,8 @@ export class JobRecords {
     page: { limit: number; next?: string | undefined },
   ): Promise<{ changes: ContactChange[]; next?: string }> {
     const limit = Math.min(Math.max(1, page.limit), HISTORY_PAGE_MAX);
-    let start: Record<string, AttributeValue> | undefined;
-    if (page.next !== undefined)
-      start = decodeCursor(page.next, historyPartition(organizationId, contactId));
+    const changesOf = ledgerPrefixes.history(organizationId, contactId);
+    const start = page.next === undefined ? undefined : decodeCursor(page.next, changesOf);
     let output: {
       Items?: Array<Record<string, AttributeValue>>;
       LastEvaluatedKey?: Record<string, AttributeValue>;
@@ -318,12 +329,7 @@ export class JobRecords {
       output = await this.#options.dynamo.send(
         new QueryCommand({
           TableName: this.#options.table,
-          KeyConditionExpression: "#pk = :pk AND begins_with(#sk, :change)",
-          ExpressionAttributeNames: { "#pk": LEDGER_KEY.partition, "#sk": LEDGER_KEY.sort },
-          ExpressionAttributeValues: {
-            ":pk": { S: historyPartition(organizationId, contactId) },
-            ":change": { S: "change#" },
-          },
+          ...ledgerPrefixQuery(changesOf),
           ScanIndexForward: false,
           Limit: limit,
           ...(start ? { ExclusiveStartKey: start } : {}),
@@ -357,10 +363,7 @@ export class JobRecords {
     await this.#options.dynamo.send(
       new UpdateItemCommand({
         TableName: this.#options.table,
-        Key: {
-          [LEDGER_KEY.partition]: { S: historyPartition(done.organizationId, done.contactId) },
-          [LEDGER_KEY.sort]: { S: `change#${at}#${jobId}` },
-        },
+        Key: ledgerKeys.change(done.organizationId, done.contactId, at, jobId),
         UpdateExpression: "SET change = :change, expires_at = :ttl",
         ExpressionAttributeValues: {
           ":change": { S: JSON.stringify(change) },
@@ -426,21 +429,6 @@ function toRecord(jobId: string, item: Record<string, AttributeValue>): JobRecor
   };
 }
 
-function eventKey(source: string, eventId: string): Record<string, AttributeValue> {
-  return {
-    [LEDGER_KEY.partition]: { S: `webhook#${source}` },
-    [LEDGER_KEY.sort]: { S: `event#${eventId}` },
-  };
-}
-
-function jobKey(jobId: string): Record<string, AttributeValue> {
-  return { [LEDGER_KEY.partition]: { S: `job#${jobId}` }, [LEDGER_KEY.sort]: { S: "job" } };
-}
-
-function historyPartition(organizationId: string, contactId: string): string {
-  return `contact#${organizationId}#${contactId}`;
-}
-
 function errorOf(error: ServiceError): { code: string; message: string; zoho_code?: number } {
   return { code: error.code, message: error.message, ...zohoCode(error) };
 }
@@ -458,14 +446,15 @@ function encodeCursor(key: Record<string, AttributeValue>): string {
   ).toString("base64url");
 }
 
-function decodeCursor(cursor: string, partition: string): Record<string, AttributeValue> {
+function decodeCursor(cursor: string, changesOf: LedgerPrefix): LedgerKey {
   try {
     const { pk, sk } = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as {
       pk?: unknown;
       sk?: unknown;
     };
-    if (pk === partition && typeof sk === "string" && sk.startsWith("change#")) {
-      return { [LEDGER_KEY.partition]: { S: pk }, [LEDGER_KEY.sort]: { S: sk } };
+    if (typeof pk === "string" && typeof sk === "string") {
+      const key = { [LEDGER_KEY.partition]: { S: pk }, [LEDGER_KEY.sort]: { S: sk } };
+      if (keyInPrefix(key, changesOf) !== undefined) return key;
     }
   } catch {
     // fall through: not a cursor of ours

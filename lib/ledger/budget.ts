@@ -8,7 +8,7 @@ import {
 import { isServiceError, ServiceError } from "../errors";
 import { recordBudget, recordDailyRemaining } from "../observability";
 import { getLedgerItem, isConditionFailed, ledgerError, num } from "./dynamo";
-import { LEDGER_KEY } from "./table";
+import { type LedgerKey, ledgerKeys } from "./keys";
 
 /**
  * Who is calling Zoho, in priority order. Each lane has a ceiling on the one per-minute budget,
@@ -163,7 +163,7 @@ export class ZohoBudget {
 
   /** The daily window as the ledger has it (for reports and tests). */
   async dailyWindow(organizationId: string): Promise<DailyWindow | undefined> {
-    const item = await this.#get(organizationId, "daily");
+    const item = await this.#get(ledgerKeys.daily(organizationId));
     if (!item) return undefined;
     return { remaining: num(item.remaining), resetAt: num(item.reset_at) };
   }
@@ -178,7 +178,7 @@ export class ZohoBudget {
         await this.#send(
           new UpdateItemCommand({
             TableName: this.#options.table,
-            Key: key(organizationId, `minute#${minute}`),
+            Key: ledgerKeys.minute(organizationId, minute),
             UpdateExpression: "ADD calls :one SET expires_at = :ttl",
             ConditionExpression: "attribute_not_exists(calls) OR calls < :ceiling",
             ExpressionAttributeValues: {
@@ -209,7 +209,7 @@ export class ZohoBudget {
     await this.#send(
       new UpdateItemCommand({
         TableName: this.#options.table,
-        Key: key(organizationId, `minute#${minute}`),
+        Key: ledgerKeys.minute(organizationId, minute),
         UpdateExpression: "ADD calls :minusOne",
         ExpressionAttributeValues: { ":minusOne": { N: "-1" } },
       }),
@@ -222,7 +222,7 @@ export class ZohoBudget {
     await this.#send(
       new UpdateItemCommand({
         TableName: this.#options.table,
-        Key: key(organizationId, `minute#${minute}`),
+        Key: ledgerKeys.minute(organizationId, minute),
         UpdateExpression: "SET calls = :full, expires_at = :ttl",
         ExpressionAttributeValues: {
           ":full": { N: String(this.#ceilings.interactive) },
@@ -254,7 +254,7 @@ export class ZohoBudget {
         await this.#send(
           new UpdateItemCommand({
             TableName: this.#options.table,
-            Key: key(organizationId, "daily"),
+            Key: ledgerKeys.daily(organizationId),
             UpdateExpression: "ADD remaining :minusOne",
             ConditionExpression: "remaining > :zero AND reset_at > :now",
             ExpressionAttributeValues: {
@@ -268,7 +268,7 @@ export class ZohoBudget {
       } catch (error) {
         if (!isConditionFailed(error)) throw ledgerError(error, this.#options.table);
       }
-      const item = await this.#get(organizationId, "daily");
+      const item = await this.#get(ledgerKeys.daily(organizationId));
       const resetAt = item ? num(item.reset_at) : 0;
       if (resetAt > now) {
         if (num(item?.remaining) > 0) continue; // opened by another call since our try
@@ -285,7 +285,7 @@ export class ZohoBudget {
       const opened = await this.#send(
         new UpdateItemCommand({
           TableName: this.#options.table,
-          Key: key(organizationId, "daily"),
+          Key: ledgerKeys.daily(organizationId),
           UpdateExpression:
             "SET remaining = :remaining, quota = :quota, reset_at = :reset, reported = :false, expires_at = :ttl",
           ConditionExpression: "attribute_not_exists(reset_at) OR reset_at <= :now",
@@ -318,7 +318,7 @@ export class ZohoBudget {
     await this.#send(
       new UpdateItemCommand({
         TableName: this.#options.table,
-        Key: key(organizationId, "daily"),
+        Key: ledgerKeys.daily(organizationId),
         UpdateExpression: "ADD remaining :one",
         ConditionExpression: "attribute_exists(remaining)",
         ExpressionAttributeValues: { ":one": { N: "1" } },
@@ -377,7 +377,7 @@ export class ZohoBudget {
     const newWindow = await conditional(
       new UpdateItemCommand({
         TableName: this.#options.table,
-        Key: key(organizationId, "daily"),
+        Key: ledgerKeys.daily(organizationId),
         UpdateExpression:
           "SET remaining = :remaining, quota = :quota, reset_at = :reset, reported = :true, expires_at = :ttl",
         ConditionExpression:
@@ -398,7 +398,7 @@ export class ZohoBudget {
       (await conditional(
         new UpdateItemCommand({
           TableName: this.#options.table,
-          Key: key(organizationId, "daily"),
+          Key: ledgerKeys.daily(organizationId),
           UpdateExpression: "SET remaining = :remaining",
           ConditionExpression: "reset_at BETWEEN :low AND :high AND remaining > :remaining",
           ExpressionAttributeValues: { ":remaining": remaining, ":low": low, ":high": high },
@@ -411,13 +411,13 @@ export class ZohoBudget {
   /** A 45 without headers: nothing more until the stored reset (or UTC midnight). */
   async #closeDay(organizationId: string): Promise<void> {
     const now = this.#options.now();
-    const item = await this.#get(organizationId, "daily");
+    const item = await this.#get(ledgerKeys.daily(organizationId));
     const stored = item ? num(item.reset_at) : 0;
     const resetAt = stored > now ? stored : nextUtcMidnight(now);
     await this.#send(
       new UpdateItemCommand({
         TableName: this.#options.table,
-        Key: key(organizationId, "daily"),
+        Key: ledgerKeys.daily(organizationId),
         UpdateExpression:
           "SET remaining = :zero, reset_at = :reset, quota = if_not_exists(quota, :quota), reported = if_not_exists(reported, :false), expires_at = :ttl",
         ExpressionAttributeValues: {
@@ -449,7 +449,7 @@ export class ZohoBudget {
           await this.#send(
             new UpdateItemCommand({
               TableName: this.#options.table,
-              Key: key(organizationId, `lease#${slot}`),
+              Key: ledgerKeys.lease(organizationId, slot),
               UpdateExpression: "SET holder = :holder, lease_until = :until, expires_at = :ttl",
               ConditionExpression: "attribute_not_exists(lease_until) OR lease_until < :now",
               ExpressionAttributeValues: {
@@ -480,7 +480,7 @@ export class ZohoBudget {
     await this.#send(
       new DeleteItemCommand({
         TableName: this.#options.table,
-        Key: key(organizationId, `lease#${lease.slot}`),
+        Key: ledgerKeys.lease(organizationId, lease.slot),
         ConditionExpression: "holder = :holder",
         ExpressionAttributeValues: { ":holder": { S: lease.holder } },
       }),
@@ -491,21 +491,14 @@ export class ZohoBudget {
 
   // --- plumbing ---------------------------------------------------------------------------
 
-  #get(organizationId: string, sort: string) {
-    return getLedgerItem(this.#options.dynamo, this.#options.table, key(organizationId, sort));
+  #get(key: LedgerKey) {
+    return getLedgerItem(this.#options.dynamo, this.#options.table, key);
   }
 
   #send(command: UpdateItemCommand | DeleteItemCommand) {
     // biome-ignore lint/suspicious/noExplicitAny: one client, two command types
     return this.#options.dynamo.send(command as any);
   }
-}
-
-function key(organizationId: string, sort: string): Record<string, AttributeValue> {
-  return {
-    [LEDGER_KEY.partition]: { S: `org#${organizationId}` },
-    [LEDGER_KEY.sort]: { S: sort },
-  };
 }
 
 function nextUtcMidnight(now: number): number {

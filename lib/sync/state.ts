@@ -6,7 +6,7 @@ import {
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
 import { batchWriteLedger, getLedgerItem, ledgerError, num, str } from "../ledger/dynamo";
-import { LEDGER_KEY, PENDING_PREFIX, pendingJobKey, syncStateKey } from "../ledger/table";
+import { keyInPrefix, ledgerKeys, ledgerPrefixes, ledgerPrefixQuery } from "../ledger/keys";
 
 /** What the last successful run of an organization's sync left for the next one. */
 export interface SyncState {
@@ -16,7 +16,7 @@ export interface SyncState {
   digest: string;
 }
 
-/** The sync's items in the ledger (lib/ledger/table.ts): its watermark and the pending jobs. */
+/** The sync's items in the ledger (lib/ledger/keys.ts): its watermark and the pending jobs. */
 export interface SyncLedger {
   state(organizationId: string): Promise<SyncState | undefined>;
   saveState(organizationId: string, state: SyncState): Promise<void>;
@@ -39,9 +39,9 @@ export const PENDING_TTL_SECONDS = 4 * 86_400;
 
 /**
  * The sync's ledger items. Pending jobs are one item per contact in the organization's own
- * partition (`org#<id>` / `pending#<contact_id>`), so a run reads them all with one Query (a
- * page per ~1 MB, thousands of items) instead of a read per planned change or a scan of the
- * job records (`job#<id>` items, one partition each, which no query can gather by contact).
+ * partition (`ledgerKeys.pendingJob`), so a run reads them all with one Query (a page per ~1 MB,
+ * thousands of items) instead of a read per planned change or a scan of the job records (one
+ * partition each, which no query can gather by contact).
  */
 export class DynamoSyncLedger implements SyncLedger {
   readonly #dynamo: DynamoDBClient;
@@ -55,7 +55,11 @@ export class DynamoSyncLedger implements SyncLedger {
   }
 
   async state(organizationId: string): Promise<SyncState | undefined> {
-    const item = await getLedgerItem(this.#dynamo, this.#table, syncStateKey(organizationId));
+    const item = await getLedgerItem(
+      this.#dynamo,
+      this.#table,
+      ledgerKeys.syncState(organizationId),
+    );
     const listedAt = str(item?.listed_at);
     const digest = str(item?.digest);
     if (listedAt === undefined || digest === undefined) return undefined;
@@ -68,7 +72,7 @@ export class DynamoSyncLedger implements SyncLedger {
         new PutItemCommand({
           TableName: this.#table,
           Item: {
-            ...syncStateKey(organizationId),
+            ...ledgerKeys.syncState(organizationId),
             listed_at: { S: state.listedAt.toISOString() },
             digest: { S: state.digest },
             updated_at: { S: this.#now().toISOString() },
@@ -81,7 +85,8 @@ export class DynamoSyncLedger implements SyncLedger {
   }
 
   async pendingContacts(organizationId: string): Promise<Set<string>> {
-    const pending = new Set<string>();
+    const contacts = new Set<string>();
+    const pending = ledgerPrefixes.pendingJobs(organizationId);
     const nowSeconds = this.#now().getTime() / 1000;
     let start: Record<string, AttributeValue> | undefined;
     try {
@@ -89,27 +94,23 @@ export class DynamoSyncLedger implements SyncLedger {
         const output = await this.#dynamo.send(
           new QueryCommand({
             TableName: this.#table,
-            KeyConditionExpression: "#pk = :pk AND begins_with(#sk, :pending)",
-            ExpressionAttributeNames: { "#pk": LEDGER_KEY.partition, "#sk": LEDGER_KEY.sort },
-            ExpressionAttributeValues: {
-              ":pk": { S: `org#${organizationId}` },
-              ":pending": { S: PENDING_PREFIX },
-            },
-            ProjectionExpression: "#sk, expires_at",
+            ...ledgerPrefixQuery(pending),
+            ProjectionExpression: "#pk, #sk, expires_at",
             ...(start ? { ExclusiveStartKey: start } : {}),
           }),
         );
         for (const item of output.Items ?? []) {
           // TTL deletes late: an expired item no longer holds its contact back.
           if (num(item.expires_at) <= nowSeconds) continue;
-          pending.add((str(item[LEDGER_KEY.sort]) ?? "").slice(PENDING_PREFIX.length));
+          const contactId = keyInPrefix(item, pending);
+          if (contactId) contacts.add(contactId);
         }
         start = output.LastEvaluatedKey;
       } while (start);
     } catch (error) {
       throw ledgerError(error, this.#table);
     }
-    return pending;
+    return contacts;
   }
 
   async markPending(
@@ -121,7 +122,7 @@ export class DynamoSyncLedger implements SyncLedger {
     const requests: WriteRequest[] = jobs.map((job) => ({
       PutRequest: {
         Item: {
-          ...pendingJobKey(organizationId, job.contact_id),
+          ...ledgerKeys.pendingJob(organizationId, job.contact_id),
           job_id: { S: job.job_id },
           action: { S: job.action },
           queued_at: { S: now.toISOString() },
@@ -137,7 +138,7 @@ export class DynamoSyncLedger implements SyncLedger {
       this.#dynamo,
       this.#table,
       contactIds.map((contactId) => ({
-        DeleteRequest: { Key: pendingJobKey(organizationId, contactId) },
+        DeleteRequest: { Key: ledgerKeys.pendingJob(organizationId, contactId) },
       })),
     );
   }

@@ -6,7 +6,7 @@ import {
   UpdateItemCommand,
   UpdateTimeToLiveCommand,
 } from "@aws-sdk/client-dynamodb";
-import { LEDGER_KEY, LEDGER_TABLE_DEFINITION } from "../../lib/ledger/table";
+import { LEDGER_KEY, LEDGER_TABLE_DEFINITION, ledgerKeys } from "../../lib/ledger/keys";
 
 /** The ledger table's name in the local stack (serverless.yml: `<service>-<stage>-ledger`). */
 export const LOCAL_LEDGER_TABLE = "zoho-contact-status-local-ledger";
@@ -66,10 +66,7 @@ export async function storeLedgerToken(
   await dynamodb.send(
     new UpdateItemCommand({
       TableName: table,
-      Key: {
-        [LEDGER_KEY.partition]: { S: `connection#${secretId}` },
-        [LEDGER_KEY.sort]: { S: "token" },
-      },
+      Key: ledgerKeys.token(secretId),
       UpdateExpression:
         "SET access_token = :t, api_domain = :d, token_expires_at = :e, granted_at = :g ADD token_version :one",
       ExpressionAttributeValues: {

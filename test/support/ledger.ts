@@ -10,7 +10,7 @@ import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import dynalite from "dynalite";
 import { vi } from "vitest";
 import { TokenStore } from "../../lib/credentials/token-store";
-import { LEDGER_KEY } from "../../lib/ledger/table";
+import { LEDGER_KEY, ledgerKeys } from "../../lib/ledger/keys";
 import { createLedgerTable, storeLedgerToken } from "../../local/stack/ledger-table";
 
 export const LEDGER_TABLE = "zoho-contact-status-test-ledger";
@@ -100,10 +100,7 @@ export function ledgerOn(dynamo: DynamoDBClient, table: string) {
       const { Item } = await dynamo.send(
         new GetItemCommand({
           TableName: table,
-          Key: {
-            [LEDGER_KEY.partition]: { S: `connection#${secretId}` },
-            [LEDGER_KEY.sort]: { S: "token" },
-          },
+          Key: ledgerKeys.token(secretId),
           ConsistentRead: true,
         }),
       );
