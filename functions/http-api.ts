@@ -9,6 +9,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "
 import * as z from "zod/mini";
 import { type Action, changeContactStatus } from "../lib/activation";
 import { required } from "../lib/config";
+import { organizationFor } from "../lib/credentials/secret";
 import { createDependencies, lazy } from "../lib/dependencies";
 import { ServiceError, toServiceError } from "../lib/errors";
 import { json, readJsonBody, routeNotFound } from "../lib/http";
@@ -182,10 +183,7 @@ async function getJob(event: Event) {
 async function contactHistory(event: Event) {
   const contactId = assertZohoId(event.pathParameters?.contact_id, "contact_id");
   const query = event.queryStringParameters ?? {};
-  const organizationId =
-    query.organization_id === undefined
-      ? await defaultOrganization()
-      : assertZohoId(query.organization_id, "organization_id");
+  const { organizationId } = await organizationFor(dependencies().tokens, query.organization_id);
   const limit = query.limit === undefined ? 20 : Number(query.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
     throw new ServiceError("INVALID_REQUEST", "limit must be a whole number from 1 to 100.");
@@ -195,17 +193,6 @@ async function contactHistory(event: Event) {
     next: query.next,
   });
   return json(200, { contact_id: contactId, organization_id: organizationId, ...page });
-}
-
-async function defaultOrganization(): Promise<string> {
-  const fallback = (await dependencies().tokens.getSecret()).organization_id;
-  if (fallback === undefined) {
-    throw new ServiceError(
-      "INVALID_REQUEST",
-      "No organization_id: name it, or set a default organization_id in the secret.",
-    );
-  }
-  return fallback;
 }
 
 const webhookConfig = lazy(() => {

@@ -19,7 +19,7 @@ export interface TokenRefreshResult {
 }
 
 /**
- * Every 45 minutes: renews the stored access token when it has less than
+ * Every 30 minutes (the schedule in serverless.yml): renews the stored access token when it has less than
  * `TOKEN_REFRESH_MARGIN_MINUTES` left, so the other functions always find a fresh one and never
  * grant their own. A run while the token is fresh costs no grant. Logs the expiry, never the token.
  */

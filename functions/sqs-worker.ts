@@ -8,6 +8,7 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda"
 import pLimit from "p-limit";
 import { changeContactStatus } from "../lib/activation";
 import { type Config, required } from "../lib/config";
+import { organizationFor } from "../lib/credentials/secret";
 import { createDependencies, lazy } from "../lib/dependencies";
 import { type JobDecision, type ServiceError, toServiceError, workerDecision } from "../lib/errors";
 import { type ActivationJob, jobToRequest, parseJobMessage } from "../lib/jobs/job";
@@ -152,7 +153,7 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
     try {
       job = parseJobMessage(record.body);
       // Keyed by the organization Zoho sees, so a job naming the default one is held back too.
-      organization = job.organization_id ?? (await tokens.getSecret()).organization_id ?? "default";
+      organization = (await organizationFor(tokens, job.organization_id)).organizationId;
       const stop = stopped.get(organization);
       if (stop !== undefined) {
         await settle(stop.error, stop.decision, stop.dueAt);

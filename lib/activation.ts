@@ -1,5 +1,5 @@
 import pRetry from "p-retry";
-import type { ZohoSecret } from "./credentials/secret";
+import { organizationFor, type SecretReader } from "./credentials/secret";
 import { ServiceError, toServiceError } from "./errors";
 import { assertZohoId } from "./ids";
 import type { CallOptions, ZohoBooksClient } from "./zoho/books-client";
@@ -31,7 +31,7 @@ export interface ActivationOutcome {
 
 export interface ActivationDependencies {
   books: ZohoBooksClient;
-  tokens: { getSecret(): Promise<ZohoSecret> };
+  tokens: SecretReader;
 }
 
 export interface ActivationOptions {
@@ -71,7 +71,7 @@ export async function changeContactStatus(
   request: ActivationRequest,
   options: ActivationOptions = {},
 ): Promise<ActivationOutcome> {
-  const { organizationId, fromSecret } = await resolveOrganization(deps, request.organizationId);
+  const { organizationId, fromSecret } = await organizationFor(deps.tokens, request.organizationId);
   const contactId =
     request.contactId === undefined
       ? await findContactIdByEmail(deps.books, request.email, organizationId, {
@@ -152,22 +152,6 @@ export async function findContactIdByEmail(
 
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
-}
-
-async function resolveOrganization(
-  deps: ActivationDependencies,
-  requested: string | undefined,
-): Promise<{ organizationId: string; fromSecret: boolean }> {
-  if (requested !== undefined)
-    return { organizationId: assertZohoId(requested, "organization_id"), fromSecret: false };
-  const fallback = (await deps.tokens.getSecret()).organization_id;
-  if (fallback === undefined) {
-    throw new ServiceError(
-      "INVALID_REQUEST",
-      "No organization_id: name it in the request, or set a default organization_id in the secret.",
-    );
-  }
-  return { organizationId: fallback, fromSecret: true };
 }
 
 /** An organization the caller named is their mistake (400); the secret's default is ours (500). */

@@ -7,13 +7,13 @@ import type { SdkError } from "@smithy/types";
  * queue worker. The HTTP middleware and the SQS worker both read {@link ERROR_TABLE}.
  */
 
-/** What the SQS worker does with a job that failed with this code. */
+/** What the SQS worker does with a job that failed with this code ({@link workerDecision}). */
 export type WorkerDecision =
-  /** leave the message on the queue; SQS redelivers it, and redrives it to the DLQ in the end */
+  /** a real failure: sent again after a back-off, one attempt more; parked at `JOB_MAX_ATTEMPTS` */
   | "retry"
-  /** keep the message invisible until the wait the error carries, and stop the batch */
+  /** a quota or an outage: sent again after the wait it asks, attempts unchanged, never parked */
   | "wait"
-  /** send it to the DLQ at once, with the reason: no retry can make it succeed */
+  /** sent to the DLQ at once, with the reason: no retry can make it succeed */
   | "park";
 
 interface ErrorRule {

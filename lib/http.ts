@@ -5,21 +5,26 @@ import { ServiceError } from "./errors";
 export const MAX_BODY_BYTES = 256 * 1024;
 
 /**
- * The request body as JSON: base64 decoded when API Gateway encoded it, size-capped, parsed.
- * An absent body, `null` (what serverless-offline sends) and `""` are all "no body".
+ * The request body's bytes, base64-decoded when API Gateway encoded it, refused above
+ * {@link MAX_BODY_BYTES}. An absent body and `null` (what serverless-offline sends) are empty.
  */
-export function readJsonBody(event: APIGatewayProxyEventV2): unknown {
-  if (event.body == null || event.body === "") {
-    throw new ServiceError("INVALID_REQUEST", "The request needs a JSON body.");
-  }
-  const text = event.isBase64Encoded
-    ? Buffer.from(event.body, "base64").toString("utf8")
-    : event.body;
-  if (Buffer.byteLength(text) > MAX_BODY_BYTES) {
+export function bodyBytes(event: Pick<APIGatewayProxyEventV2, "body" | "isBase64Encoded">): Buffer {
+  const text = event.body ?? "";
+  const body = event.isBase64Encoded ? Buffer.from(text, "base64") : Buffer.from(text, "utf8");
+  if (body.byteLength > MAX_BODY_BYTES) {
     throw new ServiceError("INVALID_REQUEST", `The body is larger than ${MAX_BODY_BYTES} bytes.`);
   }
+  return body;
+}
+
+/** The request body as JSON ({@link bodyBytes}, parsed); an empty body is refused. */
+export function readJsonBody(event: APIGatewayProxyEventV2): unknown {
+  const body = bodyBytes(event);
+  if (body.byteLength === 0) {
+    throw new ServiceError("INVALID_REQUEST", "The request needs a JSON body.");
+  }
   try {
-    return JSON.parse(text);
+    return JSON.parse(body.toString("utf8"));
   } catch {
     throw new ServiceError("INVALID_REQUEST", "The body is not valid JSON.");
   }

@@ -1,6 +1,6 @@
 import * as z from "zod/mini";
 import { ServiceError } from "../errors";
-import { ZOHO_ID_PATTERN } from "../ids";
+import { assertZohoId, zohoIdSchema } from "../ids";
 
 /** Zoho data centers: the accounts server that grants tokens, and the API domain it pairs with. */
 export const DATA_CENTERS = {
@@ -23,9 +23,11 @@ const nonEmpty = () =>
 const httpUrl = () => z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
 
 /**
- * The Secrets Manager secret the service runs on. Users write the first six fields; the
- * service writes `access_token`, `api_domain` and `access_token_expires_at`. Unknown fields
- * are kept, so a write-back never loses what someone else stored.
+ * The Secrets Manager secret the service runs on, written by the operator and only read by the
+ * service (the access token lives in the ledger). `access_token`, `api_domain` and
+ * `access_token_expires_at`, which older versions wrote here, are still accepted: `api_domain`
+ * is the fallback when a grant answers none, the other two are ignored. Unknown fields are
+ * accepted too, so a secret shared with other tools stays valid.
  */
 export const ZohoSecretSchema = z.looseObject(
   {
@@ -39,11 +41,7 @@ export const ZohoSecretSchema = z.looseObject(
       "com",
     ),
     accounts_url: z.optional(httpUrl()),
-    organization_id: z.optional(
-      z
-        .string({ error: "must be a string" })
-        .check(z.regex(ZOHO_ID_PATTERN, "must be 1 to 25 digits")),
-    ),
+    organization_id: z.optional(zohoIdSchema()),
     access_token: z.optional(nonEmpty()),
     api_domain: z.optional(httpUrl()),
     access_token_expires_at: z.optional(z.iso.datetime({ error: "must be an ISO-8601 time" })),
@@ -98,4 +96,30 @@ export function accountsUrl(secret: ZohoSecret): string {
 /** Where Books API calls go until a token answer names its `api_domain`. */
 export function defaultApiDomain(secret: ZohoSecret): string {
   return DATA_CENTERS[secret.data_center].api;
+}
+
+/** Whatever reads the Zoho secret (the token store, with its cache). */
+export interface SecretReader {
+  getSecret(): Promise<ZohoSecret>;
+}
+
+/**
+ * The organization a request, job or sync run is for: the one it names (checked), else the
+ * secret's default `organization_id`; with neither, `INVALID_REQUEST`. The one place that falls
+ * back on the default.
+ */
+export async function organizationFor(
+  secrets: SecretReader,
+  named: string | undefined,
+): Promise<{ organizationId: string; fromSecret: boolean }> {
+  if (named !== undefined)
+    return { organizationId: assertZohoId(named, "organization_id"), fromSecret: false };
+  const fallback = (await secrets.getSecret()).organization_id;
+  if (fallback === undefined) {
+    throw new ServiceError(
+      "INVALID_REQUEST",
+      "No organization_id: name it, or set a default organization_id in the secret.",
+    );
+  }
+  return { organizationId: fallback, fromSecret: true };
 }

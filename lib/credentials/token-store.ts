@@ -1,13 +1,14 @@
 import { randomUUID } from "node:crypto";
 import { type AttributeValue, DynamoDBClient, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
-import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import type { Config } from "../config";
-import { awsError, type ErrorCode, ServiceError } from "../errors";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { type Config, ENV_DEFAULTS } from "../config";
+import { type ErrorCode, ServiceError } from "../errors";
 import { getLedgerItem, isConditionFailed, ledgerError, num, str } from "../ledger/dynamo";
 import { ledgerKeys } from "../ledger/keys";
 import { logger } from "../observability";
 import { type AccessToken, grantAccessToken } from "../zoho/accounts";
 import { parseSecret, type ZohoSecret } from "./secret";
+import { type ReadSecret, secretCache } from "./secret-cache";
 
 export interface TokenStoreOptions {
   /** name or ARN of the secret (`ZOHO_SECRET_ID`): read only, never written */
@@ -35,12 +36,12 @@ export interface TokenStoreOptions {
 }
 
 const DEFAULTS = {
-  cacheTtlSeconds: 300,
+  cacheTtlSeconds: ENV_DEFAULTS.SECRET_CACHE_TTL_SECONDS,
   expiryMarginSeconds: 300,
-  timeoutMs: 10_000,
+  timeoutMs: ENV_DEFAULTS.ZOHO_HTTP_TIMEOUT_MS,
   pollIntervalMs: 500,
-  refusalBackoffSeconds: 600,
-  unavailableBackoffSeconds: 60,
+  refusalBackoffSeconds: ENV_DEFAULTS.ZOHO_GRANT_REFUSED_BACKOFF_SECONDS,
+  unavailableBackoffSeconds: ENV_DEFAULTS.ZOHO_GRANT_RETRY_SECONDS,
   recoveryIntervalSeconds: 300,
 };
 
@@ -48,11 +49,7 @@ const DEFAULTS = {
 const UNTIL_SECRET_CHANGES_SECONDS = 86_400;
 
 /** The secret as read, with its version: a failed grant blocks only that version. */
-interface LoadedSecret {
-  secret: ZohoSecret;
-  versionId: string;
-  fetchedAt: number;
-}
+type LoadedSecret = ReadSecret<ZohoSecret>;
 
 /** The connection's item in the ledger, as read. */
 interface StoredToken {
@@ -76,9 +73,7 @@ interface StoredToken {
  */
 export class TokenStore {
   readonly #options: Required<Omit<TokenStoreOptions, "fetch">> & Pick<TokenStoreOptions, "fetch">;
-  #secret: LoadedSecret | undefined;
-  /** the read in flight: callers at the same moment share one GetSecretValue */
-  #loading: Promise<LoadedSecret> | undefined;
+  readonly #secret: ReturnType<typeof secretCache<ZohoSecret>>;
   /** the container's copy of the ledger's token: a call needs no ledger read while it is fresh */
   #token: (AccessToken & { grantedAt: number }) | undefined;
   #refreshing: Promise<AccessToken> | undefined;
@@ -87,11 +82,19 @@ export class TokenStore {
   constructor(options: TokenStoreOptions) {
     this.#options = { ...DEFAULTS, now: () => Date.now(), ...options };
     this.#key = ledgerKeys.token(options.secretId);
+    this.#secret = secretCache({
+      secretsManager: options.secretsManager,
+      secretId: options.secretId,
+      what: "the Zoho secret",
+      maxAgeSeconds: this.#options.cacheTtlSeconds,
+      parse: parseSecret,
+      now: this.#options.now,
+    });
   }
 
   /** The secret, from the container's cache unless it is older than the TTL or `forceFetch`. */
   async getSecret(options: { forceFetch?: boolean } = {}): Promise<ZohoSecret> {
-    return (await this.#load(options.forceFetch ?? false)).secret;
+    return (await this.#load(options.forceFetch ?? false)).value;
   }
 
   /** A usable access token: the container's copy, else the ledger's, else a new grant. */
@@ -214,7 +217,7 @@ export class TokenStore {
   async #grantAndStore(loaded: LoadedSecret, holder: string): Promise<AccessToken> {
     let token: AccessToken;
     try {
-      token = await grantAccessToken(loaded.secret, this.#options);
+      token = await grantAccessToken(loaded.value, this.#options);
     } catch (error) {
       await this.#block(error, loaded.versionId, holder);
       throw error;
@@ -339,36 +342,7 @@ export class TokenStore {
   }
 
   #load(forceFetch: boolean): Promise<LoadedSecret> {
-    const cached = this.#secret;
-    if (
-      !forceFetch &&
-      cached &&
-      this.#options.now() - cached.fetchedAt < this.#options.cacheTtlSeconds * 1000
-    ) {
-      return Promise.resolve(cached);
-    }
-    this.#loading ??= this.#readSecret().finally(() => {
-      this.#loading = undefined;
-    });
-    return this.#loading;
-  }
-
-  async #readSecret(): Promise<LoadedSecret> {
-    const fetchedAt = this.#options.now();
-    let output: { SecretString?: string; VersionId?: string };
-    try {
-      output = await this.#options.secretsManager.send(
-        new GetSecretValueCommand({ SecretId: this.#options.secretId }),
-      );
-    } catch (error) {
-      throw awsError(error, `read the Zoho secret ${this.#options.secretId} in Secrets Manager`);
-    }
-    this.#secret = {
-      secret: parseSecret(output.SecretString, this.#options.secretId),
-      versionId: output.VersionId ?? "",
-      fetchedAt,
-    };
-    return this.#secret;
+    return this.#secret.get(forceFetch);
   }
 
   /** Long enough for one grant, including its timeout. */

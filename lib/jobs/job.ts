@@ -1,12 +1,7 @@
 import * as z from "zod/mini";
 import type { ActivationRequest } from "../activation";
 import { ServiceError } from "../errors";
-import { ZOHO_ID_PATTERN } from "../ids";
-
-const zohoId = (field: string) =>
-  z
-    .string({ error: `${field} must be a string of 1 to 25 digits` })
-    .check(z.regex(ZOHO_ID_PATTERN, `${field} must be 1 to 25 decimal digits`));
+import { zohoIdSchema } from "../ids";
 
 /**
  * One activation job: the body of a queue message, and one item of `POST /activations`.
@@ -16,7 +11,7 @@ const zohoId = (field: string) =>
 export const ActivationJobSchema = z
   .object(
     {
-      contact_id: z.optional(zohoId("contact_id")),
+      contact_id: z.optional(zohoIdSchema("contact_id")),
       email: z.optional(
         z
           .string({ error: "email must be a string" })
@@ -29,7 +24,7 @@ export const ActivationJobSchema = z
       contact_type: z.optional(
         z.enum(["customer", "vendor"], { error: 'contact_type must be "customer" or "vendor"' }),
       ),
-      organization_id: z.optional(zohoId("organization_id")),
+      organization_id: z.optional(zohoIdSchema("organization_id")),
       action: z._default(
         z.enum(["activate", "deactivate"], { error: 'action must be "activate" or "deactivate"' }),
         "activate",

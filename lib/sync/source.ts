@@ -2,18 +2,13 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import * as z from "zod/mini";
 import { normalizeEmail } from "../activation";
 import { awsError, isAwsTransient, ServiceError } from "../errors";
-import { ZOHO_ID_PATTERN } from "../ids";
+import { zohoIdSchema } from "../ids";
 import { describeIssues } from "../jobs/job";
-
-export const zohoId = (field: string) =>
-  z
-    .string({ error: `${field} must be a string of digits` })
-    .check(z.regex(ZOHO_ID_PATTERN, `${field} must be 1 to 25 digits`));
 
 /** One line of the desired-state document: a contact, named by Books id or email. */
 const DesiredEntrySchema = z
   .object({
-    contact_id: z.optional(zohoId("contact_id")),
+    contact_id: z.optional(zohoIdSchema("contact_id")),
     email: z.optional(
       z
         .string({ error: "email must be a string" })

@@ -3,8 +3,9 @@ import type { S3Client } from "@aws-sdk/client-s3";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import * as z from "zod/mini";
 import { type Action, findContactIdByEmail, normalizeEmail } from "../activation";
-import type { ZohoSecret } from "../credentials/secret";
+import { organizationFor, type SecretReader } from "../credentials/secret";
 import { ServiceError, toServiceError } from "../errors";
+import { zohoIdSchema } from "../ids";
 import { describeIssues } from "../jobs/job";
 import { acceptJobs, type UnqueuedJob } from "../jobs/queue";
 import type { JobRecords } from "../jobs/records";
@@ -21,7 +22,6 @@ import {
   loadDesiredState,
   type SourceConflict,
   SourceSchema,
-  zohoId,
 } from "./source";
 import type { SyncLedger } from "./state";
 
@@ -37,7 +37,7 @@ export {
 /** The EventBridge rule's constant input. */
 export const SyncInputSchema = z.object(
   {
-    organization_id: z.optional(zohoId("organization_id")),
+    organization_id: z.optional(zohoIdSchema("organization_id")),
     /**
      * incremental (hourly): lists only what can change, since the last run where it can;
      * full (daily): lists every contact, and reports the entries that match none
@@ -162,7 +162,7 @@ export function planChanges(
 
 export interface SyncDependencies {
   books: ZohoBooksClient;
-  tokens: { getSecret(): Promise<ZohoSecret> };
+  tokens: SecretReader;
   sqs: SQSClient;
   records: Pick<JobRecords, "accepted" | "forget">;
   /** the watermark and the pending jobs; without it every run lists by status, and nothing is held back */
@@ -250,13 +250,7 @@ export function desiredDigest(state: DesiredState, applyDeactivations: boolean):
  * mid-listing can shift one row across a page boundary, which the daily full run catches.
  */
 export async function runSync(deps: SyncDependencies, input: SyncInput): Promise<SyncSummary> {
-  const organizationId = input.organization_id ?? (await deps.tokens.getSecret()).organization_id;
-  if (organizationId === undefined) {
-    throw new ServiceError(
-      "INVALID_REQUEST",
-      "Sync input: name organization_id, or set a default organization_id in the secret.",
-    );
-  }
+  const { organizationId } = await organizationFor(deps.tokens, input.organization_id);
   const now = deps.now ?? (() => new Date());
   const desired = await loadDesiredState(input.source, deps);
   const digest = desiredDigest(desired, input.apply_deactivations);

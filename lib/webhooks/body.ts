@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2 } from "aws-lambda";
 import { ServiceError } from "../errors";
-import { MAX_BODY_BYTES } from "../http";
+import { bodyBytes, type MAX_BODY_BYTES } from "../http";
 
 /** A webhook request as authorization and parsing need it: exact bytes, lower-cased headers. */
 export interface WebhookRequest {
@@ -20,11 +20,7 @@ export interface WebhookRequest {
  * {@link MAX_BODY_BYTES}. An absent or `null` body is an empty one.
  */
 export function webhookRequest(event: APIGatewayProxyEventV2): WebhookRequest {
-  const text = event.body ?? "";
-  const body = event.isBase64Encoded ? Buffer.from(text, "base64") : Buffer.from(text, "utf8");
-  if (body.byteLength > MAX_BODY_BYTES) {
-    throw new ServiceError("INVALID_REQUEST", `The body is larger than ${MAX_BODY_BYTES} bytes.`);
-  }
+  const body = bodyBytes(event);
   const headers: Record<string, string | undefined> = {};
   for (const [name, value] of Object.entries(event.headers ?? {})) {
     headers[name.toLowerCase()] = value;

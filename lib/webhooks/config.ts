@@ -1,8 +1,10 @@
-import { GetSecretValueCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import * as z from "zod/mini";
+import { ENV_DEFAULTS } from "../config";
 import { parseSecretJson } from "../credentials/secret";
-import { awsError, ServiceError } from "../errors";
-import { ZOHO_ID_PATTERN } from "../ids";
+import { secretCache } from "../credentials/secret-cache";
+import { ServiceError } from "../errors";
+import { zohoIdSchema } from "../ids";
 
 // zod/mini ships no message catalogue: each field says what it wants, never what it got.
 const secretValue = () =>
@@ -77,11 +79,7 @@ export const WebhookSourceSchema = z
       ),
       mapping: z.optional(WebhookMappingSchema),
       /** the organization of this source's jobs when the payload names none */
-      organization_id: z.optional(
-        z
-          .string({ error: "must be a string" })
-          .check(z.regex(ZOHO_ID_PATTERN, "must be 1 to 25 digits")),
-      ),
+      organization_id: z.optional(zohoIdSchema()),
     },
     { error: "must be an object" },
   )
@@ -157,33 +155,18 @@ export interface WebhookConfigStoreOptions {
  * const source = (await webhooks.get())["hubspot"];
  */
 export function webhookConfigStore(options: WebhookConfigStoreOptions) {
-  const { secretsManager, secretId, maxAgeSeconds = 300, now = Date.now } = options;
-  let cached: { config: WebhookConfig; fetchedAt: number } | undefined;
-  let loading: Promise<WebhookConfig> | undefined;
-
-  async function read(): Promise<WebhookConfig> {
-    const fetchedAt = now();
-    let output: { SecretString?: string };
-    try {
-      output = await secretsManager.send(new GetSecretValueCommand({ SecretId: secretId }));
-    } catch (error) {
-      throw awsError(error, `read the webhook secret ${secretId} in Secrets Manager`);
-    }
-    const config = parseWebhookConfig(output.SecretString, secretId);
-    cached = { config, fetchedAt };
-    return config;
-  }
-
+  const secret = secretCache({
+    secretsManager: options.secretsManager,
+    secretId: options.secretId,
+    what: "the webhook secret",
+    maxAgeSeconds: options.maxAgeSeconds ?? ENV_DEFAULTS.SECRET_CACHE_TTL_SECONDS,
+    parse: parseWebhookConfig,
+    ...(options.now ? { now: options.now } : {}),
+  });
   return {
     /** The sources, from the cache unless it is older than `maxAgeSeconds` or `forceFetch`. */
-    get(forceFetch = false): Promise<WebhookConfig> {
-      if (!forceFetch && cached && now() - cached.fetchedAt < maxAgeSeconds * 1000) {
-        return Promise.resolve(cached.config);
-      }
-      loading ??= read().finally(() => {
-        loading = undefined;
-      });
-      return loading;
+    async get(forceFetch = false): Promise<WebhookConfig> {
+      return (await secret.get(forceFetch)).value;
     },
   };
 }

@@ -1,3 +1,4 @@
+import { ENV_DEFAULTS } from "../config";
 import {
   ServiceError,
   ZOHO_ALREADY_ACTIVE,
@@ -131,7 +132,7 @@ export class ZohoBooksClient {
 
   constructor(options: ZohoBooksClientOptions) {
     this.#tokens = options.tokens;
-    this.#timeoutMs = options.timeoutMs ?? 10_000;
+    this.#timeoutMs = options.timeoutMs ?? ENV_DEFAULTS.ZOHO_HTTP_TIMEOUT_MS;
     this.#fetch = options.fetch ?? fetch;
     this.#now = options.now ?? (() => new Date());
     this.#budget = options.budget;
