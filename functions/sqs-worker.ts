@@ -6,17 +6,22 @@ import type { SQSClient } from "@aws-sdk/client-sqs";
 import middy from "@middy/core";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import pLimit from "p-limit";
-import { changeContactStatus } from "../lib/activation";
+import { type ActivationOutcome, changeContactStatus } from "../lib/activation";
 import { type Config, required } from "../lib/config";
 import { organizationFor } from "../lib/credentials/secret";
 import { createDependencies, lazy } from "../lib/dependencies";
-import { type JobDecision, type ServiceError, toServiceError, workerDecision } from "../lib/errors";
+import { toServiceError } from "../lib/errors";
+import {
+  decideRecord,
+  type HeldBack,
+  type RecordDecision,
+  type RecordResult,
+} from "../lib/jobs/decision";
 import { type ActivationJob, jobToRequest, parseJobMessage } from "../lib/jobs/job";
 import { JobJournal } from "../lib/jobs/journal";
 import {
   attemptsOf,
   delayMessage,
-  MAX_DELAY_SECONDS,
   parkJob,
   queueUrlFromArn,
   resendEntry,
@@ -76,138 +81,184 @@ function queueOf(record: SQSRecord, config: Config): { lane: Lane; dlqUrl: strin
 
 /**
  * One batch of activation jobs, from the activation queue (the realtime lane) or the bulk queue.
- * Each record ends done, parked in its DLQ with the reason, or sent again with a delay and
- * acknowledged: a quota wait keeps the job's attempt count, a real failure adds one, and the
- * `JOB_MAX_ATTEMPTS`-th failure parks it with its reason. A short wait for the budget happens
- * inside the invocation while time remains. After a quota answer, the organization's other
- * records of the batch are not sent to Zoho but wait the same time. The jobs to send again are
- * sent together once every record is processed, 10 per SendMessageBatch per queue; a record
- * whose job could not be sent again is reported failed, to come back after its delay.
+ * Each record's job runs ({@link runJob}), the pure {@link decideRecord} says what happens to
+ * it, and {@link applyDecision} does that: done, parked in its DLQ with the reason, or sent again
+ * with a delay and acknowledged (a quota wait keeps the job's attempt count, a real failure adds
+ * one, and the `JOB_MAX_ATTEMPTS`-th failure parks it with its reason). After a quota answer the
+ * organization's other records of the batch are held back, not sent to Zoho, and wait the same
+ * time. The jobs to send again go out together once every record is processed, 10 per
+ * SendMessageBatch per queue; a record whose job could not be sent again is reported failed, to
+ * come back after its delay.
  */
 async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
-  const { sqs, config, tokens } = dependencies();
-  /** per organization: the quota answer that holds back the rest of the batch, and its wait */
-  const stopped = new Map<
-    string,
-    { error: ServiceError; decision: JobDecision & { action: "wait" }; dueAt: number }
-  >();
-  /** the jobs to send again once every record is processed */
-  const resends: Resend[] = [];
+  const { sqs, config } = dependencies();
+  const batch: Batch = { heldBack: new Map(), resends: [], context };
   const slot = pLimit(config.ZOHO_CONCURRENCY);
-  const remainingMs = () =>
-    typeof context?.getRemainingTimeInMillis === "function"
-      ? context.getRemainingTimeInMillis()
-      : MAX_INLINE_WAIT_MS;
-
-  const handleRecord = async (record: SQSRecord) => {
-    const takenAt = new Date();
-    const { lane, dlqUrl } = queueOf(record, config);
-    const attempts = attemptsOf(record);
-    let organization = "default";
-    let job: ActivationJob | undefined;
-    const jobId = () => job?.job_id ?? record.messageId;
-    /** `sharedDueAt`: when the organization's held-back jobs come back, one time for all */
-    const settle = async (error: ServiceError, decision: JobDecision, sharedDueAt?: number) => {
-      if (decision.action === "park") {
-        await parkJob(sqs, dlqUrl, record, error, attempts + (error.worker === "retry" ? 1 : 0));
-        await journal().write(jobId(), job, { state: "parked", error });
-        recordParked();
-        logger.warn("Job parked in the dead-letter queue", {
-          message_id: record.messageId,
-          attempts,
-          error: errorForLog(error),
-        });
-        return;
-      }
-      const dueAt =
-        sharedDueAt ?? Date.now() + Math.min(decision.delaySeconds, MAX_DELAY_SECONDS) * 1000;
-      if (decision.action === "wait") stopped.set(organization, { error, decision, dueAt });
-      const nextAttempts = decision.action === "retry" ? attempts + 1 : attempts;
-      resends.push({
-        record,
-        dueAt,
-        attempts: nextAttempts,
-        reason: error.code,
-        onSent: async (delaySeconds) => {
-          if (decision.action === "wait") recordWaiting(error);
-          await journal().write(jobId(), job, {
-            state: "waiting",
-            error,
-            delaySeconds,
-            attempted: decision.action === "retry",
-            since: takenAt,
-          });
-          logger.warn(
-            decision.action === "wait" ? "Job waits for the Zoho budget" : "Job will be retried",
-            {
-              message_id: record.messageId,
-              error: errorForLog(error),
-              attempts: nextAttempts,
-              delaySeconds,
-            },
-          );
-        },
-      });
-    };
-
-    try {
-      job = parseJobMessage(record.body);
-      // Keyed by the organization Zoho sees, so a job naming the default one is held back too.
-      organization = (await organizationFor(tokens, job.organization_id)).organizationId;
-      const stop = stopped.get(organization);
-      if (stop !== undefined) {
-        await settle(stop.error, stop.decision, stop.dueAt);
-        return;
-      }
-      const maxWaitMs = Math.max(
-        0,
-        Math.min(
-          MAX_INLINE_WAIT_MS,
-          remainingMs() - config.ZOHO_HTTP_TIMEOUT_MS - FINISH_MARGIN_MS,
-        ),
-      );
-      const outcome = await changeContactStatus(
-        dependencies(),
-        jobToRequest(job as ActivationJob),
-        {
-          call: { lane, maxWaitMs },
-          // a short quota answer (1070's two seconds) is waited out here when time allows
-          maxInlineWaitSeconds: maxWaitMs >= 5_000 ? 5 : 0,
-        },
-      );
-      recordOutcome(outcome.outcome);
-      await journal().write(jobId(), job, {
-        state: "done",
-        contactId: outcome.contact_id,
-        organizationId: outcome.organization_id,
-        outcome: outcome.outcome,
-        message: outcome.message,
-      });
-      logger.info("Job done", {
-        message_id: record.messageId,
-        job_id: jobId(),
-        ...outcomeForLog(outcome),
-        source: job?.source,
-        lane,
-      });
-    } catch (thrown) {
-      const error = toServiceError(thrown);
-      const decision = workerDecision(error, attempts, config.JOB_MAX_ATTEMPTS);
-      if (decision.action !== "wait") recordFailure(error); // a wait for the budget is no failure
-      await settle(error, decision);
-    }
-  };
-
   const response = await processPartialResponse(
     event,
-    (record: SQSRecord) => slot(() => handleRecord(record)),
+    (record: SQSRecord) => slot(() => handleRecord(record, batch)),
     processor,
     { context, throwOnFullBatchFailure: false },
   );
+  const unsent = await sendAgain(sqs, batch.resends);
+  await delayUnsent(sqs, unsent);
+  // A new answer: Powertools may hand back one shared empty response, never to be changed.
+  return {
+    batchItemFailures: [
+      ...response.batchItemFailures,
+      ...unsent.map(({ record }) => ({ itemIdentifier: record.messageId })),
+    ],
+  };
+}
 
-  // A record whose job could not be sent again fails, and comes back after the same delay
-  // rather than the queue's visibility timeout.
-  const unsent = await sendAgain(sqs, resends);
+/** What the records of one batch share: the organizations held back, the jobs to send again. */
+interface Batch {
+  /** per organization: the quota answer that holds back the rest of the batch, and its due time */
+  heldBack: Map<string, HeldBack>;
+  resends: Resend[];
+  context: Context;
+}
+
+/** What running one record's job gave: the job (if it parsed), its organization, the result. */
+interface JobRun {
+  job: ActivationJob | undefined;
+  organization: string;
+  result: RecordResult;
+  outcome?: ActivationOutcome;
+}
+
+async function handleRecord(record: SQSRecord, batch: Batch): Promise<void> {
+  const takenAt = new Date();
+  const { config } = dependencies();
+  const run = await runJob(record, batch);
+  const decision = decideRecord({ attempts: attemptsOf(record) }, run.result, {
+    maxAttempts: config.JOB_MAX_ATTEMPTS,
+    now: Date.now(),
+  });
+  if (run.result.kind === "failed") {
+    // a wait for the budget is no failure; it holds back the organization's other records
+    if (decision.action === "wait") batch.heldBack.set(run.organization, decision);
+    else recordFailure(run.result.error);
+  }
+  await applyDecision(record, run, decision, { batch, takenAt });
+}
+
+/**
+ * Parses the record's job and, unless its organization is held back, changes the contact's
+ * status. Never throws: a failure is the result.
+ */
+async function runJob(record: SQSRecord, batch: Batch): Promise<JobRun> {
+  const deps = dependencies();
+  let job: ActivationJob | undefined;
+  let organization = "default";
+  try {
+    job = parseJobMessage(record.body);
+    // Keyed by the organization Zoho sees, so a job naming the default one is held back too.
+    organization = (await organizationFor(deps.tokens, job.organization_id)).organizationId;
+    const by = batch.heldBack.get(organization);
+    if (by !== undefined) return { job, organization, result: { kind: "held back", by } };
+    const maxWaitMs = budgetWaitMs(batch.context, deps.config);
+    const outcome = await changeContactStatus(deps, jobToRequest(job), {
+      call: { lane: queueOf(record, deps.config).lane, maxWaitMs },
+      // a short quota answer (1070's two seconds) is waited out here when time allows
+      maxInlineWaitSeconds: maxWaitMs >= 5_000 ? 5 : 0,
+    });
+    return { job, organization, outcome, result: { kind: "done" } };
+  } catch (thrown) {
+    return { job, organization, result: { kind: "failed", error: toServiceError(thrown) } };
+  }
+}
+
+/** How long a call may wait for the budget: what the invocation has left, less a call and a margin. */
+function budgetWaitMs(context: Context, config: Config): number {
+  const remainingMs =
+    typeof context?.getRemainingTimeInMillis === "function"
+      ? context.getRemainingTimeInMillis()
+      : MAX_INLINE_WAIT_MS;
+  const spareMs = remainingMs - config.ZOHO_HTTP_TIMEOUT_MS - FINISH_MARGIN_MS;
+  return Math.max(0, Math.min(MAX_INLINE_WAIT_MS, spareMs));
+}
+
+/** Does what was decided for the record: records, parks, or queues it to be sent again. */
+async function applyDecision(
+  record: SQSRecord,
+  { job, outcome }: JobRun,
+  decision: RecordDecision,
+  { batch, takenAt }: { batch: Batch; takenAt: Date },
+): Promise<void> {
+  const jobId = job?.job_id ?? record.messageId;
+  const { sqs, config } = dependencies();
+  if (decision.action === "done") {
+    if (!outcome) return; // a done result always carries its outcome
+    recordOutcome(outcome.outcome);
+    await journal().write(jobId, job, {
+      state: "done",
+      contactId: outcome.contact_id,
+      organizationId: outcome.organization_id,
+      outcome: outcome.outcome,
+      message: outcome.message,
+    });
+    const { lane } = queueOf(record, config);
+    logger.info("Job done", {
+      message_id: record.messageId,
+      job_id: jobId,
+      ...outcomeForLog(outcome),
+      source: job?.source,
+      lane,
+    });
+    return;
+  }
+  const { error, attempts } = decision;
+  if (decision.action === "park") {
+    await parkJob(sqs, queueOf(record, config).dlqUrl, record, error, attempts);
+    await journal().write(jobId, job, { state: "parked", error });
+    recordParked();
+    logger.warn("Job parked in the dead-letter queue", {
+      message_id: record.messageId,
+      attempts,
+      error: errorForLog(error),
+    });
+    return;
+  }
+  batch.resends.push({
+    record,
+    dueAt: decision.dueAt,
+    attempts,
+    reason: error.code,
+    onSent: (delaySeconds) =>
+      journalResend(record, jobId, job, decision, { delaySeconds, takenAt }),
+  });
+}
+
+/** The journal, metric and log line of a job sent again: only once SQS took it. */
+async function journalResend(
+  record: SQSRecord,
+  jobId: string,
+  job: ActivationJob | undefined,
+  { action, error, attempts }: RecordDecision & { action: "wait" | "retry" },
+  { delaySeconds, takenAt }: { delaySeconds: number; takenAt: Date },
+): Promise<void> {
+  if (action === "wait") recordWaiting(error);
+  await journal().write(jobId, job, {
+    state: "waiting",
+    error,
+    delaySeconds,
+    attempted: action === "retry",
+    since: takenAt,
+  });
+  logger.warn(action === "wait" ? "Job waits for the Zoho budget" : "Job will be retried", {
+    message_id: record.messageId,
+    error: errorForLog(error),
+    attempts,
+    delaySeconds,
+  });
+}
+
+/**
+ * A record whose job could not be sent again fails, and comes back after the same delay rather
+ * than the queue's visibility timeout.
+ */
+async function delayUnsent(sqs: SQSClient, unsent: readonly Resend[]): Promise<void> {
   await Promise.all(
     unsent.map((resend) =>
       delayMessage(
@@ -220,13 +271,6 @@ async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatch
       ),
     ),
   );
-  // A new answer: Powertools may hand back one shared empty response, never to be changed.
-  return {
-    batchItemFailures: [
-      ...response.batchItemFailures,
-      ...unsent.map(({ record }) => ({ itemIdentifier: record.messageId })),
-    ],
-  };
 }
 
 /**
