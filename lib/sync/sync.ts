@@ -230,11 +230,12 @@ export function desiredDigest(state: DesiredState, applyDeactivations: boolean):
 }
 
 /**
- * One reconciliation: read the desired state, list Books, plan, leave out contacts with a sync
- * job waiting, and queue one job per remaining change (`source: "sync"`) on the bulk queue. A
- * run over `max_changes` queues nothing.
+ * One reconciliation, as a pipeline: read the desired state (`loadDesiredState`) → list Books
+ * ({@link listBooks}) → plan, leaving out contacts with a sync job waiting ({@link planRun}) →
+ * report ({@link summarize}) → queue one job per change on the bulk queue ({@link queueChanges})
+ * → move the watermark. A run over `max_changes` queues nothing.
  *
- * What is listed (README, "Scheduled sync"):
+ * What is listed (docs/sync.md):
  * - full: `Status.All`, every contact: only the whole list tells an entry already in the wanted
  *   state from one that matches no contact, so only a full run reports `unmatched`.
  * - incremental: only the contacts a change can come from: `Status.Inactive` when an entry
@@ -253,8 +254,72 @@ export async function runSync(deps: SyncDependencies, input: SyncInput): Promise
   const { organizationId } = await organizationFor(deps.tokens, input.organization_id);
   const now = deps.now ?? (() => new Date());
   const desired = await loadDesiredState(input.source, deps);
-  const digest = desiredDigest(desired, input.apply_deactivations);
+  const callsBefore = deps.books.calls;
+  const listing = await listBooks(deps, organizationId, input, desired);
+  const planned = await planRun(deps, organizationId, input, desired, listing);
+  const summary = summarize(organizationId, input, desired, listing, planned, {
+    zohoCalls: deps.books.calls - callsBefore,
+  });
+  if (planned.changes.length > input.max_changes) {
+    throw new ServiceError(
+      "SYNC_LIMIT_EXCEEDED",
+      `The run would make ${planned.changes.length} changes, more than max_changes ${input.max_changes}; nothing was queued. Check the source, or raise max_changes.`,
+      { details: brief(summary) },
+    );
+  }
+  if (input.dry_run) return summary;
+  summary.jobs_queued = await queueChanges(deps, organizationId, planned.changes, now(), summary);
+  // Only a run that did all it planned moves the watermark: a failed run is read again.
+  await deps.ledger
+    ?.saveState(organizationId, {
+      listedAt: listing.listedAt,
+      digest: listing.stable ? listing.digest : "",
+    })
+    .catch((error: unknown) =>
+      logger.warn("Could not save the sync watermark; the next run lists by status", {
+        error: (error as Error).message,
+      }),
+    );
+  return summary;
+}
 
+/** What a run read of Books: the contacts, and how (filters, since when, stable pages). */
+export interface BooksListing {
+  contacts: BooksContact[];
+  filters: StatusFilter[];
+  since: Date | undefined;
+  listedAt: Date;
+  /** whether no contact can have been skipped between pages (else the next run reads all again) */
+  stable: boolean;
+  listCalls: number;
+  /** the desired state's digest, saved with the watermark */
+  digest: string;
+}
+
+/**
+ * The status lists a run reads: every contact on a full run; on an incremental run only the
+ * lists a change can come from (see {@link runSync}).
+ */
+export function listingFilters(
+  input: Pick<SyncInput, "mode" | "apply_deactivations">,
+  desired: DesiredState,
+): StatusFilter[] {
+  if (input.mode === "full") return ["Status.All"];
+  const wants = (status: ContactStatus) => desired.entries.some((e) => e.status === status);
+  return [
+    ...(wants("active") ? (["Status.Inactive"] as const) : []),
+    ...(input.apply_deactivations && wants("inactive") ? (["Status.Active"] as const) : []),
+  ];
+}
+
+/** Step 2: list Books, only what changed since the watermark when the source is unchanged. */
+async function listBooks(
+  deps: SyncDependencies,
+  organizationId: string,
+  input: SyncInput,
+  desired: DesiredState,
+): Promise<BooksListing> {
+  const digest = desiredDigest(desired, input.apply_deactivations);
   const callsBefore = deps.books.calls;
   const previous =
     input.mode === "incremental" ? await deps.ledger?.state(organizationId) : undefined;
@@ -262,18 +327,8 @@ export async function runSync(deps: SyncDependencies, input: SyncInput): Promise
     previous?.digest === digest
       ? new Date(previous.listedAt.getTime() - WATERMARK_MARGIN_MS)
       : undefined;
-  const filters: StatusFilter[] =
-    input.mode === "full"
-      ? ["Status.All"]
-      : [
-          ...(desired.entries.some((e) => e.status === "active")
-            ? (["Status.Inactive"] as const)
-            : []),
-          ...(input.apply_deactivations && desired.entries.some((e) => e.status === "inactive")
-            ? (["Status.Active"] as const)
-            : []),
-        ];
-  const listedAt = now();
+  const filters = listingFilters(input, desired);
+  const listedAt = (deps.now ?? (() => new Date()))();
   const contacts = new Map<string, BooksContact>();
   let pages = 0;
   for (const filterBy of filters) {
@@ -289,27 +344,49 @@ export async function runSync(deps: SyncDependencies, input: SyncInput): Promise
     pages <= 1 ||
     !(await changedSince(deps.books, organizationId, listedAt));
   const listCalls = deps.books.calls - callsBefore;
-  const plan = planChanges([...contacts.values()], desired.entries, {
+  return { contacts: [...contacts.values()], filters, since, listedAt, stable, listCalls, digest };
+}
+
+/** Step 3: the plan, its email-only matches checked, less the contacts with a sync job waiting. */
+async function planRun(
+  deps: SyncDependencies,
+  organizationId: string,
+  input: SyncInput,
+  desired: DesiredState,
+  listing: BooksListing,
+): Promise<{ plan: SyncPlan; changes: PlannedChange[] }> {
+  const plan = planChanges(listing.contacts, desired.entries, {
     applyDeactivations: input.apply_deactivations,
   });
   // Most entries match none of the few contacts read: only a full run can call them unmatched.
   if (input.mode === "incremental") plan.unmatched = [];
   await checkEmailsAgainstAll(deps.books, organizationId, plan);
-
   const pending = (await deps.ledger?.pendingContacts(organizationId)) ?? new Set<string>();
   const changes = plan.changes.filter((change) => !pending.has(change.contact_id));
+  return { plan, changes };
+}
+
+/** Step 4: what the run found and will do, as the contract lists it (`jobs_queued` set later). */
+export function summarize(
+  organizationId: string,
+  input: SyncInput,
+  desired: DesiredState,
+  listing: Pick<BooksListing, "contacts" | "filters" | "since" | "listCalls">,
+  { plan, changes }: { plan: SyncPlan; changes: PlannedChange[] },
+  counts: { zohoCalls: number },
+): SyncSummary {
   const count = (action: Action) => changes.filter((change) => change.action === action).length;
-  const conflictingSample: SourceConflict[] = [
+  const conflicting: SourceConflict[] = [
     ...desired.conflicts,
     ...plan.conflicting.map((contact_id) => ({ contact_id })),
   ];
-  const summary: SyncSummary = {
+  return {
     organization_id: organizationId,
     mode: input.mode,
     dry_run: input.dry_run,
-    listed: filters,
-    modified_since: since?.toISOString() ?? null,
-    contacts_read: contacts.size,
+    listed: listing.filters,
+    modified_since: listing.since?.toISOString() ?? null,
+    contacts_read: listing.contacts.length,
     desired: desired.entries.length,
     duplicates: desired.duplicates,
     to_activate: count("activate"),
@@ -317,90 +394,86 @@ export async function runSync(deps: SyncDependencies, input: SyncInput): Promise
     deactivations_skipped: plan.deactivationsSkipped,
     unmatched: plan.unmatched.length,
     ambiguous: plan.ambiguous.length,
-    conflicting: conflictingSample.length,
+    conflicting: conflicting.length,
     already_queued: plan.changes.length - changes.length,
     jobs_queued: 0,
-    zoho_calls: deps.books.calls - callsBefore,
-    list_calls: listCalls,
+    zoho_calls: counts.zohoCalls,
+    list_calls: listing.listCalls,
     unmatched_sample: plan.unmatched.slice(0, SAMPLE),
     ambiguous_sample: plan.ambiguous.slice(0, SAMPLE),
-    conflicting_sample: conflictingSample.slice(0, SAMPLE),
+    conflicting_sample: conflicting.slice(0, SAMPLE),
   };
-  const brief = () => ({
+}
+
+/** The summary without its samples: what an error's details carry. */
+function brief(summary: SyncSummary) {
+  return {
     ...summary,
     unmatched_sample: undefined,
     ambiguous_sample: undefined,
     conflicting_sample: undefined,
-  });
+  };
+}
 
-  if (changes.length > input.max_changes) {
-    throw new ServiceError(
-      "SYNC_LIMIT_EXCEEDED",
-      `The run would make ${changes.length} changes, more than max_changes ${input.max_changes}; nothing was queued. Check the source, or raise max_changes.`,
-      { details: brief() },
-    );
-  }
-  if (input.dry_run) return summary;
-
-  if (changes.length > 0) {
-    const requestedAt = now().toISOString();
-    const jobs = changes.map((change, index) => ({
-      index,
-      job: {
-        contact_id: change.contact_id,
-        action: change.action,
-        organization_id: organizationId,
-        source: "sync",
-        requested_at: requestedAt,
-        job_id: randomJobId(),
-      },
-    }));
-    // Marked before they are queued (as acceptJobs records them): a worker done with a job
-    // before a later write would leave its contact held back until the item expires.
-    await deps.ledger
-      ?.markPending(
-        organizationId,
-        jobs.map(({ job }) => ({
-          contact_id: job.contact_id,
-          job_id: job.job_id,
-          action: job.action,
-        })),
-      )
-      .catch((error: unknown) =>
-        // Without the items the next run may queue the same jobs again (harmless).
-        logger.warn("Could not record the pending sync jobs", { error: (error as Error).message }),
-      );
-    const { queued, failed } = await acceptJobs(deps, deps.queueUrl, jobs);
-    summary.jobs_queued = queued.length;
-    if (failed.length > 0) {
-      await deps.ledger
-        ?.unmarkPending(
-          organizationId,
-          failed.map(({ index }) => (changes[index] as PlannedChange).contact_id),
-        )
-        .catch((error: unknown) =>
-          logger.warn("Could not clear the pending items of jobs that were not queued", {
-            error: (error as Error).message,
-          }),
-        );
-      // The next run plans the same changes again; jobs are idempotent, so queueing twice is harmless.
-      const [{ error }] = failed as [UnqueuedJob];
-      throw new ServiceError(
-        error.code,
-        `Queued ${queued.length} of ${changes.length} jobs; the rest could not be queued: ${error.message}`,
-        { details: brief(), retryAfterSeconds: error.retryAfterSeconds },
-      );
-    }
-  }
-  // Only a run that did all it planned moves the watermark: a failed run is read again.
+/**
+ * Step 5: one job per change on the bulk queue (`source: "sync"`), each contact marked pending
+ * first. Returns how many were queued; if SQS took only some, clears the marks of the others
+ * and throws with the SQS error's code (the next run plans them again; jobs are idempotent).
+ */
+async function queueChanges(
+  deps: SyncDependencies,
+  organizationId: string,
+  changes: PlannedChange[],
+  requestedAt: Date,
+  summary: SyncSummary,
+): Promise<number> {
+  if (changes.length === 0) return 0;
+  const jobs = changes.map((change, index) => ({
+    index,
+    job: {
+      ...change,
+      organization_id: organizationId,
+      source: "sync",
+      requested_at: requestedAt.toISOString(),
+      job_id: randomJobId(),
+    },
+  }));
+  // Marked before they are queued (as acceptJobs records them): a worker done with a job
+  // before a later write would leave its contact held back until the item expires.
   await deps.ledger
-    ?.saveState(organizationId, { listedAt, digest: stable ? digest : "" })
+    ?.markPending(
+      organizationId,
+      jobs.map(({ job }) => ({
+        contact_id: job.contact_id,
+        job_id: job.job_id,
+        action: job.action,
+      })),
+    )
     .catch((error: unknown) =>
-      logger.warn("Could not save the sync watermark; the next run lists by status", {
+      // Without the items the next run may queue the same jobs again (harmless).
+      logger.warn("Could not record the pending sync jobs", { error: (error as Error).message }),
+    );
+  const { queued, failed } = await acceptJobs(deps, deps.queueUrl, jobs);
+  if (failed.length === 0) return queued.length;
+  await deps.ledger
+    ?.unmarkPending(
+      organizationId,
+      failed.map(({ index }) => (changes[index] as PlannedChange).contact_id),
+    )
+    .catch((error: unknown) =>
+      logger.warn("Could not clear the pending items of jobs that were not queued", {
         error: (error as Error).message,
       }),
     );
-  return summary;
+  const [{ error }] = failed as [UnqueuedJob];
+  throw new ServiceError(
+    error.code,
+    `Queued ${queued.length} of ${changes.length} jobs; the rest could not be queued: ${error.message}`,
+    {
+      details: { ...brief(summary), jobs_queued: queued.length },
+      retryAfterSeconds: error.retryAfterSeconds,
+    },
+  );
 }
 
 function randomJobId(): string {
