@@ -161,73 +161,12 @@ export class JobRecords {
   ): Promise<JobRecord> {
     const now = this.#options.now();
     const at = now.toISOString();
-    const names: Record<string, string> = { "#state": "state" };
-    const values: Record<string, AttributeValue> = {
-      ":state": { S: update.state },
-      ":at": { S: at },
-      ":empty": { L: [] },
-    };
-    const set = [
-      "#state = :state",
-      "updated_at = :at",
-      "attempts = list_append(if_not_exists(attempts, :empty), :attempt)",
-    ];
-    const remove: string[] = [];
-    for (const [name, value] of Object.entries(this.#fields(job, at))) {
-      const placeholder = `#${name}`;
-      names[placeholder] = name;
-      values[`:${name}`] = value;
-      set.push(`${placeholder} = if_not_exists(${placeholder}, :${name})`);
-    }
-    let attempt: JobAttempt | undefined;
-    if (update.state === "done") {
-      attempt = { at, result: update.outcome, message: update.message };
-      values[":contact"] = { S: update.contactId };
-      values[":org"] = { S: update.organizationId };
-      values[":outcome"] = { S: update.outcome };
-      values[":message"] = { S: update.message };
-      set.push(
-        "contact_id = :contact",
-        "organization_id = :org",
-        "outcome = :outcome",
-        "message = :message",
-        "finished_at = :at",
-      );
-      remove.push("waiting_for", "next_attempt_at");
-    } else {
-      const error = errorOf(update.error);
-      values[":error"] = { S: JSON.stringify(error) };
-      set.push("#error = :error");
-      names["#error"] = "error";
-      if (update.state === "parked") {
-        attempt = { at, result: error.code, message: error.message, ...zohoCode(error) };
-        set.push("finished_at = :at");
-        remove.push("waiting_for", "next_attempt_at");
-      } else {
-        if (update.attempted)
-          attempt = { at, result: error.code, message: error.message, ...zohoCode(error) };
-        values[":waiting"] = { S: error.code };
-        values[":next"] = { S: new Date(now.getTime() + update.delaySeconds * 1000).toISOString() };
-        set.push("waiting_for = :waiting", "next_attempt_at = :next");
-        values[":done"] = { S: "done" };
-        values[":parked"] = { S: "parked" };
-        values[":since"] = { S: update.since.toISOString() };
-      }
-    }
-    const condition =
-      update.state === "waiting"
-        ? "attribute_not_exists(updated_at) OR NOT (#state IN (:done, :parked)) OR updated_at < :since"
-        : undefined;
-    values[":attempt"] = { L: attempt ? [{ S: JSON.stringify(attempt) }] : [] };
     try {
       const { Attributes = {} } = await this.#options.dynamo.send(
         new UpdateItemCommand({
           TableName: this.#options.table,
           Key: ledgerKeys.job(jobId),
-          UpdateExpression: `SET ${set.join(", ")}${remove.length ? ` REMOVE ${remove.join(", ")}` : ""}`,
-          ExpressionAttributeNames: names,
-          ExpressionAttributeValues: values,
-          ...(condition ? { ConditionExpression: condition } : {}),
+          ...jobUpdateExpression(update, this.#fields(job, at), now),
           ReturnValues: "ALL_NEW",
         }),
       );
@@ -426,6 +365,110 @@ function toRecord(jobId: string, item: Record<string, AttributeValue>): JobRecor
     ...optional("next_attempt_at"),
     attempts: (item.attempts?.L ?? []).map((entry) => JSON.parse(entry.S ?? "{}") as JobAttempt),
     ...optional("finished_at"),
+  };
+}
+
+/**
+ * The UpdateItem expression of a job's new state: the state and time always, the first request
+ * (`firstFields`) only if the record has none yet, one attempt appended when one was made, and
+ * what the state carries (outcome, error, next attempt). A `waiting` write never overwrites a
+ * record that ended since this delivery began (`since`).
+ */
+function jobUpdateExpression(
+  update: JobUpdate,
+  firstFields: Record<string, AttributeValue>,
+  now: Date,
+) {
+  const at = now.toISOString();
+  const names: Record<string, string> = { "#state": "state" };
+  const values: Record<string, AttributeValue> = {
+    ":state": { S: update.state },
+    ":at": { S: at },
+    ":empty": { L: [] },
+  };
+  const set = [
+    "#state = :state",
+    "updated_at = :at",
+    "attempts = list_append(if_not_exists(attempts, :empty), :attempt)",
+  ];
+  for (const [name, value] of Object.entries(firstFields)) {
+    names[`#${name}`] = name;
+    values[`:${name}`] = value;
+    set.push(`#${name} = if_not_exists(#${name}, :${name})`);
+  }
+  const state = stateExpression(update, now);
+  values[":attempt"] = { L: state.attempt ? [{ S: JSON.stringify(state.attempt) }] : [] };
+  set.push(...state.set);
+  const remove = state.remove.length ? ` REMOVE ${state.remove.join(", ")}` : "";
+  return {
+    UpdateExpression: `SET ${set.join(", ")}${remove}`,
+    ExpressionAttributeNames: { ...names, ...state.names },
+    ExpressionAttributeValues: { ...values, ...state.values },
+    ...(update.state === "waiting"
+      ? {
+          ConditionExpression:
+            "attribute_not_exists(updated_at) OR NOT (#state IN (:done, :parked)) OR updated_at < :since",
+        }
+      : {}),
+  };
+}
+
+/** The part of a job's update its state decides: what is set and removed, and the attempt made. */
+function stateExpression(update: JobUpdate, now: Date) {
+  const at = now.toISOString();
+  if (update.state === "done") {
+    return {
+      attempt: { at, result: update.outcome, message: update.message } as JobAttempt,
+      set: [
+        "contact_id = :contact",
+        "organization_id = :org",
+        "outcome = :outcome",
+        "message = :message",
+        "finished_at = :at",
+      ],
+      remove: ["waiting_for", "next_attempt_at"],
+      names: {},
+      values: {
+        ":contact": { S: update.contactId },
+        ":org": { S: update.organizationId },
+        ":outcome": { S: update.outcome },
+        ":message": { S: update.message },
+      } as Record<string, AttributeValue>,
+    };
+  }
+  const error = errorOf(update.error);
+  const attempt: JobAttempt = {
+    at,
+    result: error.code,
+    message: error.message,
+    ...zohoCode(error),
+  };
+  const failure = {
+    names: { "#error": "error" },
+    values: { ":error": { S: JSON.stringify(error) } },
+  };
+  if (update.state === "parked") {
+    return {
+      attempt,
+      set: ["#error = :error", "finished_at = :at"],
+      remove: ["waiting_for", "next_attempt_at"],
+      ...failure,
+    };
+  }
+  const next = new Date(now.getTime() + update.delaySeconds * 1000).toISOString();
+  return {
+    attempt: update.attempted ? attempt : undefined,
+    set: ["#error = :error", "waiting_for = :waiting", "next_attempt_at = :next"],
+    remove: [],
+    names: failure.names,
+    values: {
+      ...failure.values,
+      ":waiting": { S: error.code },
+      ":next": { S: next },
+      ":done": { S: "done" },
+      ":parked": { S: "parked" },
+      ":since": { S: update.since.toISOString() },
+    } as Record<string, AttributeValue>,
   };
 }
 
