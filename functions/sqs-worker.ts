@@ -18,7 +18,6 @@ import {
   type RecordResult,
 } from "../lib/jobs/decision";
 import { type ActivationJob, jobToRequest, parseJobMessage } from "../lib/jobs/job";
-import { JobJournal } from "../lib/jobs/journal";
 import {
   attemptsOf,
   delayMessage,
@@ -27,6 +26,7 @@ import {
   resendEntry,
   sendInBatches,
 } from "../lib/jobs/queue";
+import { JobRecorder } from "../lib/jobs/recorder";
 import type { Lane } from "../lib/ledger/budget";
 import {
   errorForLog,
@@ -40,9 +40,9 @@ import {
 } from "../lib/observability";
 
 const dependencies = lazy(() => createDependencies(undefined, { lane: "realtime" }));
-const journal = lazy(() => {
+const recorder = lazy(() => {
   const { records, config } = dependencies();
-  return new JobJournal({
+  return new JobRecorder({
     records,
     eventBridge: new EventBridgeClient({}),
     eventBusName: config.EVENT_BUS_NAME,
@@ -62,7 +62,7 @@ interface Resend {
   dueAt: number;
   attempts: number;
   reason: string;
-  /** the journal, metric and log line of a job sent again: only after SQS took it */
+  /** the recorder, metric and log line of a job sent again: only after SQS took it */
   onSent: (delaySeconds: number) => Promise<void>;
 }
 
@@ -191,7 +191,7 @@ async function applyDecision(
   if (decision.action === "done") {
     if (!outcome) return; // a done result always carries its outcome
     recordOutcome(outcome.outcome);
-    await journal().write(jobId, job, {
+    await recorder().write(jobId, job, {
       state: "done",
       contactId: outcome.contact_id,
       organizationId: outcome.organization_id,
@@ -211,7 +211,7 @@ async function applyDecision(
   const { error, attempts } = decision;
   if (decision.action === "park") {
     await parkJob(sqs, queueOf(record, config).dlqUrl, record, error, attempts);
-    await journal().write(jobId, job, { state: "parked", error });
+    await recorder().write(jobId, job, { state: "parked", error });
     recordParked();
     logger.warn("Job parked in the dead-letter queue", {
       message_id: record.messageId,
@@ -225,13 +225,12 @@ async function applyDecision(
     dueAt: decision.dueAt,
     attempts,
     reason: error.code,
-    onSent: (delaySeconds) =>
-      journalResend(record, jobId, job, decision, { delaySeconds, takenAt }),
+    onSent: (delaySeconds) => recordResend(record, jobId, job, decision, { delaySeconds, takenAt }),
   });
 }
 
-/** The journal, metric and log line of a job sent again: only once SQS took it. */
-async function journalResend(
+/** The recorder, metric and log line of a job sent again: only once SQS took it. */
+async function recordResend(
   record: SQSRecord,
   jobId: string,
   job: ActivationJob | undefined,
@@ -239,7 +238,7 @@ async function journalResend(
   { delaySeconds, takenAt }: { delaySeconds: number; takenAt: Date },
 ): Promise<void> {
   if (action === "wait") recordWaiting(error);
-  await journal().write(jobId, job, {
+  await recorder().write(jobId, job, {
     state: "waiting",
     error,
     delaySeconds,

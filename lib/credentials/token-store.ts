@@ -74,7 +74,7 @@ interface StoredToken {
 export class TokenStore {
   readonly #options: Required<Omit<TokenStoreOptions, "fetch">> & Pick<TokenStoreOptions, "fetch">;
   readonly #secret: ReturnType<typeof secretCache<ZohoSecret>>;
-  /** the container's copy of the ledger's token: a call needs no ledger read while it is fresh */
+  /** the container's copy of the ledger's token: a call needs no ledger read while it is usable */
   #token: (AccessToken & { grantedAt: number }) | undefined;
   #refreshing: Promise<AccessToken> | undefined;
   readonly #key: Record<string, AttributeValue>;
@@ -142,8 +142,8 @@ export class TokenStore {
       this.#keep(token);
       return { refreshed: false, expiresAt: token.expiresAt };
     }
-    const fresh = await this.#refresh(token?.accessToken, marginSeconds);
-    return { refreshed: true, expiresAt: fresh.expiresAt };
+    const granted = await this.#refresh(token?.accessToken, marginSeconds);
+    return { refreshed: true, expiresAt: granted.expiresAt };
   }
 
   /** One refresh at a time per container; across containers, the ledger's lease. */
@@ -157,14 +157,16 @@ export class TokenStore {
   async #refreshShared(stale: string | undefined, marginSeconds?: number): Promise<AccessToken> {
     // Real time, so the wait ends whatever the injected clock does.
     const deadline = Date.now() + this.#leaseSeconds() * 2000;
-    const fresh = (token: StoredToken["token"]) =>
+    // a token another container stored that can stand in for the stale one
+    const replaces = (token: StoredToken["token"]) =>
       token &&
       token.accessToken !== stale &&
       this.#usable(token) &&
       (marginSeconds === undefined || token.expiresAt - this.#options.now() > marginSeconds * 1000);
     for (;;) {
       const stored = await this.#read();
-      if (fresh(stored.token)) return this.#keep(stored.token as NonNullable<StoredToken["token"]>);
+      if (replaces(stored.token))
+        return this.#keep(stored.token as NonNullable<StoredToken["token"]>);
       const loaded = await this.#load(false);
       const now = this.#options.now();
       const block = stored.block;

@@ -66,9 +66,9 @@ export interface QuotaReport {
   headers: { get(name: string): string | null } | undefined;
 }
 
-/** One Zoho call's share of the budget; settle it once Zoho has answered (or not). */
+/** One Zoho call's share of the budget; release it once Zoho has answered (or not). */
 export interface CallPermit {
-  settle(report?: QuotaReport): Promise<void>;
+  release(report?: QuotaReport): Promise<void>;
 }
 
 /** Two readings of Zoho's reset closer than this are the same daily window (whole seconds, latency). */
@@ -87,12 +87,12 @@ interface DailyWindow {
  * The Zoho budget of every organization, shared by every container through the ledger table:
  * the calls of the current calendar minute (split in lanes), the daily quota as Zoho reports it
  * in its `X-Rate-Limit-*` headers, and the calls in progress (leases with expiry). Each Zoho
- * call takes a permit first and settles it with Zoho's answer.
+ * call takes a permit first and releases it with Zoho's answer.
  *
  * @example
  * const budget = new ZohoBudget({ dynamo, table, minuteShare: 80, concurrency: 5, dailyQuota: 1000, leaseSeconds: 15 });
  * const permit = await budget.acquire("123456789", "realtime", { maxWaitMs: 30_000 });
- * try { response = await fetch(…) } finally { await permit.settle({ zohoCode, headers: response?.headers }) }
+ * try { response = await fetch(…) } finally { await permit.release({ zohoCode, headers: response?.headers }) }
  */
 export class ZohoBudget {
   readonly #options: Required<BudgetOptions>;
@@ -148,11 +148,11 @@ export class ZohoBudget {
       ]);
       throw error;
     }
-    let settled = false;
+    let released = false;
     return {
-      settle: async (report) => {
-        if (settled) return;
-        settled = true;
+      release: async (report) => {
+        if (released) return;
+        released = true;
         await Promise.all([
           this.#releaseSlot(organizationId, holder),
           report ? this.#record(organizationId, report) : undefined,

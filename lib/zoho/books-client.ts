@@ -235,7 +235,7 @@ export class ZohoBooksClient {
 
   /**
    * One API call, with one token replacement on 401/57/14. Each request to Zoho takes a permit
-   * of the organization's budget and settles it with Zoho's answer (its quota headers, 44, 45).
+   * of the organization's budget and releases it with Zoho's answer (its quota headers, 44, 45).
    * Resolves only with a success body.
    */
   async #call(
@@ -255,11 +255,11 @@ export class ZohoBooksClient {
       try {
         answer = await this.#send(method, token, path, query);
       } catch (error) {
-        await permit?.settle();
+        await permit?.release();
         throw error;
       }
       const code = typeof answer.body?.code === "number" ? answer.body.code : undefined;
-      await permit?.settle({ zohoCode: code, headers: answer.headers });
+      await permit?.release({ zohoCode: code, headers: answer.headers });
       if (
         (answer.status < 300 && code === ZOHO_SUCCESS) ||
         (alreadyCode !== undefined && code === alreadyCode)

@@ -30,12 +30,12 @@ function container(now: () => number, options: Partial<BudgetOptions> = {}) {
   });
 }
 
-/** Takes (and settles) permits until refused; returns how many it got. */
+/** Takes (and releases) permits until refused; returns how many it got. */
 async function fill(budget: ZohoBudget, lane: Lane, atMost = 1000): Promise<number> {
   let taken = 0;
   for (; taken < atMost; taken++) {
     try {
-      await (await budget.acquire(ORG, lane, { maxWaitMs: 0 })).settle();
+      await (await budget.acquire(ORG, lane, { maxWaitMs: 0 })).release();
     } catch {
       return taken;
     }
@@ -80,13 +80,13 @@ describe("ZohoBudget: the minute", () => {
     });
     expect(await fill(budget, "interactive")).toBe(80);
     const permit = await budget.acquire(ORG, "interactive", { maxWaitMs: 15_000 });
-    await permit.settle();
+    await permit.release();
     expect(now).toBeGreaterThanOrEqual(T0 + 60_000);
   });
 
   it("closes the minute for every lane and container when Zoho says 44 (another integration used it)", async () => {
     const [a, b] = [container(() => T0 + 2_000), container(() => T0 + 2_000)];
-    await (await a.acquire(ORG, "bulk", { maxWaitMs: 0 })).settle({
+    await (await a.acquire(ORG, "bulk", { maxWaitMs: 0 })).release({
       zohoCode: 44,
       headers: undefined,
     });
@@ -111,7 +111,7 @@ describe("ZohoBudget: the daily quota", () => {
   it("stops where Zoho's X-Rate-Limit-Remaining says 0, and resumes at Zoho's reset, not midnight", async () => {
     let now = T0;
     const [a, b] = [container(() => now), container(() => now)];
-    await (await a.acquire(ORG, "bulk", { maxWaitMs: 0 })).settle({
+    await (await a.acquire(ORG, "bulk", { maxWaitMs: 0 })).release({
       zohoCode: 0,
       headers: headers({
         "X-Rate-Limit-Limit": "1000",
@@ -130,7 +130,7 @@ describe("ZohoBudget: the daily quota", () => {
     const budget = container(() => now, { concurrency: 3 }); // 2 others may be in flight
     const report = (remaining: number, resetIn: number) =>
       budget.acquire(ORG, "bulk", { maxWaitMs: 0 }).then((p) =>
-        p.settle({
+        p.release({
           zohoCode: 0,
           headers: headers({
             "X-Rate-Limit-Limit": "2000",
@@ -156,7 +156,7 @@ describe("ZohoBudget: the daily quota", () => {
 
   it("after a 45 without headers, takes nothing more until the reset", async () => {
     const budget = container(() => T0);
-    await (await budget.acquire(ORG, "realtime", { maxWaitMs: 0 })).settle({
+    await (await budget.acquire(ORG, "realtime", { maxWaitMs: 0 })).release({
       zohoCode: 45,
       headers: undefined,
     });
@@ -183,25 +183,25 @@ describe("ZohoBudget: calls in progress", () => {
     const realtime = await b.acquire(ORG, "realtime", { maxWaitMs: 0 }); // the slot bulk left free
     expect(Date.now() - started).toBeLessThan(1_000);
     expect(await third).toMatchObject({ code: "ZOHO_RATE_LIMITED", retryAfterSeconds: 2 });
-    await Promise.all([...bulk, realtime].map((p) => p.settle()));
-    await (await a.acquire(ORG, "bulk", { maxWaitMs: 0 })).settle();
+    await Promise.all([...bulk, realtime].map((p) => p.release()));
+    await (await a.acquire(ORG, "bulk", { maxWaitMs: 0 })).release();
   }, 15_000);
 
-  it("a slot frees as soon as its call settles; a waiting caller takes it", async () => {
+  it("a slot frees as soon as its call releases; a waiting caller takes it", async () => {
     const budget = container(() => Date.now(), { concurrency: 1 });
     const first = await budget.acquire(ORG, "realtime", { maxWaitMs: 0 });
     const second = budget.acquire(ORG, "realtime", { maxWaitMs: 0 });
-    setTimeout(() => void first.settle(), 300);
-    await (await second).settle();
+    setTimeout(() => void first.release(), 300);
+    await (await second).release();
   });
 
   it("the lease of a container that died mid-call expires, and its slot is taken again", async () => {
     let now = T0;
     const dead = container(() => now, { concurrency: 1, leaseSeconds: 15 });
-    await dead.acquire(ORG, "realtime", { maxWaitMs: 0 }); // never settled
+    await dead.acquire(ORG, "realtime", { maxWaitMs: 0 }); // never released
     const alive = container(() => now, { concurrency: 1 });
     now += 16_000;
-    await (await alive.acquire(ORG, "realtime", { maxWaitMs: 0 })).settle();
+    await (await alive.acquire(ORG, "realtime", { maxWaitMs: 0 })).release();
   });
 });
 

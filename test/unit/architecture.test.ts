@@ -68,7 +68,7 @@ describe("the module graph of lib/ and functions/", () => {
   });
 
   it("reads type-only imports too", () => {
-    expect(localImports("lib/jobs/journal.ts")).toContain("lib/errors.ts");
+    expect(localImports("lib/jobs/recorder.ts")).toContain("lib/errors.ts");
   });
 
   it("keeps observability free of domain types", () => {

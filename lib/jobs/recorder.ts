@@ -12,7 +12,7 @@ export const DETAIL_TYPES = {
   parked: "Activation parked",
 } as const;
 
-export interface JobJournalOptions {
+export interface JobRecorderOptions {
   records: JobRecords;
   eventBridge: EventBridgeClient;
   /** `EVENT_BUS_NAME`: the default bus, or one the operator names */
@@ -22,16 +22,16 @@ export interface JobJournalOptions {
 /**
  * What the worker writes as a job goes: its record (and the contact's history when it changed
  * something), and for a job that ends, an EventBridge event with the record as its detail. The
- * job itself never depends on this bookkeeping: Zoho's change is done and the message settled
+ * job itself never depends on this bookkeeping: Zoho's change is done and the message released
  * whatever happens here, so a failure is logged and counted, not thrown.
  *
  * @example
- * await journal.write(jobId, job, { state: "parked", error });
+ * await recorder.write(jobId, job, { state: "parked", error });
  */
-export class JobJournal {
-  readonly #options: JobJournalOptions;
+export class JobRecorder {
+  readonly #options: JobRecorderOptions;
 
-  constructor(options: JobJournalOptions) {
+  constructor(options: JobRecorderOptions) {
     this.#options = options;
   }
 
