@@ -67,6 +67,6 @@ export function routeNotFound(routes: ReadonlyArray<RouteShape>) {
         { details: { allow } },
       );
     }
-    throw new ServiceError("NOT_FOUND", "No such route (see the README's HTTP API table).");
+    throw new ServiceError("NOT_FOUND", "No such route (see docs/api.md for the routes).");
   };
 }

@@ -24,8 +24,11 @@ export interface SecretCacheOptions<T> {
 /**
  * A Secrets Manager secret cached in the container: a rotation is picked up within
  * `maxAgeSeconds`, and callers at the same moment share one GetSecretValue. The one cache of
- * both secrets (the Zoho one and the webhooks'). Powertools Parameters caches as well but
- * shares no read in flight, so a cold container's concurrent calls would each read.
+ * both secrets (the Zoho one and the webhooks'). Not Powertools Parameters' SecretsProvider:
+ * its `BaseProvider.get` shares no read in flight (a cold container's concurrent calls would each
+ * read), rewraps every failure as `GetParameterError` with the message only (losing the SDK
+ * error that AWS_UNAVAILABLE is judged by), and does not return the secret's VersionId, which the
+ * token store's grant block is keyed on.
  *
  * @example
  * const webhooks = secretCache({ secretsManager, secretId, what: "the webhook secret", maxAgeSeconds: 300, parse });
