@@ -50,8 +50,11 @@ const recorder = lazy(() => {
 });
 const processor = new BatchProcessor(EventType.SQS);
 
-/** Time kept back at the end of an invocation: a Zoho call's timeout and the SQS sends after it. */
-const FINISH_MARGIN_MS = 5_000;
+/**
+ * Time kept back at the end of an invocation, after the last Zoho call may end: the job record,
+ * the outcome event and the SQS sends. A call whose timeout does not fit before is not started.
+ */
+const FINISH_MARGIN_MS = 2_000;
 /** A budget wait longer than this is not waited inside the invocation (a minute turns in at most 60 s). */
 const MAX_INLINE_WAIT_MS = 61_000;
 
@@ -92,7 +95,7 @@ function queueOf(record: SQSRecord, config: Config): { lane: Lane; dlqUrl: strin
  */
 async function processBatch(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
   const { sqs, config } = dependencies();
-  const batch: Batch = { heldBack: new Map(), resends: [], context };
+  const batch: Batch = { heldBack: new Map(), resends: [], deadline: deadlineOf(context) };
   const slot = pLimit(config.ZOHO_CONCURRENCY);
   const response = await processPartialResponse(
     event,
@@ -116,7 +119,8 @@ interface Batch {
   /** per organization: the quota answer that holds back the rest of the batch, and its due time */
   heldBack: Map<string, HeldBack>;
   resends: Resend[];
-  context: Context;
+  /** when (epoch ms) every Zoho call of the batch must have ended */
+  deadline: number;
 }
 
 /** What running one record's job gave: the job (if it parsed), its organization, the result. */
@@ -157,11 +161,14 @@ async function runJob(record: SQSRecord, batch: Batch): Promise<JobRun> {
     organization = (await organizationFor(deps.tokens, job.organization_id)).organizationId;
     const by = batch.heldBack.get(organization);
     if (by !== undefined) return { job, organization, result: { kind: "held back", by } };
-    const maxWaitMs = budgetWaitMs(batch.context, deps.config);
     const outcome = await changeContactStatus(deps, jobToRequest(job), {
-      call: { lane: queueOf(record, deps.config).lane, maxWaitMs },
+      call: {
+        lane: queueOf(record, deps.config).lane,
+        maxWaitMs: MAX_INLINE_WAIT_MS,
+        deadline: batch.deadline,
+      },
       // a short quota answer (1070's two seconds) is waited out here when time allows
-      maxInlineWaitSeconds: maxWaitMs >= 5_000 ? 5 : 0,
+      maxInlineWaitSeconds: 5,
     });
     return { job, organization, outcome, result: { kind: "done" } };
   } catch (thrown) {
@@ -169,14 +176,13 @@ async function runJob(record: SQSRecord, batch: Batch): Promise<JobRun> {
   }
 }
 
-/** How long a call may wait for the budget: what the invocation has left, less a call and a margin. */
-function budgetWaitMs(context: Context, config: Config): number {
+/** When every Zoho call must have ended: the invocation's end less the finish margin. */
+function deadlineOf(context: Context): number {
   const remainingMs =
     typeof context?.getRemainingTimeInMillis === "function"
       ? context.getRemainingTimeInMillis()
       : MAX_INLINE_WAIT_MS;
-  const spareMs = remainingMs - config.ZOHO_HTTP_TIMEOUT_MS - FINISH_MARGIN_MS;
-  return Math.max(0, Math.min(MAX_INLINE_WAIT_MS, spareMs));
+  return Date.now() + remainingMs - FINISH_MARGIN_MS;
 }
 
 /** Does what was decided for the record: records, parks, or queues it to be sent again. */

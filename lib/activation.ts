@@ -178,8 +178,11 @@ function withRetries<T>(options: ActivationOptions, attempt: () => Promise<T>): 
     onFailedAttempt: async ({ error, retriesLeft }) => {
       const failure = toServiceError(error);
       const wait = failure.retryAfterSeconds ?? 0;
-      // Throwing here ends the retries with this error.
+      // Throwing here ends the retries with this error; so does a deadline the wait would pass.
       if (!failure.retryInline || wait > maxInlineWaitSeconds) throw failure;
+      const deadline = options.call?.deadline;
+      if (deadline !== undefined && Date.now() + wait * 1000 + minTimeoutMs * 4 > deadline)
+        throw failure;
       if (retriesLeft > 0 && wait > 0)
         await new Promise((resolve) => setTimeout(resolve, wait * 1000));
     },

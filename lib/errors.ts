@@ -51,6 +51,8 @@ export const ERROR_TABLE = {
   CONFIGURATION_ERROR: { httpStatus: 500, worker: "retry" },
   /** DynamoDB, SQS, EventBridge, Secrets Manager or S3 throttled, failed (5xx), timed out or was unreachable */
   AWS_UNAVAILABLE: { httpStatus: 503, worker: "wait" },
+  /** the invocation had no time left for another Zoho call and its timeout: sent again, unchanged */
+  OUT_OF_TIME: { httpStatus: 503, worker: "wait" },
   /** the scheduled sync's desired-state source failed (5xx, timeout, not JSON, invalid): nothing queued */
   SYNC_SOURCE_FAILED: { httpStatus: 502, worker: "retry" },
   /** a sync run would make more than `max_changes` changes: nothing queued */

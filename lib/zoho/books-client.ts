@@ -29,6 +29,11 @@ export interface CallOptions {
   lane?: Lane;
   /** default: the client's `maxWaitMs` */
   maxWaitMs?: number;
+  /**
+   * when (epoch ms) every call must have ended: a call whose timeout no longer fits before it is
+   * not started (`OUT_OF_TIME`), and none waits for the budget past the point where it would not
+   */
+  deadline?: number;
 }
 
 export interface ZohoBooksClientOptions {
@@ -248,8 +253,9 @@ export class ZohoBooksClient {
     const organizationId = assertZohoId(query.organization_id, "organization_id");
     let token = await this.#tokens.getAccessToken();
     for (let attempt = 1; ; attempt++) {
+      const maxWaitMs = this.#budgetWaitMs(call); // before the permit: a call that cannot fit takes none
       const permit = await this.#budget?.acquire(organizationId, call?.lane ?? this.#lane, {
-        maxWaitMs: call?.maxWaitMs ?? this.#maxWaitMs,
+        maxWaitMs,
       });
       let answer: ZohoAnswer & { body: Json | undefined; headers: Headers };
       try {
@@ -271,6 +277,21 @@ export class ZohoBooksClient {
       if (error.code !== "ZOHO_UNAUTHORIZED" || attempt > 1) throw error;
       token = await this.#tokens.replaceRejectedToken(token.accessToken);
     }
+  }
+
+  /** How long a call may wait for the budget: as asked, and never so long it could end past the deadline. */
+  #budgetWaitMs(call: CallOptions | undefined): number {
+    const asked = call?.maxWaitMs ?? this.#maxWaitMs;
+    if (call?.deadline === undefined) return asked;
+    const spareMs = call.deadline - Date.now() - this.#timeoutMs;
+    if (spareMs < 0) {
+      throw new ServiceError(
+        "OUT_OF_TIME",
+        `No time left in this invocation for a Zoho call and its ${this.#timeoutMs} ms timeout; the job is sent again.`,
+        { retryAfterSeconds: 0 },
+      );
+    }
+    return Math.min(asked, spareMs);
   }
 
   async #send(

@@ -93,7 +93,8 @@ export async function startLocalWorker(sandbox: Sandbox, env: Record<string, str
 
   /**
    * One invocation on up to 10 visible messages of a queue; deletes what succeeded, as the
-   * event source mapping does. `remainingMs` is the invocation's time left.
+   * event source mapping does. `remainingMs` is the invocation's time left at its start; it runs
+   * down with the clock, as Lambda's does.
    */
   async function runOnce(queue: QueueName = "activation", remainingMs = 30_000) {
     const { Messages = [] } = await sqs.send(
@@ -105,9 +106,10 @@ export async function startLocalWorker(sandbox: Sandbox, env: Record<string, str
       }),
     );
     const { handler } = await import("../../functions/sqs-worker");
+    const deadline = Date.now() + remainingMs;
     const context: Context = {
       ...lambdaContext("sqs-worker"),
-      getRemainingTimeInMillis: () => remainingMs,
+      getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
     };
     const response = (await handler(
       { Records: Messages.map((m) => toSqsRecord(m, urls[queue].arn)) },

@@ -80,3 +80,24 @@ describe("ZohoBooksClient input checks", () => {
     );
   });
 });
+
+describe("a deadline", () => {
+  it("starts no call whose timeout (10 s by default) no longer fits before it: OUT_OF_TIME, a wait", async () => {
+    const { books, fetch } = client();
+    const deadline = Date.now() + 9_000;
+    const error = await books
+      .markActive("460000000000004", "10234695", { deadline })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "OUT_OF_TIME", statusCode: 503, worker: "wait" });
+    expect(fetch).not.toHaveBeenCalled();
+  });
+
+  it("lets a call that fits go out", async () => {
+    const { books, fetch } = client();
+    const deadline = Date.now() + 11_000;
+    await expect(
+      books.markActive("460000000000004", "10234695", { deadline }),
+    ).resolves.toMatchObject({ changed: true });
+    expect(fetch).toHaveBeenCalledTimes(1);
+  });
+});
