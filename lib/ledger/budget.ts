@@ -5,8 +5,9 @@ import {
   type DynamoDBClient,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import { isServiceError, ServiceError } from "../errors";
-import { recordBudget, recordDailyRemaining } from "../observability";
+import pRetry from "p-retry";
+import { isAwsTransient, isServiceError, ServiceError } from "../errors";
+import { logger, recordBudget, recordDailyRemaining } from "../observability";
 import { getLedgerItem, isConditionFailed, ledgerError, num } from "./dynamo";
 import { type LedgerKey, ledgerKeys } from "./keys";
 
@@ -154,9 +155,10 @@ export class ZohoBudget {
         if (released) return;
         released = true;
         await Promise.all([
-          this.#releaseSlot(organizationId, holder),
-          report ? this.#record(organizationId, report) : undefined,
-        ]).catch(() => undefined); // the lease expires on its own; the next answer reports the quota again
+          this.#releaseSlotRetrying(organizationId, holder),
+          // the next answer reports the quota again
+          report ? this.#record(organizationId, report).catch(() => undefined) : undefined,
+        ]);
       },
     };
   }
@@ -474,6 +476,28 @@ export class ZohoBudget {
       }
       await this.#options.sleep(SLOT_POLL_MS + Math.floor(Math.random() * SLOT_POLL_MS));
     }
+  }
+
+  /**
+   * Frees the slot, trying again (4 tries in about 0.4 s) when DynamoDB throttles or fails for
+   * a moment: a slot left held blocks the organization's next call until its lease expires. What
+   * still fails is logged, and the lease frees the slot then.
+   */
+  async #releaseSlotRetrying(organizationId: string, lease: { slot: number; holder: string }) {
+    await pRetry(() => this.#releaseSlot(organizationId, lease), {
+      retries: 3,
+      minTimeout: 50,
+      factor: 2,
+      randomize: true,
+      shouldRetry: ({ error }) => isAwsTransient(error),
+    }).catch((error: unknown) =>
+      logger.warn("Could not release a concurrency slot; it frees when its lease expires", {
+        organization_id: organizationId,
+        slot: lease.slot,
+        lease_seconds: this.#options.leaseSeconds,
+        error: (error as Error).name,
+      }),
+    );
   }
 
   async #releaseSlot(organizationId: string, lease: { slot: number; holder: string }) {

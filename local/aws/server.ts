@@ -30,6 +30,8 @@ export interface LocalAwsFaults {
    * `ProvisionedThroughputExceededException`, which the SDK retries with back-off, then throws.
    */
   dynamoDbThrottled: boolean;
+  /** Likewise for the next N DynamoDB calls only (counts down). */
+  dynamoDbThrottleNext: number;
   /** Likewise for every EventBridge call (PutEvents included: no event is recorded). */
   eventBridgeUnavailable: boolean;
   /** The next N SendMessageBatch entries answer Failed: Code `InternalError`, SenderFault false. */
@@ -73,6 +75,7 @@ const NO_FAULTS: LocalAwsFaults = {
   sqsUnavailable: false,
   dynamoDbUnavailable: false,
   dynamoDbThrottled: false,
+  dynamoDbThrottleNext: 0,
   eventBridgeUnavailable: false,
   failBatchEntries: 0,
 };
@@ -232,7 +235,8 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
         { "content-type": "application/x-amz-json-1.0" },
       );
     }
-    if (faults.dynamoDbThrottled) {
+    if (faults.dynamoDbThrottled || faults.dynamoDbThrottleNext > 0) {
+      if (faults.dynamoDbThrottleNext > 0) faults.dynamoDbThrottleNext--;
       req.resume();
       return send(
         res,

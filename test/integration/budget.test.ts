@@ -1,6 +1,9 @@
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ServiceError } from "../../lib/errors";
 import { type BudgetOptions, type Lane, laneCeilings, ZohoBudget } from "../../lib/ledger/budget";
+import { type LocalAws, startLocalAws } from "../../local/aws";
+import { createLedgerTable } from "../../local/stack/ledger-table";
 import { type Ledger, startLedger } from "../support/ledger";
 
 // Zoho's budget on a real (in-memory) DynamoDB, shared by several "containers" (ZohoBudget
@@ -212,5 +215,38 @@ describe("ZohoBudget: the ledger unavailable", () => {
     );
     expect(error).toMatchObject({ code: "CONFIGURATION_ERROR" });
     expect(error?.message).toContain("no-such-ledger");
+  });
+});
+
+describe("ZohoBudget: a throttled release (DynamoDB on the local AWS endpoint, one SDK attempt a call)", () => {
+  let aws: LocalAws;
+  let dynamo: DynamoDBClient;
+  beforeAll(async () => {
+    aws = await startLocalAws();
+    dynamo = new DynamoDBClient({
+      endpoint: aws.url,
+      region: "us-east-1",
+      credentials: { accessKeyId: "l", secretAccessKey: "l" },
+      maxAttempts: 1,
+    });
+    await createLedgerTable(dynamo, "throttled-ledger");
+  });
+  afterAll(() => aws.close());
+
+  it("frees the slot though DynamoDB throttled the first two tries: the next caller gets it at once", async () => {
+    const budget = new ZohoBudget({
+      dynamo,
+      table: "throttled-ledger",
+      minuteShare: 80,
+      concurrency: 1,
+      dailyQuota: 100_000,
+      leaseSeconds: 15,
+    });
+    const permit = await budget.acquire(ORG, "realtime", { maxWaitMs: 0 });
+    aws.faults.dynamoDbThrottleNext = 2; // the release's first two DeleteItems
+    await permit.release();
+    expect(aws.faults.dynamoDbThrottleNext).toBe(0);
+    const next = await budget.acquire(ORG, "realtime", { maxWaitMs: 0 });
+    await next.release();
   });
 });

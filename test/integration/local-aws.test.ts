@@ -1201,6 +1201,7 @@ describe("inspection and faults over HTTP", () => {
       sqsUnavailable: true,
       dynamoDbUnavailable: false,
       dynamoDbThrottled: false,
+      dynamoDbThrottleNext: 0,
       eventBridgeUnavailable: false,
       failBatchEntries: 0,
     });
