@@ -170,6 +170,14 @@ async function runJob(record: SQSRecord, batch: Batch): Promise<JobRun> {
       // a short quota answer (1070's two seconds) is waited out here when time allows
       maxInlineWaitSeconds: 5,
     });
+    // Done only once recorded: a record that cannot be written keeps the job (it runs again).
+    await recorder().write(job.job_id ?? record.messageId, job, {
+      state: "done",
+      contactId: outcome.contact_id,
+      organizationId: outcome.organization_id,
+      outcome: outcome.outcome,
+      message: outcome.message,
+    });
     return { job, organization, outcome, result: { kind: "done" } };
   } catch (thrown) {
     return { job, organization, result: { kind: "failed", error: toServiceError(thrown) } };
@@ -195,15 +203,8 @@ async function applyDecision(
   const jobId = job?.job_id ?? record.messageId;
   const { sqs, config } = dependencies();
   if (decision.action === "done") {
-    if (!outcome) return; // a done result always carries its outcome
+    if (!outcome) return; // a done result always carries its outcome (recorded by runJob)
     recordOutcome(outcome.outcome);
-    await recorder().write(jobId, job, {
-      state: "done",
-      contactId: outcome.contact_id,
-      organizationId: outcome.organization_id,
-      outcome: outcome.outcome,
-      message: outcome.message,
-    });
     const { lane } = queueOf(record, config);
     logger.info("Job done", {
       message_id: record.messageId,

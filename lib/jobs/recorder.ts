@@ -1,5 +1,6 @@
 import { type EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
-import type { ServiceError } from "../errors";
+import pRetry from "p-retry";
+import { isServiceError, type ServiceError } from "../errors";
 import { logger } from "../observability";
 import type { ActivationJob } from "./job";
 import type { JobRecord, JobRecords, JobUpdate } from "./records";
@@ -21,9 +22,12 @@ export interface JobRecorderOptions {
 
 /**
  * What the worker writes as a job goes: its record (and the contact's history when it changed
- * something), and for a job that ends, an EventBridge event with the record as its detail. The
- * job itself never depends on this bookkeeping: Zoho's change is done and the message released
- * whatever happens here, so a failure is logged and counted, not thrown.
+ * something), and for a job that ends, an EventBridge event with the record as its detail. A
+ * record write DynamoDB throttles is tried again (3 tries in about 0.3 s). A `done` outcome that
+ * still cannot be written is thrown, so the worker keeps the message and the job runs again
+ * (its action is idempotent) rather than losing the record, the event and the pending mark; a
+ * waiting or parked word that cannot be written is logged (the message, or the DLQ entry with
+ * its reason, still holds the job).
  *
  * @example
  * await recorder.write(jobId, job, { state: "parked", error });
@@ -42,12 +46,18 @@ export class JobRecorder {
   ): Promise<JobRecord | undefined> {
     let record: JobRecord;
     try {
-      record = await this.#options.records.update(jobId, job, update);
+      record = await pRetry(() => this.#options.records.update(jobId, job, update), {
+        retries: 2,
+        minTimeout: 100,
+        shouldRetry: ({ error }) => isServiceError(error) && error.code === "AWS_UNAVAILABLE",
+      });
     } catch (error) {
       logger.error("Could not write the job record", {
         job_id: jobId,
+        state: update.state,
         error: (error as ServiceError).message,
       });
+      if (update.state === "done") throw error;
       return undefined;
     }
     if (update.state === "done" || update.state === "parked") {

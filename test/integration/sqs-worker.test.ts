@@ -1,3 +1,10 @@
+import { randomUUID } from "node:crypto";
+import {
+  DynamoDBClient,
+  GetItemCommand,
+  ProvisionedThroughputExceededException,
+  UpdateItemCommand,
+} from "@aws-sdk/client-dynamodb";
 import {
   type Message,
   ReceiveMessageCommand,
@@ -7,6 +14,7 @@ import {
 } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { handler } from "../../functions/sqs-worker";
+import { ledgerKeys } from "../../lib/ledger/keys";
 import { lambdaContext } from "../../local/lambda-events";
 import {
   FOREIGN_ORGANIZATION_ID,
@@ -16,7 +24,7 @@ import {
   startSandbox,
 } from "../../local/sandbox";
 import { toSqsRecord } from "../../local/stack/sqs-records";
-import { type LocalWorker, type QueueName, startLocalWorker } from "../support/local-worker";
+import { type LocalWorker, type QueueName, startLocalWorker, TABLE } from "../support/local-worker";
 
 // The worker against the Zoho sandbox and the local AWS endpoint (SQS, DynamoDB, Secrets
 // Manager), batches received and deleted as Lambda's event source mapping does.
@@ -507,5 +515,79 @@ describe("sqs-worker: real failures", () => {
     expect(response).toEqual({ batchItemFailures: [{ itemIdentifier: Messages[0]?.MessageId }] });
     worker.aws.faults.sqsUnavailable = false;
     expect(waiting()).toHaveLength(1); // still on its queue, in flight: it comes back
+  });
+});
+
+describe("sqs-worker: a job record that cannot be written after Zoho succeeded", () => {
+  /** Throttles the worker's next `times` writes of job records (`job#` items) at the SDK's send. */
+  function throttleJobRecordWrites(times: number) {
+    const prototype = DynamoDBClient.prototype as {
+      send: (...args: unknown[]) => Promise<unknown>;
+    };
+    const own = Object.getOwnPropertyDescriptor(prototype, "send");
+    const original = prototype.send;
+    let left = times;
+    prototype.send = function (this: DynamoDBClient, ...args: unknown[]) {
+      const command = args[0];
+      const key = command instanceof UpdateItemCommand ? command.input.Key?.pk?.S : undefined;
+      if (left > 0 && key?.startsWith(ledgerKeys.job("").pk?.S ?? "")) {
+        left--;
+        return Promise.reject(
+          new ProvisionedThroughputExceededException({ message: "throttled", $metadata: {} }),
+        );
+      }
+      return original.apply(this, args);
+    };
+    return () => {
+      if (own) Object.defineProperty(prototype, "send", own);
+      else Reflect.deleteProperty(prototype, "send");
+    };
+  }
+
+  const jobRecord = async (jobId: string) =>
+    (
+      await worker.dynamo.send(
+        new GetItemCommand({ TableName: TABLE, Key: ledgerKeys.job(jobId), ConsistentRead: true }),
+      )
+    ).Item?.state?.S;
+
+  it("keeps the job (sent again, attempts unchanged) and records it done on the next delivery: record, event and outcome never lost", async () => {
+    const jobId = randomUUID();
+    await queue([{ contact_id: SEED.inactiveId, action: "activate", job_id: jobId }]);
+    const restore = throttleJobRecordWrites(3); // every try of the first delivery
+    try {
+      expect((await worker.runOnce()).response).toEqual({ batchItemFailures: [] });
+    } finally {
+      restore();
+    }
+    expect(sandbox.contact(SEED.inactiveId)?.status).toBe("active");
+    expect(worker.messages("activation-queue")).toEqual([
+      expect.objectContaining({ attempts: "0", waiting_for: "AWS_UNAVAILABLE" }),
+    ]);
+    expect(worker.aws.events()).toEqual([]);
+
+    worker.aws.endDelays("activation-queue");
+    await worker.runOnce();
+    expect(await jobRecord(jobId)).toBe("done");
+    expect(worker.aws.events()).toEqual([
+      expect.objectContaining({
+        detail: expect.objectContaining({ job_id: jobId, state: "done" }),
+      }),
+    ]);
+    expect(worker.messages("activation-queue")).toEqual([]);
+    expect(worker.messages("activation-dlq")).toEqual([]);
+  });
+
+  it("a throttle the retries outlast costs nothing: written on the first delivery", async () => {
+    const jobId = randomUUID();
+    await queue([{ contact_id: SEED.inactiveId, action: "activate", job_id: jobId }]);
+    const restore = throttleJobRecordWrites(2);
+    try {
+      await worker.runOnce();
+    } finally {
+      restore();
+    }
+    expect(await jobRecord(jobId)).toBe("done");
+    expect(worker.messages("activation-queue")).toEqual([]);
   });
 });
