@@ -74,6 +74,13 @@ export interface CallPermit {
 
 /** Two readings of Zoho's reset closer than this are the same daily window (whole seconds, latency). */
 const SAME_WINDOW_MS = 3_000;
+/**
+ * After a 45 that reported no window (no `X-Rate-Limit-*` headers), Zoho's reset is unknown: one
+ * call an hour, from one container, asks whether the day has turned, instead of a guessed reset.
+ */
+const PROBE_INTERVAL_MS = 3_600_000;
+/** After a probe Zoho took, the next unreported day is guessed to end a day later, less the hour the probe may have been late. */
+const DAY_AFTER_PROBE_MS = 86_400_000 - PROBE_INTERVAL_MS;
 /** How often a caller looks again for a free concurrency slot. */
 const SLOT_POLL_MS = 100;
 /** A wait for a concurrency slot longer than this is not waited here. */
@@ -133,8 +140,9 @@ export class ZohoBudget {
     const deadline = this.#options.now() + options.maxWaitMs;
     this.#checkKnownExhausted(organizationId);
     const minute = await this.#takeMinute(organizationId, lane, deadline);
+    let probe: boolean;
     try {
-      await this.#takeDaily(organizationId);
+      probe = await this.#takeDaily(organizationId);
     } catch (error) {
       await this.#giveBackMinute(organizationId, minute);
       throw error;
@@ -157,7 +165,7 @@ export class ZohoBudget {
         await Promise.all([
           this.#releaseSlotRetrying(organizationId, holder),
           // the next answer reports the quota again
-          report ? this.#record(organizationId, report).catch(() => undefined) : undefined,
+          report ? this.#record(organizationId, report, probe).catch(() => undefined) : undefined,
         ]);
       },
     };
@@ -249,7 +257,8 @@ export class ZohoBudget {
     );
   }
 
-  async #takeDaily(organizationId: string): Promise<void> {
+  /** Takes a unit of the day; true when this call is the day's probe (see PROBE_INTERVAL_MS). */
+  async #takeDaily(organizationId: string): Promise<boolean> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const now = this.#options.now();
       try {
@@ -266,7 +275,7 @@ export class ZohoBudget {
             },
           }),
         );
-        return;
+        return false;
       } catch (error) {
         if (!isConditionFailed(error)) throw ledgerError(error, this.#options.table);
       }
@@ -274,14 +283,18 @@ export class ZohoBudget {
       const resetAt = item ? num(item.reset_at) : 0;
       if (resetAt > now) {
         if (num(item?.remaining) > 0) continue; // opened by another call since our try
-        this.#exhaustedUntil.set(organizationId, resetAt);
+        // a probe's hour is not remembered here: the probe may open the day in a moment
+        if (item?.probing?.BOOL !== true) this.#exhaustedUntil.set(organizationId, resetAt);
         throw this.#dailyLimit(resetAt);
       }
       // No window yet, or it has passed: open the next one with this call as its first. Zoho's
       // windows repeat daily, so the next reset follows the last one Zoho reported; without
       // any, the plan's cap until UTC midnight. The next answer's headers correct both.
-      const nextReset =
-        resetAt > 0 && item?.reported?.BOOL
+      // After an unreported 45 the next window is a probe: this one call, for the next hour.
+      const probe = item?.probing?.BOOL === true;
+      const nextReset = probe
+        ? now + PROBE_INTERVAL_MS
+        : resetAt > 0 && item?.reported?.BOOL
           ? resetAt + Math.ceil((now - resetAt + 1) / 86_400_000) * 86_400_000
           : nextUtcMidnight(now);
       const opened = await this.#send(
@@ -292,7 +305,7 @@ export class ZohoBudget {
             "SET remaining = :remaining, quota = :quota, reset_at = :reset, reported = :false, expires_at = :ttl",
           ConditionExpression: "attribute_not_exists(reset_at) OR reset_at <= :now",
           ExpressionAttributeValues: {
-            ":remaining": { N: String(this.#options.dailyQuota - 1) },
+            ":remaining": { N: String(probe ? 0 : this.#options.dailyQuota - 1) },
             ":quota": { N: String(this.#options.dailyQuota) },
             ":reset": { N: String(nextReset) },
             ":false": { BOOL: false },
@@ -307,7 +320,7 @@ export class ZohoBudget {
           throw ledgerError(error, this.#options.table);
         },
       );
-      if (opened) return;
+      if (opened) return probe;
     }
     throw new ServiceError(
       "ZOHO_RATE_LIMITED",
@@ -329,7 +342,7 @@ export class ZohoBudget {
   }
 
   /** Zoho's answer: its daily quota headers, a 45 (used up) or a 44 (the minute is closed). */
-  async #record(organizationId: string, report: QuotaReport): Promise<void> {
+  async #record(organizationId: string, report: QuotaReport, probe: boolean): Promise<void> {
     const now = this.#options.now();
     const header = (name: string) => {
       const value = report.headers?.get(name);
@@ -348,6 +361,8 @@ export class ZohoBudget {
       );
     } else if (report.zohoCode === 45) {
       work.push(this.#closeDay(organizationId));
+    } else if (probe) {
+      work.push(this.#endProbe(organizationId));
     }
     await Promise.all(work);
   }
@@ -381,7 +396,7 @@ export class ZohoBudget {
         TableName: this.#options.table,
         Key: ledgerKeys.daily(organizationId),
         UpdateExpression:
-          "SET remaining = :remaining, quota = :quota, reset_at = :reset, reported = :true, expires_at = :ttl",
+          "SET remaining = :remaining, quota = :quota, reset_at = :reset, reported = :true, probing = :false, expires_at = :ttl",
         ConditionExpression:
           "attribute_not_exists(reset_at) OR reported = :false OR reset_at < :low",
         ExpressionAttributeValues: {
@@ -410,28 +425,58 @@ export class ZohoBudget {
     if (lowered && usable <= 0) this.#exhaustedUntil.set(organizationId, reported.resetAt);
   }
 
-  /** A 45 without headers: nothing more until the stored reset (or UTC midnight). */
+  /**
+   * A 45 without headers: nothing more until the reset Zoho reported for this window, if it
+   * did; else until the next probe, an hour on (Zoho's reset is unknown: no guess of it holds).
+   */
   async #closeDay(organizationId: string): Promise<void> {
     const now = this.#options.now();
     const item = await this.#get(ledgerKeys.daily(organizationId));
     const stored = item ? num(item.reset_at) : 0;
-    const resetAt = stored > now ? stored : nextUtcMidnight(now);
+    const known = item?.reported?.BOOL === true && stored > now;
+    const resetAt = known ? stored : now + PROBE_INTERVAL_MS;
     await this.#send(
       new UpdateItemCommand({
         TableName: this.#options.table,
         Key: ledgerKeys.daily(organizationId),
         UpdateExpression:
-          "SET remaining = :zero, reset_at = :reset, quota = if_not_exists(quota, :quota), reported = if_not_exists(reported, :false), expires_at = :ttl",
+          "SET remaining = :zero, reset_at = :reset, quota = if_not_exists(quota, :quota), reported = if_not_exists(reported, :false), probing = :probing, expires_at = :ttl",
         ExpressionAttributeValues: {
           ":zero": { N: "0" },
           ":reset": { N: String(resetAt) },
           ":quota": { N: String(this.#options.dailyQuota) },
           ":false": { BOOL: false },
+          ":probing": { BOOL: !known },
           ":ttl": { N: String(Math.ceil(resetAt / 1000) + 86_400) },
         },
       }),
     );
     this.#exhaustedUntil.set(organizationId, resetAt);
+  }
+
+  /** The probe went through without a 45: Zoho's day has turned, the plan's quota is open again. */
+  async #endProbe(organizationId: string): Promise<void> {
+    const now = this.#options.now();
+    const resetAt = now + DAY_AFTER_PROBE_MS;
+    await this.#send(
+      new UpdateItemCommand({
+        TableName: this.#options.table,
+        Key: ledgerKeys.daily(organizationId),
+        UpdateExpression:
+          "SET remaining = :remaining, reset_at = :reset, probing = :false, expires_at = :ttl",
+        ConditionExpression: "probing = :true",
+        ExpressionAttributeValues: {
+          ":remaining": { N: String(this.#options.dailyQuota - 1) },
+          ":reset": { N: String(resetAt) },
+          ":true": { BOOL: true },
+          ":false": { BOOL: false },
+          ":ttl": { N: String(Math.ceil(resetAt / 1000) + 86_400) },
+        },
+      }),
+    ).catch((error: unknown) => {
+      if (!isConditionFailed(error)) throw error; // a reported window came first: it stands
+    });
+    this.#exhaustedUntil.delete(organizationId);
   }
 
   // --- calls in progress ------------------------------------------------------------------

@@ -171,6 +171,42 @@ describe("ZohoBudget: the daily quota", () => {
   });
 });
 
+describe("ZohoBudget: a daily limit Zoho reports without quota headers", () => {
+  // Zoho's day resets at 08:00 UTC here; no answer carries X-Rate-Limit-* headers.
+  const AT_0700 = Date.parse("2026-11-25T07:00:00.000Z");
+  const HOUR = 3_600_000;
+  const take = (budget: ZohoBudget) => budget.acquire(ORG, "realtime", { maxWaitMs: 0 });
+
+  it("probes once an hour with a single call (one container), and reopens the day when Zoho takes it", async () => {
+    let now = AT_0700;
+    const [a, b] = [container(() => now), container(() => now)];
+    await (await take(a)).release({ zohoCode: 45, headers: undefined });
+    now += HOUR - 60_000; // 07:59: still closed
+    expect(await refusal(take(b))).toMatchObject({ code: "ZOHO_DAILY_LIMIT" });
+    expect((await refusal(take(b)))?.retryAfterSeconds).toBeLessThanOrEqual(60);
+
+    now = AT_0700 + HOUR + 5_000; // 08:00:05, Zoho's new day: one probe, from one container
+    const probe = await take(a);
+    expect(await refusal(take(b))).toMatchObject({ code: "ZOHO_DAILY_LIMIT" });
+    expect(await refusal(take(a))).toMatchObject({ code: "ZOHO_DAILY_LIMIT" });
+    await probe.release({ zohoCode: 0, headers: undefined }); // Zoho took it: the day is open
+    for (let i = 0; i < 20; i++) await (await take(i % 2 ? a : b)).release();
+  });
+
+  it("a probe Zoho refuses again closes the day for another hour", async () => {
+    let now = AT_0700;
+    const budget = container(() => now);
+    await (await take(budget)).release({ zohoCode: 45, headers: undefined });
+    now += HOUR + 1_000;
+    await (await take(budget)).release({ zohoCode: 45, headers: undefined });
+    now += HOUR - 10_000;
+    expect(await refusal(take(budget))).toMatchObject({ code: "ZOHO_DAILY_LIMIT" });
+    now += 20_000;
+    await (await take(budget)).release({ zohoCode: 0, headers: undefined });
+    await (await take(budget)).release();
+  });
+});
+
 describe("ZohoBudget: calls in progress", () => {
   it("holds at most ZOHO_CONCURRENCY calls in progress across containers; bulk leaves one for the higher lanes", async () => {
     const [a, b] = [
