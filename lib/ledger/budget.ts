@@ -69,7 +69,11 @@ export interface QuotaReport {
 
 /** One Zoho call's share of the budget; release it once Zoho has answered (or not). */
 export interface CallPermit {
-  release(report?: QuotaReport): Promise<void>;
+  /**
+   * `report`: Zoho's answer; `"not sent"`: the request never left the container (no connection),
+   * so Zoho counted nothing and the minute's and the day's units are given back
+   */
+  release(report?: QuotaReport | "not sent"): Promise<void>;
 }
 
 /** Two readings of Zoho's reset closer than this are the same daily window (whole seconds, latency). */
@@ -164,8 +168,13 @@ export class ZohoBudget {
         released = true;
         await Promise.all([
           this.#releaseSlotRetrying(organizationId, holder),
-          // the next answer reports the quota again
-          report ? this.#record(organizationId, report, probe).catch(() => undefined) : undefined,
+          report === "not sent"
+            ? Promise.all([
+                this.#giveBackMinute(organizationId, minute),
+                this.#giveBackDaily(organizationId),
+              ])
+            : // the next answer reports the quota again
+              report && this.#record(organizationId, report, probe).catch(() => undefined),
         ]);
       },
     };

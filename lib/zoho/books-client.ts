@@ -261,7 +261,7 @@ export class ZohoBooksClient {
       try {
         answer = await this.#send(method, token, path, query);
       } catch (error) {
-        await permit?.release();
+        await permit?.release(neverSent(error) ? "not sent" : undefined);
         throw error;
       }
       const code = typeof answer.body?.code === "number" ? answer.body.code : undefined;
@@ -349,4 +349,19 @@ export class ZohoBooksClient {
 /** Zoho's timestamp form, `2026-01-01T00:00:00+0000` (UTC, whole seconds). */
 export function zohoTime(at: Date): string {
   return at.toISOString().replace(/\.\d{3}Z$/, "+0000");
+}
+
+/** Errors of the connection's setup (DNS, refused, no route): the request never left, Zoho counted nothing. */
+const NOT_SENT_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+]);
+
+function neverSent(error: unknown): boolean {
+  const cause = (error as { cause?: { cause?: { code?: unknown }; code?: unknown } })?.cause;
+  const code = cause?.code ?? cause?.cause?.code; // ServiceError → fetch's TypeError → the socket error
+  return typeof code === "string" && NOT_SENT_CODES.has(code);
 }

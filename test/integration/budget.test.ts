@@ -1,7 +1,10 @@
+import type { AddressInfo } from "node:net";
+import { createServer } from "node:net";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ServiceError } from "../../lib/errors";
 import { type BudgetOptions, type Lane, laneCeilings, ZohoBudget } from "../../lib/ledger/budget";
+import { ZohoBooksClient } from "../../lib/zoho/books-client";
 import { type LocalAws, startLocalAws } from "../../local/aws";
 import { createLedgerTable } from "../../local/stack/ledger-table";
 import { type Ledger, startLedger } from "../support/ledger";
@@ -284,5 +287,35 @@ describe("ZohoBudget: a throttled release (DynamoDB on the local AWS endpoint, o
     expect(aws.faults.dynamoDbThrottleNext).toBe(0);
     const next = await budget.acquire(ORG, "realtime", { maxWaitMs: 0 });
     await next.release();
+  });
+});
+
+describe("ZohoBudget: a request that never left the container", () => {
+  it("gives the day's and the minute's units back when the connection was refused (real fetch, closed port)", async () => {
+    const budget = container(() => T0, { dailyQuota: 1000 });
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve)); // nothing listens there now
+    const books = new ZohoBooksClient({
+      tokens: {
+        getAccessToken: async () => ({
+          accessToken: "1000.x.y",
+          apiDomain: `http://127.0.0.1:${port}`, // ECONNREFUSED before a byte is sent
+          expiresAt: T0 + 3_600_000,
+        }),
+        replaceRejectedToken: async () => {
+          throw new Error("not expected");
+        },
+      },
+      budget,
+      timeoutMs: 2_000,
+    });
+    await expect(books.markActive("460000000000004", ORG)).rejects.toMatchObject({
+      code: "ZOHO_UNAVAILABLE",
+    });
+    expect((await budget.dailyWindow(ORG))?.remaining).toBe(1000);
+    // and the minute: a lane's whole ceiling is still there
+    expect(await fill(budget, "realtime")).toBe(laneCeilings(80).realtime);
   });
 });
