@@ -33,9 +33,14 @@ export function laneCeilings(minuteShare: number): Record<Lane, number> {
   };
 }
 
-/** Concurrency slots a lane may hold: bulk leaves one free for the higher lanes. */
+/**
+ * Concurrency slots a lane may hold, the low-numbered ones: realtime leaves the top slot to the
+ * HTTP API's interactive calls (so one waits for at most one other HTTP call, never for the
+ * worker), bulk leaves one more to realtime. With `ZOHO_CONCURRENCY` 1 or 2 the lanes share.
+ */
 export function laneSlots(concurrency: number, lane: Lane): number {
-  return lane === "bulk" ? Math.max(1, concurrency - 1) : concurrency;
+  const below = { interactive: 0, realtime: 1, bulk: 2 }[lane];
+  return Math.max(1, concurrency - below);
 }
 
 export interface BudgetOptions {
@@ -497,9 +502,7 @@ export class ZohoBudget {
     const started = Date.now(); // real time: the wait must end even under a test's frozen clock
     for (;;) {
       const now = this.#options.now();
-      const start = Math.floor(Math.random() * slots);
-      for (let i = 0; i < slots; i++) {
-        const slot = (start + i) % slots;
+      for (const slot of slotOrder(slots, lane)) {
         const until = now + this.#options.leaseSeconds * 1000;
         try {
           await this.#send(
@@ -577,6 +580,18 @@ export class ZohoBudget {
     // biome-ignore lint/suspicious/noExplicitAny: one client, two command types
     return this.#options.dynamo.send(command as any);
   }
+}
+
+/**
+ * The order a caller tries its lane's slots in: the slot only its lane may take first (the
+ * interactive lane's top slot is free whenever no other HTTP call holds it), the rest from a
+ * random start so that callers spread over them.
+ */
+function slotOrder(slots: number, lane: Lane): number[] {
+  const start = Math.floor(Math.random() * slots);
+  const order = Array.from({ length: slots }, (_, i) => (start + i) % slots);
+  if (lane !== "interactive") return order;
+  return [slots - 1, ...order.filter((slot) => slot !== slots - 1)];
 }
 
 function nextUtcMidnight(now: number): number {

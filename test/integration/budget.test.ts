@@ -213,8 +213,8 @@ describe("ZohoBudget: a daily limit Zoho reports without quota headers", () => {
 describe("ZohoBudget: calls in progress", () => {
   it("holds at most ZOHO_CONCURRENCY calls in progress across containers; bulk leaves one for the higher lanes", async () => {
     const [a, b] = [
-      container(() => Date.now(), { concurrency: 3 }),
-      container(() => Date.now(), { concurrency: 3 }),
+      container(() => Date.now(), { concurrency: 4 }),
+      container(() => Date.now(), { concurrency: 4 }),
     ];
     const bulk = [
       await a.acquire(ORG, "bulk", { maxWaitMs: 0 }),
@@ -227,6 +227,25 @@ describe("ZohoBudget: calls in progress", () => {
     expect(await third).toMatchObject({ code: "ZOHO_RATE_LIMITED", retryAfterSeconds: 2 });
     await Promise.all([...bulk, realtime].map((p) => p.release()));
     await (await a.acquire(ORG, "bulk", { maxWaitMs: 0 })).release();
+  }, 15_000);
+
+  it("keeps a slot for the HTTP API's interactive calls: however many realtime jobs poll, one gets it at once", async () => {
+    const workers = [1, 2, 3].map(() => container(() => Date.now(), { concurrency: 5 }));
+    const api = container(() => Date.now(), { concurrency: 5 });
+    const held = await Promise.all(
+      [0, 1, 2, 3].map((i) =>
+        (workers[i % 3] as ZohoBudget).acquire(ORG, "realtime", { maxWaitMs: 0 }),
+      ),
+    );
+    // more realtime callers polling for a slot while the API asks
+    const polling = [0, 1].map((i) =>
+      (workers[i] as ZohoBudget).acquire(ORG, "realtime", { maxWaitMs: 0 }),
+    );
+    const started = Date.now();
+    const interactive = await api.acquire(ORG, "interactive", { maxWaitMs: 0 });
+    expect(Date.now() - started).toBeLessThan(500);
+    await Promise.all([...held, interactive].map((p) => p.release()));
+    await Promise.all((await Promise.all(polling)).map((p) => p.release()));
   }, 15_000);
 
   it("a slot frees as soon as its call releases; a waiting caller takes it", async () => {
