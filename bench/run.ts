@@ -4,7 +4,7 @@
  * them to bench/results.json (the tracked figures docs/performance.md quotes). `--smoke` runs
  * small sizes (CI uses it to keep the benchmark working; its timings mean nothing) and fails when an
  * invariant breaks (a lost job, a DLQ entry, more than one 45 a day, a PutSecretValue, a grant
- * storm). `--only a,b` runs only those parts (cold,warm,tokens,drain,mixed,daily_cap,concurrency,grant_storm,sync).
+ * storm). `--only a,b` runs only those parts (cold,warm,tokens,drain,mixed,daily_cap,concurrency,grant_storm,sync,deadline,contention).
  */
 import { writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { ROOT } from "./bundle";
 import { coldStart } from "./cold-start";
 import { drain } from "./drain";
+import { ledgerContention, workerDeadline } from "./edges";
 import { check, concurrency, dailyCap, grantStorm, mixed } from "./scenarios";
 import { syncCost } from "./sync";
 import { tokenEconomy } from "./tokens";
@@ -108,6 +109,16 @@ if (runs("sync"))
   results.sync = await timed("sync", "sync list calls per hourly run", () =>
     syncCost(smoke ? 1_000 : 10_000, smoke ? 50 : 500),
   );
+if (runs("deadline"))
+  results.worker = {
+    deadline: await timed("deadline", "the worker at its deadline", () => workerDeadline()),
+  };
+if (runs("contention"))
+  results.ledger = {
+    contention: await timed("contention", "11 callers over 5 concurrency slots", () =>
+      ledgerContention({ seconds: smoke ? 5 : 20 }),
+    ),
+  };
 results.load_at_end = load();
 
 const file =
@@ -288,6 +299,31 @@ if (r.cold_start) {
     "",
   );
 }
+if (r.worker?.deadline) {
+  const d = r.worker.deadline;
+  lines.push(
+    `| worker at its deadline (${d.invocation_ms} ms an invocation, Zoho ${d.zoho_latency_ms} ms, timeout ${d.call_timeout_ms} ms) | jobs | executed once | duplicate calls (0) | duplicate events (0) | DLQ (0) | lost (0) |`,
+    "| --- | --- | --- | --- | --- | --- | --- |",
+    row(["", d.jobs, d.executed_once, d.duplicates, d.duplicate_events, d.dlq, d.lost]),
+    "",
+  );
+}
+if (r.ledger?.contention) {
+  const c = r.ledger.contention;
+  lines.push(
+    `| slot contention (${c.callers} callers, ${c.slots} slots, ${c.seconds} s) | permits | lease requests / permit (≤ 3) | ledger requests / permit | interactive p95 wait s | realtime p95 wait s |`,
+    "| --- | --- | --- | --- | --- | --- |",
+    row([
+      "",
+      c.permits,
+      c.requests_per_permit,
+      c.ledger_requests_per_permit,
+      c.interactive.p95_wait_s,
+      c.realtime.p95_wait_s,
+    ]),
+    "",
+  );
+}
 console.log(`\n${lines.join("\n")}\nwritten to ${file}`);
 
 // The invariants: a broken one fails the run (CI runs --smoke), whatever the timings.
@@ -330,6 +366,17 @@ if (r.grant_storm) {
     g.grant_attempts <= g.backoff_windows + 1,
     `${g.grant_attempts} grant attempts in ${g.backoff_windows} back-off windows`,
   );
+}
+if (r.worker?.deadline) {
+  const d = r.worker.deadline;
+  check(
+    failures,
+    "deadline",
+    d.executed_once === d.jobs,
+    `${d.executed_once} of ${d.jobs} executed once`,
+  );
+  check(failures, "deadline", d.duplicates === 0 && d.duplicate_events === 0, "a job ran twice");
+  check(failures, "deadline", d.lost === 0 && d.dlq === 0, `lost ${d.lost}, DLQ ${d.dlq}`);
 }
 if (failures.length > 0) {
   console.error(`\nbench: invariants broken:\n- ${failures.join("\n- ")}`);

@@ -236,7 +236,7 @@ async function applyDecision(
   });
 }
 
-/** The recorder, metric and log line of a job sent again: only once SQS took it. */
+/** The record, metric and log line of a job sent again: only once SQS took it. */
 async function recordResend(
   record: SQSRecord,
   jobId: string,
@@ -252,12 +252,17 @@ async function recordResend(
     attempted: action === "retry",
     since: takenAt,
   });
-  logger.warn(action === "wait" ? "Job waits for the Zoho budget" : "Job will be retried", {
-    message_id: record.messageId,
-    error: errorForLog(error),
-    attempts,
-    delaySeconds,
-  });
+  logger.warn(
+    action === "wait"
+      ? "Job waits (a quota, an outage or the deadline), attempts unchanged"
+      : "Job will be retried",
+    {
+      message_id: record.messageId,
+      error: errorForLog(error),
+      attempts,
+      delaySeconds,
+    },
+  );
 }
 
 /**

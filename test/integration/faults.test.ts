@@ -531,7 +531,7 @@ describe("the worker under faults", () => {
   it("never logged a client secret, refresh token or access token, and never wrote the secret, whatever happened", async () => {
     const logs = logLines.join("");
     expect(logs).toContain("Job will be retried");
-    expect(logs).toContain("Job waits for the Zoho budget");
+    expect(logs).toContain("Job waits (a quota, an outage or the deadline), attempts unchanged");
     expect(logs).toContain("Granted a new Zoho access token");
     const stored = await ledger.item(SECRET_ID);
     for (const secret of [
