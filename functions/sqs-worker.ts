@@ -128,7 +128,6 @@ interface JobRun {
   job: ActivationJob | undefined;
   organization: string;
   result: RecordResult;
-  outcome?: ActivationOutcome;
 }
 
 async function handleRecord(record: SQSRecord, batch: Batch): Promise<void> {
@@ -149,7 +148,7 @@ async function handleRecord(record: SQSRecord, batch: Batch): Promise<void> {
 
 /**
  * Parses the record's job and, unless its organization is held back, changes the contact's
- * status. Never throws: a failure is the result.
+ * status and records the outcome. Never throws: a failure is the result.
  */
 async function runJob(record: SQSRecord, batch: Batch): Promise<JobRun> {
   const deps = dependencies();
@@ -171,14 +170,8 @@ async function runJob(record: SQSRecord, batch: Batch): Promise<JobRun> {
       maxInlineWaitSeconds: 5,
     });
     // Done only once recorded: a record that cannot be written keeps the job (it runs again).
-    await recorder().write(job.job_id ?? record.messageId, job, {
-      state: "done",
-      contactId: outcome.contact_id,
-      organizationId: outcome.organization_id,
-      outcome: outcome.outcome,
-      message: outcome.message,
-    });
-    return { job, organization, outcome, result: { kind: "done" } };
+    await recordDone(record, job, outcome);
+    return { job, organization, result: { kind: "done" } };
   } catch (thrown) {
     return { job, organization, result: { kind: "failed", error: toServiceError(thrown) } };
   }
@@ -193,28 +186,40 @@ function deadlineOf(context: Context): number {
   return Date.now() + remainingMs - FINISH_MARGIN_MS;
 }
 
-/** Does what was decided for the record: records, parks, or queues it to be sent again. */
+/** The record, metric and log line of a job done; throws when the record cannot be written. */
+async function recordDone(
+  record: SQSRecord,
+  job: ActivationJob,
+  outcome: ActivationOutcome,
+): Promise<void> {
+  const jobId = job.job_id ?? record.messageId;
+  await recorder().write(jobId, job, {
+    state: "done",
+    contactId: outcome.contact_id,
+    organizationId: outcome.organization_id,
+    outcome: outcome.outcome,
+    message: outcome.message,
+  });
+  recordOutcome(outcome.outcome);
+  logger.info("Job done", {
+    message_id: record.messageId,
+    job_id: jobId,
+    ...outcomeForLog(outcome),
+    source: job.source,
+    lane: queueOf(record, dependencies().config).lane,
+  });
+}
+
+/** Does what was decided for the record: parks it, or queues it to be sent again (done: recorded). */
 async function applyDecision(
   record: SQSRecord,
-  { job, outcome }: JobRun,
+  { job }: JobRun,
   decision: RecordDecision,
   { batch, takenAt }: { batch: Batch; takenAt: Date },
 ): Promise<void> {
+  if (decision.action === "done") return; // recorded by runJob
   const jobId = job?.job_id ?? record.messageId;
   const { sqs, config } = dependencies();
-  if (decision.action === "done") {
-    if (!outcome) return; // a done result always carries its outcome (recorded by runJob)
-    recordOutcome(outcome.outcome);
-    const { lane } = queueOf(record, config);
-    logger.info("Job done", {
-      message_id: record.messageId,
-      job_id: jobId,
-      ...outcomeForLog(outcome),
-      source: job?.source,
-      lane,
-    });
-    return;
-  }
   const { error, attempts } = decision;
   if (decision.action === "park") {
     await parkJob(sqs, queueOf(record, config).dlqUrl, record, error, attempts);

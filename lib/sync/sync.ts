@@ -255,7 +255,7 @@ export async function runSync(deps: SyncDependencies, input: SyncInput): Promise
   const now = deps.now ?? (() => new Date());
   const desired = await loadDesiredState(input.source, deps);
   const callsBefore = deps.books.calls;
-  const listing = await listBooks(deps, organizationId, input, desired);
+  const listing = await listBooks(deps, organizationId, input, desired, now);
   const planned = await planRun(deps, organizationId, input, desired, listing);
   const summary = summarize(organizationId, input, desired, listing, planned, {
     zohoCalls: deps.books.calls - callsBefore,
@@ -318,6 +318,7 @@ async function listBooks(
   organizationId: string,
   input: SyncInput,
   desired: DesiredState,
+  now: () => Date,
 ): Promise<BooksListing> {
   const digest = desiredDigest(desired, input.apply_deactivations);
   const callsBefore = deps.books.calls;
@@ -328,7 +329,7 @@ async function listBooks(
       ? new Date(previous.listedAt.getTime() - WATERMARK_MARGIN_MS)
       : undefined;
   const filters = listingFilters(input, desired);
-  const listedAt = (deps.now ?? (() => new Date()))();
+  const listedAt = now();
   const contacts = new Map<string, BooksContact>();
   let pages = 0;
   for (const filterBy of filters) {
