@@ -66,8 +66,9 @@ export async function workerDeadline() {
 /**
  * `ledger.contention`: `callers` containers (10 realtime, 1 interactive) over 5 concurrency
  * slots of one organization, each taking a permit, holding it for a Zoho round trip (200 ms)
- * and releasing it, for `seconds`. Counts the DynamoDB requests on lease items per granted
- * permit, and the interactive caller's wait for a permit.
+ * and releasing it, for `seconds`. Counts the DynamoDB requests on the organization's budget
+ * item per granted permit (the take, the release, and every refused try and read while
+ * waiting), and the interactive caller's wait for a permit.
  */
 export async function ledgerContention(size: { seconds: number }) {
   const aws = await startLocalAws();
@@ -78,13 +79,13 @@ export async function ledgerContention(size: { seconds: number }) {
   });
   const table = "bench-contention-ledger";
   await createLedgerTable(dynamo, table);
-  let leaseRequests = 0;
+  let budgetRequests = 0;
   let allRequests = 0;
   // the budget's one client, counting what it sends
   const counting = {
     send: (command: { input: { Key?: Record<string, { S?: string }> } }) => {
       allRequests++;
-      if (command.input.Key?.sk?.S?.startsWith("lease#")) leaseRequests++;
+      if (command.input.Key?.sk?.S === "budget") budgetRequests++;
       return dynamo.send(command as never);
     },
   } as unknown as DynamoDBClient;
@@ -129,7 +130,7 @@ export async function ledgerContention(size: { seconds: number }) {
     seconds: size.seconds,
     permits,
     refused,
-    requests_per_permit: round(leaseRequests / Math.max(permits, 1), 2),
+    requests_per_permit: round(budgetRequests / Math.max(permits, 1), 2),
     ledger_requests_per_permit: round(allRequests / Math.max(permits, 1), 2),
     interactive: {
       permits: waits.interactive.length,

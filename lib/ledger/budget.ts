@@ -1,42 +1,35 @@
 import { randomUUID } from "node:crypto";
 import {
   type AttributeValue,
-  DeleteItemCommand,
   type DynamoDBClient,
+  GetItemCommand,
   UpdateItemCommand,
+  type UpdateItemCommandInput,
 } from "@aws-sdk/client-dynamodb";
 import pRetry from "p-retry";
-import { isAwsTransient, isServiceError, ServiceError } from "../errors";
+import { isServiceError, ServiceError } from "../errors";
 import { logger, recordBudget, recordDailyRemaining } from "../observability";
-import { getLedgerItem, isConditionFailed, ledgerError, num } from "./dynamo";
-import { type LedgerKey, ledgerKeys } from "./keys";
+import { isConditionFailed, ledgerError } from "./dynamo";
+import { ledgerKeys } from "./keys";
+import {
+  type BudgetView,
+  budgetView,
+  bulkPace,
+  CLOCK_TOLERANCE_MS,
+  freesAt,
+  type Lane,
+  laneLimit,
+  MARK_RETENTION_MS,
+  WINDOW_MS,
+  windowBase,
+} from "./window";
+
+export type { Lane } from "./window";
 
 /**
- * Who is calling Zoho, in priority order. Each lane has a ceiling on the one per-minute budget,
- * nested so that a lower lane never takes the last units of a higher one.
- */
-export type Lane = "interactive" | "realtime" | "bulk";
-
-/** Share of `ZOHO_MINUTE_SHARE` each lane may fill a minute up to (one place for the split). */
-export const LANE_CEILING_FRACTION: Record<Lane, number> = {
-  interactive: 1,
-  realtime: 0.85,
-  bulk: 0.6,
-};
-
-/** The calls a minute each lane may take, from the service's share of Zoho's limit. */
-export function laneCeilings(minuteShare: number): Record<Lane, number> {
-  return {
-    interactive: minuteShare,
-    realtime: Math.max(1, Math.floor(minuteShare * LANE_CEILING_FRACTION.realtime)),
-    bulk: Math.max(1, Math.floor(minuteShare * LANE_CEILING_FRACTION.bulk)),
-  };
-}
-
-/**
- * Concurrency slots a lane may hold, the low-numbered ones: realtime leaves the top slot to the
- * HTTP API's interactive calls (so one waits for at most one other HTTP call, never for the
- * worker), bulk leaves one more to realtime. With `ZOHO_CONCURRENCY` 1 or 2 the lanes share.
+ * Concurrency slots a lane may hold: realtime leaves one to the HTTP API's interactive calls
+ * (so one waits for at most one other HTTP call, never for the worker), bulk leaves one more to
+ * realtime. With `ZOHO_CONCURRENCY` 1 or 2 the lanes share.
  */
 export function laneSlots(concurrency: number, lane: Lane): number {
   const below = { interactive: 0, realtime: 1, bulk: 2 }[lane];
@@ -75,8 +68,9 @@ export interface QuotaReport {
 /** One Zoho call's share of the budget; release it once Zoho has answered (or not). */
 export interface CallPermit {
   /**
-   * `report`: Zoho's answer; `"not sent"`: the request never left the container (no connection),
-   * so Zoho counted nothing and the minute's and the day's units are given back
+   * `report`: Zoho's answer; `"not sent"`: the request never left the container (no
+   * connection), so Zoho counted nothing and the day's unit is given back (the minute's stays
+   * counted until it leaves the window: taking it back could let a later call through early)
    */
   release(report?: QuotaReport | "not sent"): Promise<void>;
 }
@@ -90,21 +84,29 @@ const SAME_WINDOW_MS = 3_000;
 const PROBE_INTERVAL_MS = 3_600_000;
 /** After a probe Zoho took, the next unreported day is guessed to end a day later, less the hour the probe may have been late. */
 const DAY_AFTER_PROBE_MS = 86_400_000 - PROBE_INTERVAL_MS;
-/** How often a caller looks again for a free concurrency slot. */
-const SLOT_POLL_MS = 100;
 /** A wait for a concurrency slot longer than this is not waited here. */
 const MAX_SLOT_WAIT_MS = 5_000;
+/** Attempts in a row that a fresh view says should have passed (racing writers) before giving up for now. */
+const MAX_RACES = 5;
+/** Old marks a take removes at most (keeps its expression small; takes are many). */
+const MARKS_REMOVED_PER_TAKE = 20;
+/** The budget item outlives two days of silence (DynamoDB's TTL); any call renews it. */
+const ITEM_TTL_SECONDS = 2 * 86_400;
 
-interface DailyWindow {
-  remaining: number;
-  resetAt: number;
-}
+/** What keeps a lane from taking a call now, as a view shows it. */
+type Obstacle =
+  | { kind: "no day" } // no daily window yet, or it has ended: open the next
+  | { kind: "day used up"; resetAt: number; probing: boolean }
+  | { kind: "closed"; until: number } // Zoho said 44
+  | { kind: "minute"; until: number }; // the lane's part of the window (or bulk's pace) is full
 
 /**
- * The Zoho budget of every organization, shared by every container through the ledger table:
- * the calls of the current calendar minute (split in lanes), the daily quota as Zoho reports it
- * in its `X-Rate-Limit-*` headers, and the calls in progress (leases with expiry). Each Zoho
- * call takes a permit first and releases it with Zoho's answer.
+ * The Zoho budget of every organization, shared by every container through one ledger item
+ * per organization: the calls of the last minute (a sliding window, split in lanes that use
+ * what higher lanes leave), the calls in progress (leases with expiry), and the daily quota as
+ * Zoho reports it in its `X-Rate-Limit-*` headers. A Zoho call takes a permit with one
+ * conditional write and releases it with another, and Zoho's answer. See lib/ledger/window.ts
+ * and docs/design.md.
  *
  * @example
  * const budget = new ZohoBudget({ dynamo, table, minuteShare: 80, concurrency: 5, dailyQuota: 1000, leaseSeconds: 15 });
@@ -113,9 +115,12 @@ interface DailyWindow {
  */
 export class ZohoBudget {
   readonly #options: Required<BudgetOptions>;
-  readonly #ceilings: Record<Lane, number>;
-  /** per organization: the daily quota is known to be used up until then (saves a read per job) */
+  /** per organization: the daily quota is known to be used up until then (saves a write per job) */
   readonly #exhaustedUntil = new Map<string, number>();
+  /** per organization: the budget item as this container last saw it */
+  readonly #views = new Map<string, BudgetView>();
+  /** how long this container's calls hold their slot (a moving average), to time a wait for one */
+  #holdMs = 250;
 
   constructor(options: BudgetOptions) {
     this.#options = {
@@ -123,12 +128,11 @@ export class ZohoBudget {
       sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
       ...options,
     };
-    this.#ceilings = laneCeilings(options.minuteShare);
   }
 
   /**
-   * Takes one call's worth of budget for `organizationId` in `lane`: a unit of the current
-   * minute (waiting for the next minute if that fits in `maxWaitMs`), a unit of the daily quota,
+   * Takes one call's worth of budget for `organizationId` in `lane`: a unit of the sliding
+   * minute (waiting for one to free if that fits in `maxWaitMs`), a unit of the daily quota,
    * and a concurrency slot. Throws `ZOHO_RATE_LIMITED` or `ZOHO_DAILY_LIMIT` with the wait it
    * needs when it cannot have them in time.
    */
@@ -145,114 +149,269 @@ export class ZohoBudget {
     }
   }
 
+  /** The daily window as the ledger has it (for reports and tests). */
+  async dailyWindow(organizationId: string) {
+    const view = await this.#read(organizationId);
+    return view.daily.resetAt > 0
+      ? { remaining: view.daily.remaining, resetAt: view.daily.resetAt }
+      : undefined;
+  }
+
   async #acquire(organizationId: string, lane: Lane, options: AcquireOptions): Promise<CallPermit> {
     const deadline = this.#options.now() + options.maxWaitMs;
+    const slotWaitEnds = Date.now() + MAX_SLOT_WAIT_MS; // real time: ends under a frozen test clock too
+    const holder = randomUUID();
+    let demandShown = false;
+    let races = 0;
     this.#checkKnownExhausted(organizationId);
-    const minute = await this.#takeMinute(organizationId, lane, deadline);
-    let probe: boolean;
-    try {
-      probe = await this.#takeDaily(organizationId);
-    } catch (error) {
-      await this.#giveBackMinute(organizationId, minute);
-      throw error;
+    const seen = this.#views.get(organizationId);
+    let view = seen ?? (await this.#read(organizationId));
+    /** whether `view` was read or written by this call (else it may be old) */
+    let fresh = seen === undefined;
+    for (;;) {
+      const now = this.#options.now();
+      const obstacle = this.#obstacle(view, lane, now);
+      if (!obstacle) {
+        const taken = await this.#take(organizationId, lane, holder, view, now);
+        if (taken) return this.#permit(organizationId, holder, taken.daily.probing, now);
+        view = this.#views.get(organizationId) as BudgetView; // the item as the write found it
+        fresh = true;
+        if (this.#obstacle(view, lane, now)) continue; // the minute or the day: see below
+        if (!this.#slotsFull(view, lane)) {
+          if (++races > MAX_RACES) throw this.#busy(organizationId);
+          continue; // the view was stale, the fresh one lets it through
+        }
+        // the lane's slots are all taken: wait for a call to end (dead containers' leases are cleared)
+        if (await this.#clearExpiredLeases(organizationId, view, now)) continue;
+        if (Date.now() > slotWaitEnds) throw this.#slotsTaken(organizationId, lane);
+        await this.#options.sleep(this.#slotWaitMs(view, now));
+        continue;
+      }
+      if (obstacle.kind === "no day") {
+        await this.#openDay(organizationId, view, now);
+        view = await this.#read(organizationId);
+        fresh = true;
+        continue;
+      }
+      if (obstacle.kind === "day used up") {
+        if (!fresh) {
+          view = await this.#read(organizationId); // an old view: the day may have opened since
+          fresh = true;
+          continue;
+        }
+        // a probe's hour is not remembered here: the probe may open the day in a moment
+        if (!obstacle.probing) this.#exhaustedUntil.set(organizationId, obstacle.resetAt);
+        throw this.#dailyLimit(obstacle.resetAt);
+      }
+      // the minute: a higher lane makes its demand seen, so the lower lanes leave it the units that free
+      if (!demandShown && lane !== "bulk") {
+        demandShown = true;
+        await this.#showDemand(organizationId, lane, now);
+      }
+      if (obstacle.until > deadline) throw this.#minuteUsed(organizationId, lane, obstacle, now);
+      // a little after the unit frees, spread so that waiting containers do not all arrive at once
+      await this.#options.sleep(obstacle.until - now + Math.floor(Math.random() * 10));
+      view = this.#views.get(organizationId) ?? view;
     }
-    let holder: { slot: number; holder: string };
-    try {
-      holder = await this.#takeSlot(organizationId, lane);
-    } catch (error) {
-      await Promise.all([
-        this.#giveBackMinute(organizationId, minute),
-        this.#giveBackDaily(organizationId),
-      ]);
-      throw error;
+  }
+
+  /** What stands in the way of a take, as `view` shows it (the write's condition is the judge). */
+  #obstacle(view: BudgetView, lane: Lane, now: number): Obstacle | undefined {
+    const { daily } = view;
+    if (!view.ready || daily.resetAt <= now) return { kind: "no day" };
+    if (daily.remaining <= 0)
+      return { kind: "day used up", resetAt: daily.resetAt, probing: daily.probing };
+    if (view.closedUntil > now) return { kind: "closed", until: view.closedUntil };
+    const share = this.#options.minuteShare;
+    const frees = [freesAt(view, WINDOW_MS, laneLimit(share, lane, view, now), now)];
+    if (lane === "bulk") {
+      const pace = bulkPace(share);
+      frees.push(freesAt(view, pace.windowMs, pace.calls, now));
     }
+    const until = Math.max(...frees);
+    return until > now ? { kind: "minute", until } : undefined;
+  }
+
+  #slotsFull(view: BudgetView, lane: Lane): boolean {
+    return view.leases.size >= laneSlots(this.#options.concurrency, lane);
+  }
+
+  /**
+   * The one write that takes a call: a unit of the window (its count below the lane's limit,
+   * from the view's base), a slot, a unit of the day; and it marks the time, records the lane's
+   * demand and drops marks too old to matter. Returns the item after it, or undefined when the
+   * condition failed (the fresh item is then this container's view).
+   */
+  async #take(
+    organizationId: string,
+    lane: Lane,
+    holder: string,
+    view: BudgetView,
+    now: number,
+  ): Promise<BudgetView | undefined> {
+    const share = this.#options.minuteShare;
+    const names: Record<string, string> = { "#at": String(now), "#holder": holder };
+    const values: Record<string, AttributeValue> = {
+      ":one": { N: "1" },
+      ":minusOne": { N: "-1" },
+      ":zero": { N: "0" },
+      ":now": { N: String(now) },
+      ":limit": {
+        N: String(windowBase(view, now - WINDOW_MS) + laneLimit(share, lane, view, now)),
+      },
+      ":slots": { N: String(laneSlots(this.#options.concurrency, lane)) },
+      ":leaseEnd": { N: String(now + this.#options.leaseSeconds * 1000) },
+      ":ttl": { N: String(Math.ceil(now / 1000) + ITEM_TTL_SECONDS) },
+    };
+    const conditions = [
+      "seq < :limit",
+      "size(leases) < :slots",
+      "remaining > :zero",
+      "reset_at > :now",
+      "(attribute_not_exists(closed_until) OR closed_until <= :now)",
+    ];
+    if (lane === "bulk") {
+      const pace = bulkPace(share);
+      conditions.push("seq < :paced");
+      values[":paced"] = { N: String(windowBase(view, now - pace.windowMs) + pace.calls) };
+    }
+    const set = [
+      "seq = seq + :one",
+      "marks.#at = if_not_exists(marks.#at, seq)",
+      "leases.#holder = :leaseEnd",
+      "expires_at = :ttl",
+      ...(lane === "bulk" ? [] : [`seen_${lane} = :now`]),
+    ];
+    const old = view.marks
+      .filter(([time]) => time < now - MARK_RETENTION_MS)
+      .slice(0, MARKS_REMOVED_PER_TAKE)
+      .map(([time], i) => {
+        names[`#old${i}`] = String(time);
+        return `marks.#old${i}`;
+      });
+    return this.#write(organizationId, {
+      UpdateExpression: `SET ${set.join(", ")} ADD remaining :minusOne${old.length ? ` REMOVE ${old.join(", ")}` : ""}`,
+      ConditionExpression: conditions.join(" AND "),
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+    });
+  }
+
+  #permit(organizationId: string, holder: string, probe: boolean, takenAt: number): CallPermit {
     let released = false;
     return {
       release: async (report) => {
         if (released) return;
         released = true;
+        this.#holdMs = 0.8 * this.#holdMs + 0.2 * Math.max(1, this.#options.now() - takenAt);
         await Promise.all([
-          this.#releaseSlotRetrying(organizationId, holder),
-          report === "not sent"
-            ? Promise.all([
-                this.#giveBackMinute(organizationId, minute),
-                this.#giveBackDaily(organizationId),
-              ])
-            : // the next answer reports the quota again
-              report && this.#record(organizationId, report, probe).catch(() => undefined),
+          this.#releaseRetrying(organizationId, holder, report === "not sent"),
+          // the next answer reports the quota again
+          report &&
+            report !== "not sent" &&
+            this.#record(organizationId, report, probe).catch(() => undefined),
         ]);
       },
     };
   }
 
-  /** The daily window as the ledger has it (for reports and tests). */
-  async dailyWindow(organizationId: string): Promise<DailyWindow | undefined> {
-    const item = await this.#get(ledgerKeys.daily(organizationId));
-    if (!item) return undefined;
-    return { remaining: num(item.remaining), resetAt: num(item.reset_at) };
-  }
-
-  // --- the minute -------------------------------------------------------------------------
-
-  async #takeMinute(organizationId: string, lane: Lane, deadline: number): Promise<number> {
-    for (;;) {
-      const now = this.#options.now();
-      const minute = Math.floor(now / 60_000);
-      try {
-        await this.#send(
-          new UpdateItemCommand({
-            TableName: this.#options.table,
-            Key: ledgerKeys.minute(organizationId, minute),
-            UpdateExpression: "ADD calls :one SET expires_at = :ttl",
-            ConditionExpression: "attribute_not_exists(calls) OR calls < :ceiling",
-            ExpressionAttributeValues: {
-              ":one": { N: "1" },
-              ":ceiling": { N: String(this.#ceilings[lane]) },
-              ":ttl": { N: String((minute + 60) * 60) },
-            },
-          }),
-        );
-        return minute;
-      } catch (error) {
-        if (!isConditionFailed(error)) throw ledgerError(error, this.#options.table);
-      }
-      const nextMinute = (minute + 1) * 60_000;
-      if (nextMinute > deadline) {
-        throw new ServiceError(
-          "ZOHO_RATE_LIMITED",
-          `The service's ${lane} budget of ${this.#ceilings[lane]} Zoho calls a minute for organization ${organizationId} is used up until the next minute.`,
-          { retryAfterSeconds: Math.max(1, Math.ceil((nextMinute - now) / 1000)) },
-        );
-      }
-      // A little after the minute turns, spread so that waiting containers do not all arrive at once.
-      await this.#options.sleep(nextMinute - now + Math.floor(Math.random() * 250));
-    }
-  }
-
-  async #giveBackMinute(organizationId: string, minute: number): Promise<void> {
-    await this.#send(
-      new UpdateItemCommand({
-        TableName: this.#options.table,
-        Key: ledgerKeys.minute(organizationId, minute),
-        UpdateExpression: "ADD calls :minusOne",
-        ExpressionAttributeValues: { ":minusOne": { N: "-1" } },
+  /**
+   * Frees the slot (and gives the day's unit back for a call never sent), trying again (4
+   * tries in about 0.4 s) when DynamoDB throttles or fails for a moment: a slot left held
+   * blocks the organization's next call until its lease expires. What still fails is logged,
+   * and the lease frees the slot then.
+   */
+  async #releaseRetrying(organizationId: string, holder: string, notSent: boolean) {
+    const release = () =>
+      this.#write(organizationId, {
+        UpdateExpression: `REMOVE leases.#holder${notSent ? " ADD remaining :one" : ""}`,
+        ConditionExpression: "attribute_exists(leases)",
+        ExpressionAttributeNames: { "#holder": holder },
+        ...(notSent ? { ExpressionAttributeValues: { ":one": { N: "1" } } } : {}),
+      });
+    await pRetry(release, {
+      retries: 3,
+      minTimeout: 50,
+      factor: 2,
+      randomize: true,
+      shouldRetry: ({ error }) => isServiceError(error) && error.code === "AWS_UNAVAILABLE",
+    }).catch((error: unknown) =>
+      logger.warn("Could not release a concurrency slot; it frees when its lease expires", {
+        organization_id: organizationId,
+        lease_seconds: this.#options.leaseSeconds,
+        error: (error as Error).name,
       }),
-    ).catch(() => undefined);
+    );
   }
 
-  /** Zoho said 44: the organization is blocked for the rest of the minute, whoever used it up. */
+  /** How long to wait for a slot: until one of the calls in progress is likely to end, picked at random so waiters spread. */
+  #slotWaitMs(view: BudgetView, now: number): number {
+    const ends = [...view.leases.values()].map(
+      (until) => until - this.#options.leaseSeconds * 1000 + this.#holdMs,
+    );
+    const end = ends[Math.floor(Math.random() * ends.length)] ?? now;
+    return Math.min(500, Math.max(10, end - now)) + Math.floor(Math.random() * 20);
+  }
+
+  /** Leases past their end (a container died mid-call) are removed, each only if still as seen. */
+  async #clearExpiredLeases(organizationId: string, view: BudgetView, now: number) {
+    const expired = [...view.leases].filter(([, until]) => until < now);
+    if (expired.length === 0) return false;
+    const names: Record<string, string> = {};
+    const values: Record<string, AttributeValue> = {};
+    const conditions = expired.map(([holder, until], i) => {
+      names[`#h${i}`] = holder;
+      values[`:u${i}`] = { N: String(until) };
+      return `leases.#h${i} = :u${i}`;
+    });
+    await this.#write(organizationId, {
+      UpdateExpression: `REMOVE ${expired.map((_, i) => `leases.#h${i}`).join(", ")}`,
+      ConditionExpression: conditions.join(" AND "),
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+    });
+    return true;
+  }
+
+  /** A higher lane was refused a unit: the lower lanes see it and leave it the units that free. */
+  async #showDemand(organizationId: string, lane: "interactive" | "realtime", now: number) {
+    await this.#write(organizationId, {
+      UpdateExpression: `SET seen_${lane} = :now`,
+      ConditionExpression: "attribute_exists(leases)",
+      ExpressionAttributeValues: { ":now": { N: String(now) } },
+    });
+  }
+
+  /** Zoho said 44: the organization is blocked for the rest of Zoho's minute, whoever used it up. */
   async #closeMinute(organizationId: string): Promise<void> {
-    const minute = Math.floor(this.#options.now() / 60_000);
-    await this.#send(
-      new UpdateItemCommand({
-        TableName: this.#options.table,
-        Key: ledgerKeys.minute(organizationId, minute),
-        UpdateExpression: "SET calls = :full, expires_at = :ttl",
-        ExpressionAttributeValues: {
-          ":full": { N: String(this.#ceilings.interactive) },
-          ":ttl": { N: String((minute + 60) * 60) },
-        },
-      }),
+    const until = (Math.floor(this.#options.now() / 60_000) + 1) * 60_000 + CLOCK_TOLERANCE_MS;
+    await this.#write(organizationId, {
+      UpdateExpression: "SET closed_until = :until",
+      ExpressionAttributeValues: { ":until": { N: String(until) } },
+    });
+  }
+
+  #minuteUsed(organizationId: string, lane: Lane, obstacle: { until: number }, now: number) {
+    return new ServiceError(
+      "ZOHO_RATE_LIMITED",
+      `The service's ${lane} share of ${this.#options.minuteShare} Zoho calls a minute for organization ${organizationId} is used up for now.`,
+      { retryAfterSeconds: Math.max(1, Math.ceil((obstacle.until - now) / 1000)) },
+    );
+  }
+
+  #slotsTaken(organizationId: string, lane: Lane) {
+    return new ServiceError(
+      "ZOHO_RATE_LIMITED",
+      `All ${laneSlots(this.#options.concurrency, lane)} Zoho calls in progress allowed for organization ${organizationId} (${lane}) are taken.`,
+      { retryAfterSeconds: 2 },
+    );
+  }
+
+  #busy(organizationId: string) {
+    return new ServiceError(
+      "ZOHO_RATE_LIMITED",
+      `The budget of organization ${organizationId} is being updated by other calls; try again.`,
+      { retryAfterSeconds: 1 },
     );
   }
 
@@ -271,88 +430,35 @@ export class ZohoBudget {
     );
   }
 
-  /** Takes a unit of the day; true when this call is the day's probe (see PROBE_INTERVAL_MS). */
-  async #takeDaily(organizationId: string): Promise<boolean> {
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const now = this.#options.now();
-      try {
-        await this.#send(
-          new UpdateItemCommand({
-            TableName: this.#options.table,
-            Key: ledgerKeys.daily(organizationId),
-            UpdateExpression: "ADD remaining :minusOne",
-            ConditionExpression: "remaining > :zero AND reset_at > :now",
-            ExpressionAttributeValues: {
-              ":minusOne": { N: "-1" },
-              ":zero": { N: "0" },
-              ":now": { N: String(now) },
-            },
-          }),
-        );
-        return false;
-      } catch (error) {
-        if (!isConditionFailed(error)) throw ledgerError(error, this.#options.table);
-      }
-      const item = await this.#get(ledgerKeys.daily(organizationId));
-      const resetAt = item ? num(item.reset_at) : 0;
-      if (resetAt > now) {
-        if (num(item?.remaining) > 0) continue; // opened by another call since our try
-        // a probe's hour is not remembered here: the probe may open the day in a moment
-        if (item?.probing?.BOOL !== true) this.#exhaustedUntil.set(organizationId, resetAt);
-        throw this.#dailyLimit(resetAt);
-      }
-      // No window yet, or it has passed: open the next one with this call as its first. Zoho's
-      // windows repeat daily, so the next reset follows the last one Zoho reported; without
-      // any, the plan's cap until UTC midnight. The next answer's headers correct both.
-      // After an unreported 45 the next window is a probe: this one call, for the next hour.
-      const probe = item?.probing?.BOOL === true;
-      const nextReset = probe
-        ? now + PROBE_INTERVAL_MS
-        : resetAt > 0 && item?.reported?.BOOL
-          ? resetAt + Math.ceil((now - resetAt + 1) / 86_400_000) * 86_400_000
-          : nextUtcMidnight(now);
-      const opened = await this.#send(
-        new UpdateItemCommand({
-          TableName: this.#options.table,
-          Key: ledgerKeys.daily(organizationId),
-          UpdateExpression:
-            "SET remaining = :remaining, quota = :quota, reset_at = :reset, reported = :false, expires_at = :ttl",
-          ConditionExpression: "attribute_not_exists(reset_at) OR reset_at <= :now",
-          ExpressionAttributeValues: {
-            ":remaining": { N: String(probe ? 0 : this.#options.dailyQuota - 1) },
-            ":quota": { N: String(this.#options.dailyQuota) },
-            ":reset": { N: String(nextReset) },
-            ":false": { BOOL: false },
-            ":now": { N: String(now) },
-            ":ttl": { N: String(Math.ceil(nextReset / 1000) + 86_400) },
-          },
-        }),
-      ).then(
-        () => true,
-        (error: unknown) => {
-          if (isConditionFailed(error)) return false; // another container opened it first
-          throw ledgerError(error, this.#options.table);
-        },
-      );
-      if (opened) return probe;
-    }
-    throw new ServiceError(
-      "ZOHO_RATE_LIMITED",
-      `The daily quota of organization ${organizationId} is being updated by other calls; try again.`,
-      { retryAfterSeconds: 1 },
-    );
-  }
-
-  async #giveBackDaily(organizationId: string): Promise<void> {
-    await this.#send(
-      new UpdateItemCommand({
-        TableName: this.#options.table,
-        Key: ledgerKeys.daily(organizationId),
-        UpdateExpression: "ADD remaining :one",
-        ConditionExpression: "attribute_exists(remaining)",
-        ExpressionAttributeValues: { ":one": { N: "1" } },
-      }),
-    ).catch(() => undefined);
+  /**
+   * No daily window yet, or it has passed: opens the next (and creates the item's maps on the
+   * first call). Zoho's windows repeat daily, so the next reset follows the last one Zoho
+   * reported; without any, the plan's cap until UTC midnight. The next answer's headers correct
+   * both. After an unreported 45 the next window is a probe: one unit, for the next hour, that
+   * one take gets. Another container opening it first is as good.
+   */
+  async #openDay(organizationId: string, view: BudgetView, now: number): Promise<void> {
+    const { daily } = view;
+    const nextReset = daily.probing
+      ? now + PROBE_INTERVAL_MS
+      : daily.resetAt > 0 && daily.reported
+        ? daily.resetAt + Math.ceil((now - daily.resetAt + 1) / 86_400_000) * 86_400_000
+        : nextUtcMidnight(now);
+    await this.#write(organizationId, {
+      UpdateExpression:
+        "SET remaining = :remaining, quota = :quota, reset_at = :reset, reported = :false, seq = if_not_exists(seq, :zero), marks = if_not_exists(marks, :empty), leases = if_not_exists(leases, :empty), expires_at = :ttl",
+      ConditionExpression: "attribute_not_exists(reset_at) OR reset_at <= :now",
+      ExpressionAttributeValues: {
+        ":remaining": { N: String(daily.probing ? 1 : this.#options.dailyQuota) },
+        ":quota": { N: String(this.#options.dailyQuota) },
+        ":reset": { N: String(nextReset) },
+        ":false": { BOOL: false },
+        ":zero": { N: "0" },
+        ":empty": { M: {} },
+        ":now": { N: String(now) },
+        ":ttl": { N: String(Math.ceil(now / 1000) + ITEM_TTL_SECONDS) },
+      },
+    });
   }
 
   /** Zoho's answer: its daily quota headers, a 45 (used up) or a 44 (the minute is closed). */
@@ -384,7 +490,9 @@ export class ZohoBudget {
   /**
    * A window Zoho reported. A reset later than the stored one (or a stored guess) starts a new
    * window; the same window only ever lowers what remains, since calls in flight were already
-   * taken from it; a late answer from an earlier window changes nothing.
+   * taken from it; a late answer from an earlier window changes nothing. An answer that would
+   * lower it by less than the calls that may be in flight is not written, until the day's last
+   * units: those are counted exactly.
    */
   async #reportWindow(
     organizationId: string,
@@ -393,48 +501,36 @@ export class ZohoBudget {
     // Zoho's count does not yet hold the calls still in flight beside this one (at most
     // ZOHO_CONCURRENCY - 1): keep them out of what remains, so the last calls of the day never
     // meet a 45.
-    const usable = Math.max(0, reported.remaining - (this.#options.concurrency - 1));
+    const inFlight = this.#options.concurrency - 1;
+    const usable = Math.max(0, reported.remaining - inFlight);
+    const seen = this.#views.get(organizationId)?.daily;
+    const sameWindow =
+      seen?.reported === true && Math.abs(seen.resetAt - reported.resetAt) <= SAME_WINDOW_MS;
+    if (sameWindow && seen.remaining > 2 * (inFlight + 1) && usable >= seen.remaining - inFlight)
+      return;
     const remaining: AttributeValue = { N: String(usable) };
     const low: AttributeValue = { N: String(reported.resetAt - SAME_WINDOW_MS) };
     const high: AttributeValue = { N: String(reported.resetAt + SAME_WINDOW_MS) };
-    const conditional = (command: UpdateItemCommand) =>
-      this.#send(command).then(
-        () => true,
-        (error: unknown) => {
-          if (isConditionFailed(error)) return false;
-          throw error;
-        },
-      );
-    const newWindow = await conditional(
-      new UpdateItemCommand({
-        TableName: this.#options.table,
-        Key: ledgerKeys.daily(organizationId),
-        UpdateExpression:
-          "SET remaining = :remaining, quota = :quota, reset_at = :reset, reported = :true, probing = :false, expires_at = :ttl",
-        ConditionExpression:
-          "attribute_not_exists(reset_at) OR reported = :false OR reset_at < :low",
-        ExpressionAttributeValues: {
-          ":remaining": remaining,
-          ":reset": { N: String(reported.resetAt) },
-          ":low": low,
-          ":true": { BOOL: true },
-          ":false": { BOOL: false },
-          ":quota": { N: String(reported.quota ?? this.#options.dailyQuota) },
-          ":ttl": { N: String(Math.ceil(reported.resetAt / 1000) + 86_400) },
-        },
-      }),
-    );
+    const newWindow = await this.#write(organizationId, {
+      UpdateExpression:
+        "SET remaining = :remaining, quota = :quota, reset_at = :reset, reported = :true, probing = :false",
+      ConditionExpression: "attribute_not_exists(reset_at) OR reported = :false OR reset_at < :low",
+      ExpressionAttributeValues: {
+        ":remaining": remaining,
+        ":reset": { N: String(reported.resetAt) },
+        ":low": low,
+        ":true": { BOOL: true },
+        ":false": { BOOL: false },
+        ":quota": { N: String(reported.quota ?? this.#options.dailyQuota) },
+      },
+    });
     const lowered =
-      newWindow ||
-      (await conditional(
-        new UpdateItemCommand({
-          TableName: this.#options.table,
-          Key: ledgerKeys.daily(organizationId),
-          UpdateExpression: "SET remaining = :remaining",
-          ConditionExpression: "reset_at BETWEEN :low AND :high AND remaining > :remaining",
-          ExpressionAttributeValues: { ":remaining": remaining, ":low": low, ":high": high },
-        }),
-      ));
+      newWindow ??
+      (await this.#write(organizationId, {
+        UpdateExpression: "SET remaining = :remaining",
+        ConditionExpression: "reset_at BETWEEN :low AND :high AND remaining > :remaining",
+        ExpressionAttributeValues: { ":remaining": remaining, ":low": low, ":high": high },
+      }));
     if (newWindow) this.#exhaustedUntil.delete(organizationId);
     if (lowered && usable <= 0) this.#exhaustedUntil.set(organizationId, reported.resetAt);
   }
@@ -445,153 +541,98 @@ export class ZohoBudget {
    */
   async #closeDay(organizationId: string): Promise<void> {
     const now = this.#options.now();
-    const item = await this.#get(ledgerKeys.daily(organizationId));
-    const stored = item ? num(item.reset_at) : 0;
-    const known = item?.reported?.BOOL === true && stored > now;
-    const resetAt = known ? stored : now + PROBE_INTERVAL_MS;
-    await this.#send(
-      new UpdateItemCommand({
-        TableName: this.#options.table,
-        Key: ledgerKeys.daily(organizationId),
-        UpdateExpression:
-          "SET remaining = :zero, reset_at = :reset, quota = if_not_exists(quota, :quota), reported = if_not_exists(reported, :false), probing = :probing, expires_at = :ttl",
-        ExpressionAttributeValues: {
-          ":zero": { N: "0" },
-          ":reset": { N: String(resetAt) },
-          ":quota": { N: String(this.#options.dailyQuota) },
-          ":false": { BOOL: false },
-          ":probing": { BOOL: !known },
-          ":ttl": { N: String(Math.ceil(resetAt / 1000) + 86_400) },
-        },
-      }),
-    );
+    const { daily } = await this.#read(organizationId);
+    const known = daily.reported && daily.resetAt > now;
+    const resetAt = known ? daily.resetAt : now + PROBE_INTERVAL_MS;
+    await this.#write(organizationId, {
+      UpdateExpression:
+        "SET remaining = :zero, reset_at = :reset, quota = if_not_exists(quota, :quota), reported = if_not_exists(reported, :false), probing = :probing",
+      ExpressionAttributeValues: {
+        ":zero": { N: "0" },
+        ":reset": { N: String(resetAt) },
+        ":quota": { N: String(this.#options.dailyQuota) },
+        ":false": { BOOL: false },
+        ":probing": { BOOL: !known },
+      },
+    });
     this.#exhaustedUntil.set(organizationId, resetAt);
   }
 
   /** The probe went through without a 45: Zoho's day has turned, the plan's quota is open again. */
   async #endProbe(organizationId: string): Promise<void> {
-    const now = this.#options.now();
-    const resetAt = now + DAY_AFTER_PROBE_MS;
-    await this.#send(
-      new UpdateItemCommand({
-        TableName: this.#options.table,
-        Key: ledgerKeys.daily(organizationId),
-        UpdateExpression:
-          "SET remaining = :remaining, reset_at = :reset, probing = :false, expires_at = :ttl",
-        ConditionExpression: "probing = :true",
-        ExpressionAttributeValues: {
-          ":remaining": { N: String(this.#options.dailyQuota - 1) },
-          ":reset": { N: String(resetAt) },
-          ":true": { BOOL: true },
-          ":false": { BOOL: false },
-          ":ttl": { N: String(Math.ceil(resetAt / 1000) + 86_400) },
-        },
-      }),
-    ).catch((error: unknown) => {
-      if (!isConditionFailed(error)) throw error; // a reported window came first: it stands
+    const resetAt = this.#options.now() + DAY_AFTER_PROBE_MS;
+    // a reported window that came first stands (the condition fails)
+    await this.#write(organizationId, {
+      UpdateExpression: "SET remaining = :remaining, reset_at = :reset, probing = :false",
+      ConditionExpression: "probing = :true",
+      ExpressionAttributeValues: {
+        ":remaining": { N: String(this.#options.dailyQuota - 1) },
+        ":reset": { N: String(resetAt) },
+        ":true": { BOOL: true },
+        ":false": { BOOL: false },
+      },
     });
     this.#exhaustedUntil.delete(organizationId);
   }
 
-  // --- calls in progress ------------------------------------------------------------------
+  // --- plumbing ---------------------------------------------------------------------------
 
-  /** A slot frees as soon as a call ends, so a short wait for one is always worth it. */
-  async #takeSlot(organizationId: string, lane: Lane): Promise<{ slot: number; holder: string }> {
-    const slots = laneSlots(this.#options.concurrency, lane);
-    const holder = randomUUID();
-    const started = Date.now(); // real time: the wait must end even under a test's frozen clock
-    for (;;) {
-      const now = this.#options.now();
-      for (const slot of slotOrder(slots, lane)) {
-        const until = now + this.#options.leaseSeconds * 1000;
-        try {
-          await this.#send(
-            new UpdateItemCommand({
-              TableName: this.#options.table,
-              Key: ledgerKeys.lease(organizationId, slot),
-              UpdateExpression: "SET holder = :holder, lease_until = :until, expires_at = :ttl",
-              ConditionExpression: "attribute_not_exists(lease_until) OR lease_until < :now",
-              ExpressionAttributeValues: {
-                ":holder": { S: holder },
-                ":until": { N: String(until) },
-                ":now": { N: String(now) },
-                ":ttl": { N: String(Math.ceil(until / 1000) + 3600) },
-              },
-            }),
-          );
-          return { slot, holder };
-        } catch (error) {
-          if (!isConditionFailed(error)) throw ledgerError(error, this.#options.table);
-        }
-      }
-      if (Date.now() - started + SLOT_POLL_MS > MAX_SLOT_WAIT_MS) {
-        throw new ServiceError(
-          "ZOHO_RATE_LIMITED",
-          `All ${slots} Zoho calls in progress allowed for organization ${organizationId} (${lane}) are taken.`,
-          { retryAfterSeconds: 2 },
-        );
-      }
-      await this.#options.sleep(SLOT_POLL_MS + Math.floor(Math.random() * SLOT_POLL_MS));
+  /** The organization's budget item, read consistently; it becomes this container's view. */
+  async #read(organizationId: string): Promise<BudgetView> {
+    try {
+      const { Item } = await this.#options.dynamo.send(
+        new GetItemCommand({
+          TableName: this.#options.table,
+          Key: ledgerKeys.budget(organizationId),
+          ConsistentRead: true,
+        }),
+      );
+      return this.#see(organizationId, Item);
+    } catch (error) {
+      throw ledgerError(error, this.#options.table);
     }
   }
 
+  #see(organizationId: string, item: Record<string, AttributeValue> | undefined): BudgetView {
+    const view = budgetView(item);
+    this.#views.set(organizationId, view);
+    return view;
+  }
+
   /**
-   * Frees the slot, trying again (4 tries in about 0.4 s) when DynamoDB throttles or fails for
-   * a moment: a slot left held blocks the organization's next call until its lease expires. What
-   * still fails is logged, and the lease frees the slot then.
+   * One conditional write to the organization's budget item. Returns the item after it (now
+   * this container's view), or undefined when its condition failed; the item as it then was
+   * becomes the view (DynamoDB returns it with the failure; a read where it does not).
    */
-  async #releaseSlotRetrying(organizationId: string, lease: { slot: number; holder: string }) {
-    await pRetry(() => this.#releaseSlot(organizationId, lease), {
-      retries: 3,
-      minTimeout: 50,
-      factor: 2,
-      randomize: true,
-      shouldRetry: ({ error }) => isAwsTransient(error),
-    }).catch((error: unknown) =>
-      logger.warn("Could not release a concurrency slot; it frees when its lease expires", {
-        organization_id: organizationId,
-        slot: lease.slot,
-        lease_seconds: this.#options.leaseSeconds,
-        error: (error as Error).name,
-      }),
-    );
+  async #write(
+    organizationId: string,
+    input: Pick<
+      UpdateItemCommandInput,
+      | "UpdateExpression"
+      | "ConditionExpression"
+      | "ExpressionAttributeNames"
+      | "ExpressionAttributeValues"
+    >,
+  ): Promise<BudgetView | undefined> {
+    try {
+      const { Attributes } = await this.#options.dynamo.send(
+        new UpdateItemCommand({
+          TableName: this.#options.table,
+          Key: ledgerKeys.budget(organizationId),
+          ReturnValues: "ALL_NEW",
+          ReturnValuesOnConditionCheckFailure: "ALL_OLD",
+          ...input,
+        }),
+      );
+      return this.#see(organizationId, Attributes);
+    } catch (error) {
+      if (!isConditionFailed(error)) throw ledgerError(error, this.#options.table);
+      const item = (error as { Item?: Record<string, AttributeValue> }).Item;
+      if (item) this.#see(organizationId, item);
+      else await this.#read(organizationId);
+      return undefined;
+    }
   }
-
-  async #releaseSlot(organizationId: string, lease: { slot: number; holder: string }) {
-    await this.#send(
-      new DeleteItemCommand({
-        TableName: this.#options.table,
-        Key: ledgerKeys.lease(organizationId, lease.slot),
-        ConditionExpression: "holder = :holder",
-        ExpressionAttributeValues: { ":holder": { S: lease.holder } },
-      }),
-    ).catch((error: unknown) => {
-      if (!isConditionFailed(error)) throw error; // expired and taken over: not ours to free
-    });
-  }
-
-  // --- plumbing ---------------------------------------------------------------------------
-
-  #get(key: LedgerKey) {
-    return getLedgerItem(this.#options.dynamo, this.#options.table, key);
-  }
-
-  #send(command: UpdateItemCommand | DeleteItemCommand) {
-    // biome-ignore lint/suspicious/noExplicitAny: one client, two command types
-    return this.#options.dynamo.send(command as any);
-  }
-}
-
-/**
- * The order a caller tries its lane's slots in: the slot only its lane may take first (the
- * interactive lane's top slot is free whenever no other HTTP call holds it), the rest from a
- * random start so that callers spread over them.
- */
-function slotOrder(slots: number, lane: Lane): number[] {
-  const start = Math.floor(Math.random() * slots);
-  const order = Array.from({ length: slots }, (_, i) => (start + i) % slots);
-  if (lane !== "interactive") return order;
-  return [slots - 1, ...order.filter((slot) => slot !== slots - 1)];
 }
 
 function nextUtcMidnight(now: number): number {

@@ -10,9 +10,7 @@ import type { AttributeValue, CreateTableCommandInput } from "@aws-sdk/client-dy
  * | pk                         | sk                    | what                                          | written by |
  * | -------------------------- | --------------------- | --------------------------------------------- | ---------- |
  * | `connection#<secretId>`    | `token`               | the shared access token, grant lease, back-off | credentials/token-store |
- * | `org#<organization_id>`    | `minute#<epochMin>`   | Zoho calls taken in that calendar minute       | ledger/budget |
- * | `org#<organization_id>`    | `daily`               | the daily quota as Zoho last reported it       | ledger/budget |
- * | `org#<organization_id>`    | `lease#<slot>`        | one call in progress (concurrency), with expiry | ledger/budget |
+ * | `org#<organization_id>`    | `budget`              | Zoho's budget: the calls of the sliding minute, the calls in progress, the daily quota, the lanes' demand | ledger/budget |
  * | `org#<organization_id>`    | `sync`                | the scheduled sync's watermark and digest      | sync/state |
  * | `org#<organization_id>`    | `pending#<contact>`   | a sync job queued for the contact, not ended   | sync/state, jobs/records |
  * | `job#<job_id>`             | `job`                 | a job's record: state, attempts, outcome       | jobs/records |
@@ -57,11 +55,7 @@ const CHANGE = "change#";
 /** The key of each kind of ledger item (the table above). */
 export const ledgerKeys = {
   token: (secretId: string) => key(`connection#${secretId}`, "token"),
-  minute: (organizationId: string, epochMinute: number) =>
-    key(organization(organizationId), `minute#${epochMinute}`),
-  daily: (organizationId: string) => key(organization(organizationId), "daily"),
-  lease: (organizationId: string, slot: number) =>
-    key(organization(organizationId), `lease#${slot}`),
+  budget: (organizationId: string) => key(organization(organizationId), "budget"),
   syncState: (organizationId: string) => key(organization(organizationId), "sync"),
   /** written when the sync queues a job for the contact, deleted when the job ends */
   pendingJob: (organizationId: string, contactId: string) =>

@@ -1,12 +1,22 @@
 import { once } from "node:events";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { crc32 } from "node:zlib";
 import {
   type AttributeValue,
   DynamoDBClient,
+  GetItemCommand,
   ResourceNotFoundException,
   ScanCommand,
 } from "@aws-sdk/client-dynamodb";
 import dynalite from "dynalite";
+
+function parseJson(text: string): Record<string, unknown> | undefined {
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
 
 /** The `X-Amz-Target` prefix of every DynamoDB call (AWS JSON 1.0). */
 export const DYNAMODB_TARGET = "DynamoDB_20120810.";
@@ -44,8 +54,44 @@ export class DynamoDb {
   /** Answers one DynamoDB request (its body not yet read); settles once the answer is sent. */
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const closed = once(res, "close");
+    this.#returnItemOnConditionFailure(req, res);
     this.#listener(req, res);
     await closed;
+  }
+
+  /**
+   * `ReturnValuesOnConditionCheckFailure: "ALL_OLD"` on UpdateItem and DeleteItem, which dynalite
+   * lacks: a ConditionalCheckFailedException carries the item as `Item`, as DynamoDB's does
+   * (API reference, UpdateItem). The item is read just after the failure, not with it: a write
+   * in between is the one difference, and callers must treat the item as a view anyway.
+   */
+  #returnItemOnConditionFailure(req: IncomingMessage, res: ServerResponse): void {
+    const target = String(req.headers["x-amz-target"] ?? "");
+    if (!/\.(UpdateItem|DeleteItem)$/.test(target)) return;
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk)); // beside dynalite's own reader
+    const end = res.end.bind(res) as (body?: string) => ServerResponse;
+    res.end = ((body?: string) => {
+      const request = parseJson(Buffer.concat(chunks).toString("utf8"));
+      const failed = res.statusCode === 400 && String(body).includes("ConditionalCheckFailed");
+      if (!failed || request?.ReturnValuesOnConditionCheckFailure !== "ALL_OLD") return end(body);
+      void this.#inspection
+        .send(
+          new GetItemCommand({
+            TableName: request.TableName as string,
+            Key: request.Key as Record<string, AttributeValue>,
+            ConsistentRead: true,
+          }),
+        )
+        .then(({ Item }) => {
+          const answer = JSON.stringify({ ...parseJson(String(body)), ...(Item ? { Item } : {}) });
+          res.setHeader("x-amz-crc32", crc32(answer));
+          res.setHeader("Content-Length", Buffer.byteLength(answer));
+          end(answer);
+        })
+        .catch(() => end(body));
+      return res;
+    }) as typeof res.end;
   }
 
   /** A table's items, every page of a Scan; undefined for an unknown table. */

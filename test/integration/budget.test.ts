@@ -3,7 +3,8 @@ import { createServer } from "node:net";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ServiceError } from "../../lib/errors";
-import { type BudgetOptions, type Lane, laneCeilings, ZohoBudget } from "../../lib/ledger/budget";
+import { type BudgetOptions, type Lane, ZohoBudget } from "../../lib/ledger/budget";
+import { bulkPace, WINDOW_MS } from "../../lib/ledger/window";
 import { ZohoBooksClient } from "../../lib/zoho/books-client";
 import { type LocalAws, startLocalAws } from "../../local/aws";
 import { createLedgerTable } from "../../local/stack/ledger-table";
@@ -56,28 +57,146 @@ const refusal = (promise: Promise<unknown>) =>
   );
 const headers = (values: Record<string, string>) => new Headers(values);
 
-describe("ZohoBudget: the minute", () => {
-  it("splits ZOHO_MINUTE_SHARE into nested lane ceilings: bulk 60%, realtime 85%, interactive all", () => {
-    expect(laneCeilings(80)).toEqual({ interactive: 80, realtime: 68, bulk: 48 });
-  });
+/** Calls granted in each sliding 60 s of real time: the largest count. */
+function mostIn60s(times: number[]): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let most = 0;
+  for (let first = 0, last = 0; last < sorted.length; last++) {
+    while ((sorted[last] as number) - (sorted[first] as number) >= 60_000) first++;
+    most = Math.max(most, last - first + 1);
+  }
+  return most;
+}
 
-  it("lets 4 containers at once take no more than the lane's ceiling in one minute", async () => {
+/**
+ * Runs `containers` (each a clock skew and a lane) against one organization in steps of
+ * `stepMs` of real time from `from` for `ms`, each taking all it is given at every step; the
+ * real times of the calls granted.
+ */
+async function run(
+  containers: Array<{ skewMs: number; lane: Lane }>,
+  from: number,
+  ms: number,
+  stepMs = 250,
+) {
+  let real = from;
+  const budgets = containers.map(({ skewMs, lane }) => ({
+    lane,
+    budget: container(() => real + skewMs),
+  }));
+  const granted: number[] = [];
+  for (; real < from + ms; real += stepMs) {
+    for (const { budget, lane } of budgets) {
+      for (let i = 0; i < 200; i++) {
+        const permit = await budget.acquire(ORG, lane, { maxWaitMs: 0 }).catch(() => undefined);
+        if (!permit) break;
+        granted.push(real);
+        await permit.release();
+      }
+    }
+  }
+  return granted;
+}
+
+describe("ZohoBudget: the minute, a sliding window", () => {
+  it("lets 4 containers at once take no more than the share, whatever their lanes", async () => {
     const containers = Array.from({ length: 4 }, () => container(() => T0 + 5_000));
-    const counts = await Promise.all(containers.map((c) => fill(c, "bulk", 30)));
-    expect(counts.reduce((a, b) => a + b, 0)).toBe(48);
+    const counts = await Promise.all(containers.map((c) => fill(c, "interactive", 30)));
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(80);
   });
 
-  it("never lets a lower lane take the last units of a higher one", async () => {
-    const budget = container(() => T0 + 1_000);
-    expect(await fill(budget, "bulk")).toBe(48);
-    expect(await fill(budget, "realtime")).toBe(68 - 48);
-    expect(await fill(budget, "bulk")).toBe(0);
+  it("never holds more than the share in any real 60 s, with clocks 1 s slow and 1 s fast (the tolerance) across minute boundaries", async () => {
+    const granted = await run(
+      [
+        { skewMs: -1_000, lane: "interactive" },
+        { skewMs: 1_000, lane: "interactive" },
+        { skewMs: 0, lane: "realtime" },
+      ],
+      T0 + 30_000,
+      200_000,
+    );
+    expect(mostIn60s(granted)).toBeLessThanOrEqual(80);
+    // and the window is used: about the share per window of 60 s and twice the tolerance
+    expect(granted.length).toBeGreaterThanOrEqual(Math.floor((200_000 / WINDOW_MS) * 80) - 1);
+  }, 60_000);
+
+  it("at hh:59, containers 1.5 s slow and 1.5 s fast share one window (was 80 + 80 in one real second)", async () => {
+    const real = T0 + 59_000;
+    const [slow, fast] = [container(() => real - 1_500), container(() => real + 1_500)];
+    const [a, b] = await Promise.all([
+      fill(slow, "interactive", 100),
+      fill(fast, "interactive", 100),
+    ]);
+    expect(a + b).toBe(80);
+  });
+
+  it("lets bulk alone use the whole share, spread over the window a few calls at a time", async () => {
+    const pace = bulkPace(80);
+    expect(pace.calls).toBe(2);
+    expect(
+      await fill(
+        container(() => T0),
+        "bulk",
+      ),
+    ).toBe(pace.calls); // no burst beyond its pace
+    const granted = await run([{ skewMs: 0, lane: "bulk" }], T0 + 1_000, 3 * WINDOW_MS, 20);
+    expect(mostIn60s(granted)).toBeLessThanOrEqual(80);
+    // ≥ 0.95 of the share a minute once the window is full, the pace never the limit
+    const steady = granted.filter((t) => t >= T0 + 1_000 + WINDOW_MS).length;
+    expect(steady / ((2 * WINDOW_MS) / 60_000)).toBeGreaterThanOrEqual(0.95 * 80);
+  }, 60_000);
+
+  it("keeps real-time jobs and HTTP calls ahead of bulk: while they are about, bulk holds to 60% of the window", async () => {
+    let now = T0 + 1_000;
+    const budget = container(() => now);
+    let higher = 0;
+    let bulk = 0;
+    for (let i = 0; i < 600; i++, now += 100) {
+      if (i % 100 === 0) {
+        // a real-time job and an HTTP call every 10 s keep their demand seen
+        await (await budget.acquire(ORG, "realtime", { maxWaitMs: 0 })).release();
+        await (await budget.acquire(ORG, "interactive", { maxWaitMs: 0 })).release();
+        higher += 2;
+      }
+      bulk += await fill(budget, "bulk", 10);
+    }
+    // bulk went as far as 60% of the share and no further
+    expect(bulk).toBeLessThanOrEqual(48);
+    expect(bulk).toBeGreaterThanOrEqual(48 - higher);
+    expect(await fill(budget, "realtime")).toBe(68 - bulk - higher);
     expect(await fill(budget, "interactive")).toBe(80 - 68);
-    const error = await refusal(budget.acquire(ORG, "interactive", { maxWaitMs: 0 }));
-    expect(error).toMatchObject({ code: "ZOHO_RATE_LIMITED", retryAfterSeconds: 59 });
   });
 
-  it("waits for the next minute when the caller may wait that long, and then goes on", async () => {
+  it("leaves a few units to HTTP calls after a burst of real-time jobs", async () => {
+    const budget = container(() => T0 + 1_000);
+    expect(await fill(budget, "realtime")).toBe(76);
+    expect(await fill(budget, "interactive")).toBe(4);
+  });
+
+  it("serves a burst of HTTP calls at second 59 after bulk took its fill, before bulk takes another unit", async () => {
+    let real = T0;
+    const budget = container(() => real, {
+      sleep: async (ms) => {
+        real += ms;
+      },
+    });
+    let bulk = 0;
+    for (; real < T0 + 59_000; real += 100) bulk += await fill(budget, "bulk", 10);
+    expect(bulk).toBeGreaterThanOrEqual(72); // paced: the window is full only as its first units free
+    const asked = real;
+    const waits: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const permit = await budget.acquire(ORG, "interactive", { maxWaitMs: 5_000 });
+      waits.push(real - asked);
+      await permit.release();
+    }
+    expect(waits.slice(0, 80 - bulk)).toEqual(Array(80 - bulk).fill(0)); // what bulk left: at once
+    // the rest as bulk's first units free, 62 s after it began (at most 1.6 s apart once the window turns)
+    expect(Math.max(...waits)).toBeLessThanOrEqual(WINDOW_MS - 59_000 + 100);
+    expect(await fill(budget, "bulk", 10)).toBe(0); // and bulk none meanwhile
+  });
+
+  it("waits for a unit to free when the caller may wait that long, and then goes on", async () => {
     let now = T0 + 50_000;
     const budget = container(() => now, {
       sleep: async (ms) => {
@@ -85,24 +204,28 @@ describe("ZohoBudget: the minute", () => {
       },
     });
     expect(await fill(budget, "interactive")).toBe(80);
-    const permit = await budget.acquire(ORG, "interactive", { maxWaitMs: 15_000 });
+    const refused = await refusal(budget.acquire(ORG, "interactive", { maxWaitMs: 15_000 }));
+    expect(refused).toMatchObject({ code: "ZOHO_RATE_LIMITED" });
+    expect(refused?.retryAfterSeconds).toBeGreaterThanOrEqual(WINDOW_MS / 1000);
+    const permit = await budget.acquire(ORG, "interactive", { maxWaitMs: 70_000 });
     await permit.release();
-    expect(now).toBeGreaterThanOrEqual(T0 + 60_000);
+    expect(now).toBeGreaterThanOrEqual(T0 + 50_000 + WINDOW_MS);
+    expect(await fill(budget, "interactive")).toBe(79); // the 80 of T0 + 50 s left the window together
   });
 
   it("closes the minute for every lane and container when Zoho says 44 (another integration used it)", async () => {
     const [a, b] = [container(() => T0 + 2_000), container(() => T0 + 2_000)];
-    await (await a.acquire(ORG, "bulk", { maxWaitMs: 0 })).release({
+    await (await a.acquire(ORG, "realtime", { maxWaitMs: 0 })).release({
       zohoCode: 44,
       headers: undefined,
     });
     expect(await fill(b, "interactive")).toBe(0);
     expect(
       await fill(
-        container(() => T0 + 61_000),
-        "bulk",
+        container(() => T0 + 62_000),
+        "interactive",
       ),
-    ).toBe(48); // the next minute is open
+    ).toBe(79); // Zoho's next minute
   });
 });
 
@@ -135,7 +258,7 @@ describe("ZohoBudget: the daily quota", () => {
     let now = T0;
     const budget = container(() => now, { concurrency: 3 }); // 2 others may be in flight
     const report = (remaining: number, resetIn: number) =>
-      budget.acquire(ORG, "bulk", { maxWaitMs: 0 }).then((p) =>
+      budget.acquire(ORG, "realtime", { maxWaitMs: 0 }).then((p) =>
         p.release({
           zohoCode: 0,
           headers: headers({
@@ -213,8 +336,8 @@ describe("ZohoBudget: a daily limit Zoho reports without quota headers", () => {
 describe("ZohoBudget: calls in progress", () => {
   it("holds at most ZOHO_CONCURRENCY calls in progress across containers; bulk leaves one for the higher lanes", async () => {
     const [a, b] = [
-      container(() => Date.now(), { concurrency: 4 }),
-      container(() => Date.now(), { concurrency: 4 }),
+      container(() => Date.now(), { concurrency: 4, minuteShare: 8_000 }),
+      container(() => Date.now(), { concurrency: 4, minuteShare: 8_000 }),
     ];
     const bulk = [
       await a.acquire(ORG, "bulk", { maxWaitMs: 0 }),
@@ -310,7 +433,7 @@ describe("ZohoBudget: a throttled release (DynamoDB on the local AWS endpoint, o
 });
 
 describe("ZohoBudget: a request that never left the container", () => {
-  it("gives the day's and the minute's units back when the connection was refused (real fetch, closed port)", async () => {
+  it("gives the day's unit back when the connection was refused (real fetch, closed port)", async () => {
     const budget = container(() => T0, { dailyQuota: 1000 });
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
@@ -334,7 +457,7 @@ describe("ZohoBudget: a request that never left the container", () => {
       code: "ZOHO_UNAVAILABLE",
     });
     expect((await budget.dailyWindow(ORG))?.remaining).toBe(1000);
-    // and the minute: a lane's whole ceiling is still there
-    expect(await fill(budget, "realtime")).toBe(laneCeilings(80).realtime);
+    // the minute's unit stays counted until it leaves the window (taking it back could let a later call through early)
+    expect(await fill(budget, "interactive")).toBe(79);
   });
 });

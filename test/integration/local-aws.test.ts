@@ -926,6 +926,31 @@ describe("local DynamoDB (dynalite)", () => {
     });
   });
 
+  it("returns the item with a failed condition when asked (ReturnValuesOnConditionCheckFailure ALL_OLD), and only then", async () => {
+    await createLedgerTable(dynamodb, "ledger");
+    await takeCall("ledger");
+    await takeCall("ledger");
+    const update = (ask: boolean) =>
+      dynamodb.send(
+        new UpdateItemCommand({
+          TableName: "ledger",
+          Key: key,
+          UpdateExpression: "ADD calls :one",
+          ConditionExpression: "calls < :limit",
+          ExpressionAttributeValues: { ":one": { N: "1" }, ":limit": { N: "2" } },
+          ...(ask ? { ReturnValuesOnConditionCheckFailure: "ALL_OLD" as const } : {}),
+        }),
+      );
+    const refused = (await update(true).catch(
+      (e: unknown) => e,
+    )) as ConditionalCheckFailedException;
+    expect(refused).toBeInstanceOf(ConditionalCheckFailedException);
+    expect(refused.Item).toEqual({ ...key, calls: { N: "2" }, expires_at: { N: "1" } });
+    const plain = (await update(false).catch((e: unknown) => e)) as ConditionalCheckFailedException;
+    expect(plain).toBeInstanceOf(ConditionalCheckFailedException);
+    expect(plain.Item).toBeUndefined();
+  });
+
   it("names its errors as DynamoDB does: validation, unknown table", async () => {
     await expect(
       dynamodb.send(new GetItemCommand({ TableName: "no spaces!", Key: key })),

@@ -267,6 +267,6 @@ describe("ZohoBooksClient against the sandbox", () => {
       .map((r) => (r.reason as ServiceError).message);
     expect(sandbox.stats().byCode["44"]).toBeUndefined();
     expect(refused, JSON.stringify(refused)).toHaveLength(3);
-    expect(refused[0]).toContain("interactive budget of 5 Zoho calls a minute");
+    expect(refused[0]).toContain("interactive share of 5 Zoho calls a minute");
   });
 });

@@ -1,0 +1,137 @@
+import type { AttributeValue } from "@aws-sdk/client-dynamodb";
+import { num } from "./dynamo";
+
+/**
+ * The sliding window of Zoho calls, and the lanes' share of it: pure arithmetic on the budget
+ * item as a container last saw it (a {@link BudgetView}). `lib/ledger/budget.ts` turns it into
+ * conditional writes; docs/design.md ("The minute budget") says why it is built this way.
+ *
+ * The item counts every call ever taken (`seq`) and keeps, per millisecond a call was taken at,
+ * the count before it (a *mark*). The calls of the last W milliseconds are then
+ * `seq - base(now - W)`, where base is the count before the first mark after `now - W`. A write
+ * asks DynamoDB for `seq < base + limit`: the one counter is the only thing compared, so takes
+ * from many containers never conflict, and a base computed from a stale view is never too high
+ * (every mark the view lacks was made later, from a higher count): a stale view can only refuse
+ * too early, never let one call too many through.
+ */
+
+/** Who is calling Zoho, in priority order. */
+export type Lane = "interactive" | "realtime" | "bulk";
+
+/**
+ * How far apart two containers' clocks may be, each way. Lambda's clocks follow Amazon Time
+ * Sync (within a millisecond); this covers a container that drifted. The window is made longer
+ * by twice this, so no real 60 s holds more than the share while clocks stay within it.
+ */
+export const CLOCK_TOLERANCE_MS = 1_000;
+/** Zoho's minute, and the window the share is counted over. */
+export const WINDOW_MS = 60_000 + 2 * CLOCK_TOLERANCE_MS;
+/** How long a lane's demand holds the lower lanes back after its last call or refusal. */
+export const DEMAND_MEMORY_MS = 15_000;
+/** Marks older than this are removed by the next take (the window needs none of them). */
+export const MARK_RETENTION_MS = WINDOW_MS + 30_000;
+
+/**
+ * What the higher lanes keep from the lower ones while they have demand (fractions of the
+ * share): bulk takes at most 60% while real-time and interactive calls are about, 75% with only
+ * real-time ones, 85% with only interactive ones, and all of it alone. Real-time leaves 15% to
+ * interactive calls while they are about, and 5% always, so a burst of HTTP calls after a burst
+ * of queued jobs still finds a few units at once.
+ */
+const HELD_FOR = { interactive: 0.15, realtime: 0.25 } as const;
+const INTERACTIVE_FLOOR = 0.05;
+
+/** The budget item as a container last saw it (from its last write's answer or a read). */
+export interface BudgetView {
+  /** calls taken ever (less none: a unit not sent is not given back to the window) */
+  seq: number;
+  /** [time (ms), count before the call(s) taken at that time], oldest first */
+  marks: Array<[number, number]>;
+  /** holder → lease end (ms): the calls in progress */
+  leases: Map<string, number>;
+  /** when each higher lane last asked for a call */
+  seen: { interactive: number; realtime: number };
+  /** Zoho said 44: nothing until then */
+  closedUntil: number;
+  /** the daily window: what remains, until when, and whether Zoho reported it or we guessed */
+  daily: {
+    remaining: number;
+    resetAt: number;
+    quota: number;
+    reported: boolean;
+    probing: boolean;
+  };
+  /** whether the item exists with its maps (a first take must create them) */
+  ready: boolean;
+}
+
+/** Reads the budget item into a view; an absent item is an empty one. */
+export function budgetView(item: Record<string, AttributeValue> | undefined): BudgetView {
+  const marks = Object.entries(item?.marks?.M ?? {})
+    .map(([time, count]): [number, number] => [Number(time), num(count)])
+    .sort((a, b) => a[0] - b[0]);
+  const leases = new Map(
+    Object.entries(item?.leases?.M ?? {}).map(([holder, until]) => [holder, num(until)]),
+  );
+  return {
+    seq: num(item?.seq),
+    marks,
+    leases,
+    seen: { interactive: num(item?.seen_interactive), realtime: num(item?.seen_realtime) },
+    closedUntil: num(item?.closed_until),
+    daily: {
+      remaining: num(item?.remaining),
+      resetAt: num(item?.reset_at),
+      quota: num(item?.quota),
+      reported: item?.reported?.BOOL === true,
+      probing: item?.probing?.BOOL === true,
+    },
+    ready: item?.marks?.M !== undefined && item?.leases?.M !== undefined,
+  };
+}
+
+/** The count before the first call taken after `since`: `seq - base` calls were taken since. */
+export function windowBase(view: BudgetView, since: number): number {
+  let base = view.seq;
+  for (const [time, before] of view.marks) if (time > since && before < base) base = before;
+  return base;
+}
+
+/**
+ * The earliest time at which the calls of the last `windowMs` number fewer than `limit` again
+ * (the marks holding the excess have aged out); `now` when they already do.
+ */
+export function freesAt(view: BudgetView, windowMs: number, limit: number, now: number): number {
+  const target = view.seq - limit + 1; // the base the window must reach
+  if (windowBase(view, now - windowMs) >= target) return now;
+  let lastBelow = -Infinity;
+  for (const [time, before] of view.marks)
+    if (before < target) lastBelow = Math.max(lastBelow, time);
+  return lastBelow === -Infinity ? now : lastBelow + windowMs + 1;
+}
+
+/** The calls of the window `lane` may fill, given who else has asked lately. */
+export function laneLimit(share: number, lane: Lane, view: BudgetView, now: number): number {
+  const busy = (higher: "interactive" | "realtime") =>
+    view.seen[higher] > now - DEMAND_MEMORY_MS ? HELD_FOR[higher] : 0;
+  const held =
+    lane === "interactive"
+      ? 0
+      : lane === "realtime"
+        ? Math.max(busy("interactive"), INTERACTIVE_FLOOR)
+        : busy("interactive") + busy("realtime");
+  return Math.max(1, Math.floor(share * (1 - held)));
+}
+
+/**
+ * Bulk calls are spread over the window, a few at a time: at most `pace.calls` in any
+ * `pace.windowMs`, about the share's own rate (a fortieth of it every fortieth of the window,
+ * 3% faster so that the window, not a late wake-up compounding at each step, sets it). A full
+ * window then frees a few units every 1.6 s, not all at once a minute later, so a real-time job
+ * or an HTTP call that arrives finds one soon; and a window bulk fills from empty is full only
+ * as its first units free.
+ */
+export function bulkPace(share: number): { calls: number; windowMs: number } {
+  const calls = Math.max(1, Math.ceil(share / 40));
+  return { calls, windowMs: Math.floor(((calls * WINDOW_MS) / share) * 0.97) };
+}
