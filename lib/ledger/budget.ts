@@ -20,7 +20,10 @@ import {
   type Lane,
   laneLimit,
   MARK_RETENTION_MS,
+  turnWaitMs,
+  WAITER_TTL_MS,
   WINDOW_MS,
+  waitersAhead,
   windowBase,
 } from "./window";
 
@@ -88,6 +91,11 @@ const DAY_AFTER_PROBE_MS = 86_400_000 - PROBE_INTERVAL_MS;
 const MAX_SLOT_WAIT_MS = 5_000;
 /** Attempts in a row that a fresh view says should have passed (racing writers) before giving up for now. */
 const MAX_RACES = 5;
+/**
+ * A place kept in the queue by a release serves a call that asks within this time; after it, the
+ * place is left to expire (other waiters stop counting it after WAITER_TTL_MS).
+ */
+const KEPT_PLACE_MS = 1_000;
 /** Old marks a take removes at most (keeps its expression small; takes are many). */
 const MARKS_REMOVED_PER_TAKE = 20;
 /** The budget item outlives two days of silence (DynamoDB's TTL); any call renews it. */
@@ -119,6 +127,8 @@ export class ZohoBudget {
   readonly #exhaustedUntil = new Map<string, number>();
   /** per organization: the budget item as this container last saw it */
   readonly #views = new Map<string, BudgetView>();
+  /** per organization: the place in a slot queue this container's last release kept for its next call */
+  readonly #kept = new Map<string, { lane: Lane; holder: string; at: number }>();
   /** how long this container's calls hold their slot (a moving average), to time a wait for one */
   #holdMs = 250;
 
@@ -160,9 +170,19 @@ export class ZohoBudget {
   async #acquire(organizationId: string, lane: Lane, options: AcquireOptions): Promise<CallPermit> {
     const deadline = this.#options.now() + options.maxWaitMs;
     const slotWaitEnds = Date.now() + MAX_SLOT_WAIT_MS; // real time: ends under a frozen test clock too
-    const holder = randomUUID();
+    // a place this container's last release kept in the queue, while fresh, is this call's
+    const kept = this.#kept.get(organizationId);
+    this.#kept.delete(organizationId);
+    const keptFresh = kept?.lane === lane && this.#options.now() - kept.at < KEPT_PLACE_MS;
+    const holder = keptFresh ? kept.holder : randomUUID();
     let demandShown = false;
     let races = 0;
+    /** whether this call is in the lane's queue of calls waiting for a slot */
+    let queued = keptFresh;
+    /** slot refusals in a row: a turn that came too early backs off a little more each time */
+    let early = 0;
+    /** it slept until its turn: the next pass tries, whatever its (old) view says */
+    let due = false;
     this.#checkKnownExhausted(organizationId);
     const seen = this.#views.get(organizationId);
     let view = seen ?? (await this.#read(organizationId));
@@ -171,29 +191,13 @@ export class ZohoBudget {
     for (;;) {
       const now = this.#options.now();
       const obstacle = this.#obstacle(view, lane, now);
-      if (!obstacle) {
-        const taken = await this.#take(organizationId, lane, holder, view, now);
-        if (taken) return this.#permit(organizationId, holder, taken.daily.probing, now);
-        view = this.#views.get(organizationId) as BudgetView; // the item as the write found it
-        fresh = true;
-        if (this.#obstacle(view, lane, now)) continue; // the minute or the day: see below
-        if (!this.#slotsFull(view, lane)) {
-          if (++races > MAX_RACES) throw this.#busy(organizationId);
-          continue; // the view was stale, the fresh one lets it through
-        }
-        // the lane's slots are all taken: wait for a call to end (dead containers' leases are cleared)
-        if (await this.#clearExpiredLeases(organizationId, view, now)) continue;
-        if (Date.now() > slotWaitEnds) throw this.#slotsTaken(organizationId, lane);
-        await this.#options.sleep(this.#slotWaitMs(view, now));
-        continue;
-      }
-      if (obstacle.kind === "no day") {
+      if (obstacle?.kind === "no day") {
         await this.#openDay(organizationId, view, now);
         view = await this.#read(organizationId);
         fresh = true;
         continue;
       }
-      if (obstacle.kind === "day used up") {
+      if (obstacle?.kind === "day used up") {
         if (!fresh) {
           view = await this.#read(organizationId); // an old view: the day may have opened since
           fresh = true;
@@ -201,17 +205,59 @@ export class ZohoBudget {
         }
         // a probe's hour is not remembered here: the probe may open the day in a moment
         if (!obstacle.probing) this.#exhaustedUntil.set(organizationId, obstacle.resetAt);
+        await this.#leaveQueue(organizationId, lane, holder, queued);
         throw this.#dailyLimit(obstacle.resetAt);
       }
-      // the minute: a higher lane makes its demand seen, so the lower lanes leave it the units that free
-      if (!demandShown && lane !== "bulk") {
-        demandShown = true;
-        await this.#showDemand(organizationId, lane, now);
+      if (obstacle) {
+        // the minute: a higher lane makes its demand seen, so the lower lanes leave it the units that free
+        if (!demandShown && lane !== "bulk") {
+          demandShown = true;
+          await this.#showDemand(organizationId, lane, now);
+        }
+        if (obstacle.until > deadline) {
+          await this.#leaveQueue(organizationId, lane, holder, queued);
+          throw this.#minuteUsed(organizationId, lane, obstacle, now);
+        }
+        // a little after the unit frees, spread so that waiting containers do not all arrive at once
+        await this.#options.sleep(obstacle.until - now + Math.floor(Math.random() * 10));
+        view = this.#views.get(organizationId) ?? view;
+        continue;
       }
-      if (obstacle.until > deadline) throw this.#minuteUsed(organizationId, lane, obstacle, now);
-      // a little after the unit frees, spread so that waiting containers do not all arrive at once
-      await this.#options.sleep(obstacle.until - now + Math.floor(Math.random() * 10));
-      view = this.#views.get(organizationId) ?? view;
+      if (lane !== "interactive" && !due) {
+        // the slots: join the queue when they are all taken or others wait, then wait for its turn
+        const wait = Math.max(this.#turnWaitMs(view, lane, holder, now), early && 10 * 2 ** early);
+        if (wait > 0 && !queued) {
+          queued = true;
+          view = await this.#enqueue(organizationId, lane, holder, now);
+          fresh = true;
+          continue;
+        }
+        if (wait > 0) {
+          if (Date.now() + wait > slotWaitEnds) {
+            await this.#leaveQueue(organizationId, lane, holder, queued);
+            throw this.#slotsTaken(organizationId, lane);
+          }
+          await this.#options.sleep(wait);
+          due = true; // its turn, as far as it knows: it tries once, and learns the item either way
+          continue;
+        }
+      }
+      due = false;
+      const taken = await this.#take(organizationId, lane, holder, view, now, queued);
+      if (taken) return this.#permit(organizationId, lane, holder, taken.daily.probing, now);
+      view = this.#views.get(organizationId) as BudgetView; // the item as the write found it
+      fresh = true;
+      if (this.#obstacle(view, lane, now)) continue; // the minute or the day: above
+      if (this.#slotsFull(view, lane) || (!queued && this.#othersWait(view, lane, holder, now))) {
+        // dead containers' leases are cleared; a queued call's turn came early: it backs off
+        if (await this.#clearExpiredLeases(organizationId, view, now)) continue;
+        early = Math.min(early + 1, 5);
+        if (lane !== "interactive") continue;
+        if (Date.now() > slotWaitEnds) throw this.#slotsTaken(organizationId, lane);
+        await this.#options.sleep(this.#slotWaitMs(view, now));
+        continue;
+      }
+      if (++races > MAX_RACES) throw this.#busy(organizationId);
     }
   }
 
@@ -236,6 +282,41 @@ export class ZohoBudget {
     return view.leases.size >= laneSlots(this.#options.concurrency, lane);
   }
 
+  #othersWait(view: BudgetView, lane: Lane, holder: string, now: number): boolean {
+    return lane !== "interactive" && waitersAhead(view, lane, holder, now) > 0;
+  }
+
+  /** How long a real-time or bulk call waits for its turn at a slot; 0: a slot is free for it now. */
+  #turnWaitMs(view: BudgetView, lane: "realtime" | "bulk", holder: string, now: number): number {
+    return turnWaitMs(
+      view,
+      laneSlots(this.#options.concurrency, lane),
+      waitersAhead(view, lane, holder, now),
+      { now, holdMs: this.#holdMs, leaseMs: this.#options.leaseSeconds * 1000 },
+    );
+  }
+
+  /** Joins the lane's queue for a slot: the calls waiting ahead are served first, so a turn can be timed. */
+  async #enqueue(organizationId: string, lane: "realtime" | "bulk", holder: string, now: number) {
+    const view = await this.#write(organizationId, {
+      UpdateExpression: `SET waiting_${lane}.#holder = :now`,
+      ConditionExpression: `attribute_exists(waiting_${lane})`,
+      ExpressionAttributeNames: { "#holder": holder },
+      ExpressionAttributeValues: { ":now": { N: String(now) } },
+    });
+    return view ?? (this.#views.get(organizationId) as BudgetView);
+  }
+
+  /** A queued call that gives up leaves the queue, so the calls behind it do not wait for it. */
+  async #leaveQueue(organizationId: string, lane: Lane, holder: string, queued: boolean) {
+    if (!queued || lane === "interactive") return;
+    await this.#write(organizationId, {
+      UpdateExpression: `REMOVE waiting_${lane}.#holder`,
+      ConditionExpression: `attribute_exists(waiting_${lane})`,
+      ExpressionAttributeNames: { "#holder": holder },
+    });
+  }
+
   /**
    * The one write that takes a call: a unit of the window (its count below the lane's limit,
    * from the view's base), a slot, a unit of the day; and it marks the time, records the lane's
@@ -248,6 +329,7 @@ export class ZohoBudget {
     holder: string,
     view: BudgetView,
     now: number,
+    queued: boolean,
   ): Promise<BudgetView | undefined> {
     const share = this.#options.minuteShare;
     const names: Record<string, string> = { "#at": String(now), "#holder": holder };
@@ -270,6 +352,11 @@ export class ZohoBudget {
       "reset_at > :now",
       "(attribute_not_exists(closed_until) OR closed_until <= :now)",
     ];
+    // a call that did not queue goes only where no one waits for a slot ahead of it
+    if (!queued && lane !== "interactive") {
+      for (const ahead of lane === "bulk" ? ["realtime", "bulk"] : ["realtime"])
+        conditions.push(`size(waiting_${ahead}) = :zero`);
+    }
     if (lane === "bulk") {
       const pace = bulkPace(share);
       conditions.push("seq < :paced");
@@ -282,22 +369,45 @@ export class ZohoBudget {
       "expires_at = :ttl",
       ...(lane === "bulk" ? [] : [`seen_${lane} = :now`]),
     ];
-    const old = view.marks
+    // what the item need not keep: its own place in the queue, marks past the window, calls that gave up waiting
+    const remove = queued && lane !== "interactive" ? [`waiting_${lane}.#holder`] : [];
+    view.marks
       .filter(([time]) => time < now - MARK_RETENTION_MS)
       .slice(0, MARKS_REMOVED_PER_TAKE)
-      .map(([time], i) => {
+      .forEach(([time], i) => {
         names[`#old${i}`] = String(time);
-        return `marks.#old${i}`;
+        remove.push(`marks.#old${i}`);
       });
+    for (const waiting of ["realtime", "bulk"] as const) {
+      const gone = [...view.waiting[waiting]]
+        .filter(([other, since]) => other !== holder && since <= now - WAITER_TTL_MS)
+        .slice(0, MARKS_REMOVED_PER_TAKE);
+      gone.forEach(([other], i) => {
+        names[`#gone_${waiting}${i}`] = other;
+        remove.push(`waiting_${waiting}.#gone_${waiting}${i}`);
+      });
+      // a call that did not queue goes only where no one waits for a slot ahead of it (real-time
+      // calls wait ahead of bulk ones); the calls that gave up waiting do not count
+      if (!queued && (waiting === "realtime" ? lane !== "interactive" : lane === "bulk")) {
+        conditions.push(`size(waiting_${waiting}) <= :gone_${waiting}`);
+        values[`:gone_${waiting}`] = { N: String(gone.length) };
+      }
+    }
     return this.#write(organizationId, {
-      UpdateExpression: `SET ${set.join(", ")} ADD remaining :minusOne${old.length ? ` REMOVE ${old.join(", ")}` : ""}`,
+      UpdateExpression: `SET ${set.join(", ")} ADD remaining :minusOne${remove.length ? ` REMOVE ${remove.join(", ")}` : ""}`,
       ConditionExpression: conditions.join(" AND "),
       ExpressionAttributeNames: names,
       ExpressionAttributeValues: values,
     });
   }
 
-  #permit(organizationId: string, holder: string, probe: boolean, takenAt: number): CallPermit {
+  #permit(
+    organizationId: string,
+    lane: Lane,
+    holder: string,
+    probe: boolean,
+    takenAt: number,
+  ): CallPermit {
     let released = false;
     return {
       release: async (report) => {
@@ -305,7 +415,7 @@ export class ZohoBudget {
         released = true;
         this.#holdMs = 0.8 * this.#holdMs + 0.2 * Math.max(1, this.#options.now() - takenAt);
         await Promise.all([
-          this.#releaseRetrying(organizationId, holder, report === "not sent"),
+          this.#releaseRetrying(organizationId, lane, holder, report === "not sent"),
           // the next answer reports the quota again
           report &&
             report !== "not sent" &&
@@ -321,14 +431,31 @@ export class ZohoBudget {
    * blocks the organization's next call until its lease expires. What still fails is logged,
    * and the lease frees the slot then.
    */
-  async #releaseRetrying(organizationId: string, holder: string, notSent: boolean) {
+  async #releaseRetrying(organizationId: string, lane: Lane, holder: string, notSent: boolean) {
+    // Others wait for a slot: a container that releases one while others wait usually asks again at
+    // once (a worker's next record), so the release keeps it a place in the queue, one write less.
+    const now = this.#options.now();
+    const view = this.#views.get(organizationId);
+    const keep =
+      lane !== "interactive" &&
+      view !== undefined &&
+      (this.#slotsFull(view, lane) || waitersAhead(view, lane, holder, now) > 0);
+    const next = keep ? randomUUID() : undefined;
     const release = () =>
       this.#write(organizationId, {
-        UpdateExpression: `REMOVE leases.#holder${notSent ? " ADD remaining :one" : ""}`,
+        UpdateExpression: `REMOVE leases.#holder${notSent ? " ADD remaining :one" : ""}${next ? ` SET waiting_${lane}.#next = :now` : ""}`,
         ConditionExpression: "attribute_exists(leases)",
-        ExpressionAttributeNames: { "#holder": holder },
-        ...(notSent ? { ExpressionAttributeValues: { ":one": { N: "1" } } } : {}),
+        ExpressionAttributeNames: { "#holder": holder, ...(next ? { "#next": next } : {}) },
+        ...(notSent || next
+          ? {
+              ExpressionAttributeValues: {
+                ...(notSent ? { ":one": { N: "1" } } : {}),
+                ...(next ? { ":now": { N: String(now) } } : {}),
+              },
+            }
+          : {}),
       });
+    if (next) this.#kept.set(organizationId, { lane, holder: next, at: now });
     await pRetry(release, {
       retries: 3,
       minTimeout: 50,
@@ -446,7 +573,7 @@ export class ZohoBudget {
         : nextUtcMidnight(now);
     await this.#write(organizationId, {
       UpdateExpression:
-        "SET remaining = :remaining, quota = :quota, reset_at = :reset, reported = :false, seq = if_not_exists(seq, :zero), marks = if_not_exists(marks, :empty), leases = if_not_exists(leases, :empty), expires_at = :ttl",
+        "SET remaining = :remaining, quota = :quota, reset_at = :reset, reported = :false, seq = if_not_exists(seq, :zero), marks = if_not_exists(marks, :empty), leases = if_not_exists(leases, :empty), waiting_realtime = if_not_exists(waiting_realtime, :empty), waiting_bulk = if_not_exists(waiting_bulk, :empty), expires_at = :ttl",
       ConditionExpression: "attribute_not_exists(reset_at) OR reset_at <= :now",
       ExpressionAttributeValues: {
         ":remaining": { N: String(daily.probing ? 1 : this.#options.dailyQuota) },

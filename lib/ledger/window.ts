@@ -49,6 +49,8 @@ export interface BudgetView {
   marks: Array<[number, number]>;
   /** holder → lease end (ms): the calls in progress */
   leases: Map<string, number>;
+  /** holder → since when (ms): the calls waiting for a slot, per lane (interactive calls never queue) */
+  waiting: { realtime: Map<string, number>; bulk: Map<string, number> };
   /** when each higher lane last asked for a call */
   seen: { interactive: number; realtime: number };
   /** Zoho said 44: nothing until then */
@@ -70,13 +72,14 @@ export function budgetView(item: Record<string, AttributeValue> | undefined): Bu
   const marks = Object.entries(item?.marks?.M ?? {})
     .map(([time, count]): [number, number] => [Number(time), num(count)])
     .sort((a, b) => a[0] - b[0]);
-  const leases = new Map(
-    Object.entries(item?.leases?.M ?? {}).map(([holder, until]) => [holder, num(until)]),
-  );
+  const numbers = (attribute: AttributeValue | undefined) =>
+    new Map(Object.entries(attribute?.M ?? {}).map(([key, value]) => [key, num(value)]));
+  const leases = numbers(item?.leases);
   return {
     seq: num(item?.seq),
     marks,
     leases,
+    waiting: { realtime: numbers(item?.waiting_realtime), bulk: numbers(item?.waiting_bulk) },
     seen: { interactive: num(item?.seen_interactive), realtime: num(item?.seen_realtime) },
     closedUntil: num(item?.closed_until),
     daily: {
@@ -86,7 +89,9 @@ export function budgetView(item: Record<string, AttributeValue> | undefined): Bu
       reported: item?.reported?.BOOL === true,
       probing: item?.probing?.BOOL === true,
     },
-    ready: item?.marks?.M !== undefined && item?.leases?.M !== undefined,
+    ready: ["marks", "leases", "waiting_realtime", "waiting_bulk"].every(
+      (name) => item?.[name]?.M !== undefined,
+    ),
   };
 }
 
@@ -134,4 +139,46 @@ export function laneLimit(share: number, lane: Lane, view: BudgetView, now: numb
 export function bulkPace(share: number): { calls: number; windowMs: number } {
   const calls = Math.max(1, Math.ceil(share / 40));
   return { calls, windowMs: Math.floor(((calls * WINDOW_MS) / share) * 0.97) };
+}
+
+/** A waiting call not served or gone by then has given up or died: it no longer counts. */
+export const WAITER_TTL_MS = 6_000;
+
+/** The calls waiting for a slot ahead of `holder` (all of them when it is not waiting yet). */
+export function waitersAhead(
+  view: BudgetView,
+  lane: "realtime" | "bulk",
+  holder: string,
+  now: number,
+): number {
+  const live = (waiting: Map<string, number>) =>
+    [...waiting].filter(([, since]) => since > now - WAITER_TTL_MS);
+  const mine = view.waiting[lane].get(holder);
+  const before = ([other, since]: [string, number]) =>
+    mine === undefined || since < mine || (since === mine && other < holder);
+  const sameLane = live(view.waiting[lane]).filter((entry) => entry[0] !== holder && before(entry));
+  // real-time calls wait ahead of every bulk call
+  return sameLane.length + (lane === "bulk" ? live(view.waiting.realtime).length : 0);
+}
+
+/**
+ * How long a call with `ahead` calls waiting before it should wait for its slot: the calls in
+ * progress end about `holdMs` after they began (their lease's end less `leaseMs`), each slot then
+ * serves the waiters in turn. 0 when a slot is free for it now.
+ */
+export function turnWaitMs(
+  view: BudgetView,
+  slots: number,
+  ahead: number,
+  options: { now: number; holdMs: number; leaseMs: number },
+): number {
+  const { now, holdMs, leaseMs } = options;
+  const ends = [...view.leases.values()].map((until) => Math.max(now, until - leaseMs + holdMs));
+  while (ends.length < slots) ends.push(now); // a free slot: as a call that ends now
+  ends.sort((a, b) => a - b);
+  // the ends it needs: enough to bring the calls in progress below its slots, and one per waiter ahead
+  const needed = ends.length - slots + ahead;
+  const turn = (ends[needed % ends.length] as number) + holdMs * Math.floor(needed / ends.length);
+  // a little after the call is likely to end, so that its release is written first
+  return turn <= now ? 0 : turn - now + Math.ceil(holdMs * 0.1);
 }
