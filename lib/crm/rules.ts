@@ -10,6 +10,10 @@ import { ServiceError } from "../errors";
  * A CRM field's API name (Zoho CRM) or a property's internal name (HubSpot): a letter, then
  * letters, digits and underscores. The COQL and HubSpot builders put these names into queries
  * unquoted, so this pattern is also what keeps anything else out of a query.
+ *
+ * @example
+ * FIELD_API_NAME.test("Last_Activity_Time"); // true
+ * FIELD_API_NAME.test("Name') or ('");       // false
  */
 export const FIELD_API_NAME = /^[A-Za-z][A-Za-z0-9_]{0,99}$/;
 
@@ -62,7 +66,13 @@ const objectError = (what: string) => ({
       : `${what} must be an object`,
 });
 
-/** A picklist rule: the field's values that mean active, and those that mean inactive. */
+/**
+ * A picklist rule: the field's values that mean active, and those that mean inactive.
+ *
+ * @example
+ * FieldRuleSchema.parse({ field: "Account_Type", inactive: ["Former Customer"] });
+ * // {field: "Account_Type", active: [], inactive: ["Former Customer"]}
+ */
 export const FieldRuleSchema = z
   .strictObject(
     {
@@ -89,6 +99,11 @@ export const FieldRuleSchema = z
  * An engagement rule: active when the last activity is at most `active_within_days` old,
  * inactive when it is more than `inactive_after_days` old; in between the rule has no opinion,
  * so a record near one threshold does not flap.
+ *
+ * @example
+ * EngagementRuleSchema.parse({
+ *   activity_field: "Last_Activity_Time", active_within_days: 180, inactive_after_days: 365,
+ * });
  */
 export const EngagementRuleSchema = z
   .strictObject(
@@ -175,12 +190,24 @@ export const MatchSchema = z.pipe(
   z.transform((entries) => entries.map((entry) => parseMatchEntry(entry) as MatchStrategy)),
 );
 
-/** The fields a match strategy reads from a CRM record (the builders select them). */
+/**
+ * The fields a match strategy reads from a CRM record (the builders select them).
+ *
+ * @example
+ * matchFields([{ kind: "books_id_field", field: "Books_Contact_Id" }, { kind: "email" }]);
+ * // ["Books_Contact_Id"]
+ */
 export function matchFields(match: ReadonlyArray<MatchStrategy>): string[] {
   return match.flatMap((strategy) => (strategy.kind === "books_id_field" ? [strategy.field] : []));
 }
 
-/** The fields the rules read from a CRM record (the builders select them). */
+/**
+ * The fields the rules read from a CRM record (the builders select them).
+ *
+ * @example
+ * ruleFields([{ activity_field: "Last_Activity_Time", active_within_days: 1, inactive_after_days: 2 }]);
+ * // ["Last_Activity_Time"]
+ */
 export function ruleFields(rules: ReadonlyArray<Rule>): string[] {
   return rules.map((rule) => ("field" in rule ? rule.field : rule.activity_field));
 }
@@ -201,7 +228,13 @@ export function parseCrmRules(value: { rules: unknown; match: unknown }): {
   throw new ServiceError("INVALID_REQUEST", `CRM source: ${describeWithPath(parsed.error.issues)}`);
 }
 
-/** `rules[1].active: active must not be an empty list`, each issue with its place. */
+/**
+ * Issues as one sentence, each with its place.
+ *
+ * @example
+ * describeWithPath([{ path: ["rules", 1, "active"], message: "active must not be an empty list" }]);
+ * // "rules[1].active: active must not be an empty list."
+ */
 export function describeWithPath(
   issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>,
 ): string {
