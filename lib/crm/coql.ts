@@ -141,6 +141,8 @@ function opinionCriteria(
             .join(", ")})`,
         );
     } else {
+      // compared as a DateTime (Last_Activity_Time is one); a Date-only field would need
+      // 'YYYY-MM-DD' literals, which this builder does not write
       const field = rule.activity_field;
       of.push({
         op: "or",
