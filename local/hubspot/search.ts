@@ -383,11 +383,17 @@ export function runSearch(
 }
 
 /**
- * A record as HubSpot answers it: `properties` all strings, the requested ones (null when
- * empty; names the portal lacks are left out) plus those HubSpot always returns, or the
- * type's defaults when none are requested.
+ * A record as HubSpot answers it: `properties` all strings, the requested ones (names the portal
+ * lacks left out) plus those HubSpot always returns, or the type's defaults when none are
+ * requested. A property without a value is null in a search answer and left out of a read
+ * ("it will not appear in the response", HubSpot's objects guide).
  */
-export function present(type: ObjectType, record: SeedRecord, requested?: readonly string[]) {
+export function present(
+  type: ObjectType,
+  record: SeedRecord,
+  requested: readonly string[] | undefined,
+  empty: "null" | "omit",
+) {
   const names = requested?.length
     ? [...new Set([...requested, ...ALWAYS_RETURNED[type]])]
     : DEFAULT_PROPERTIES[type];
@@ -395,7 +401,8 @@ export function present(type: ObjectType, record: SeedRecord, requested?: readon
   for (const name of [...names].sort()) {
     if (!PROPERTIES[type][name]) continue;
     const value = record.properties[name];
-    properties[name] = value === undefined || value === "" ? null : value;
+    if (value !== undefined && value !== "") properties[name] = value;
+    else if (empty === "null") properties[name] = null;
   }
   return {
     id: record.id,

@@ -168,7 +168,7 @@ export async function startHubSpotSandbox(
       status: 200,
       body: {
         total,
-        results: page.map((r) => present(type, r, request.properties)),
+        results: page.map((r) => present(type, r, request.properties, "null")),
         ...(nextAfter === undefined ? {} : { paging: { next: { after: nextAfter } } }),
       },
     };
@@ -200,7 +200,7 @@ export async function startHubSpotSandbox(
       .getAll("properties")
       .flatMap((p) => p.split(","))
       .filter(Boolean);
-    return { status: 200, body: present(type, record, requested) };
+    return { status: 200, body: present(type, record, requested, "omit") };
   }
 
   function batchRead(type: ObjectType, text: string, params: URLSearchParams): Answer {
@@ -229,7 +229,8 @@ export async function startHubSpotSandbox(
     const requested = [...(properties ?? []), ...(named ? [named] : [])];
     for (const { id } of inputs) {
       const record = state.store.findBy(type, idProperty, id);
-      if (record && record.archived === archived) results.push(present(type, record, requested));
+      if (record && record.archived === archived)
+        results.push(present(type, record, requested, "omit"));
       else missing.push(id);
     }
     const done = { status: "COMPLETE", results, startedAt, completedAt: startedAt };

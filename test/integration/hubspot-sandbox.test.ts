@@ -539,6 +539,10 @@ describe("HubSpot sandbox read by id and batch read", () => {
       properties: { email: "contact2@example.com", hs_object_id: contact(2) },
       archived: false,
     });
+    // A property without a value is left out of a read (null only in search answers).
+    const empty = await read("contacts", `${contact(3)}?properties=notes_last_contacted,email`);
+    expect(empty.body.properties).not.toHaveProperty("notes_last_contacted");
+    expect(empty.body.properties.email).toBe("contact3@example.com");
     const chosen = await read("companies", `${company(2)}?properties=name,zoho_books_contact_id`);
     expect(chosen.body.properties).toEqual({
       createdate: "2026-01-01T00:00:02.000Z",
