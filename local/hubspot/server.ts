@@ -191,7 +191,8 @@ export async function startHubSpotSandbox(
     const idProperty = idPropertyOf(type, params.get("idProperty"));
     if (typeof idProperty !== "string") return idProperty;
     const record = state.store.findBy(type, idProperty, id);
-    if (!record || (record.archived && params.get("archived") !== "true")) {
+    // `archived=true` reads archived records only, as batch read does.
+    if (!record || record.archived !== (params.get("archived") === "true")) {
       return error(404, "OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric.", {
         context: { id: [id] },
       });

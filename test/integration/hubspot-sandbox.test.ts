@@ -692,6 +692,10 @@ describe("HubSpot sandbox eventual consistency", () => {
     expect((await read("contacts", contact(2))).status).toBe(404);
     const archived = await read("contacts", `${contact(2)}?archived=true`);
     expect(archived.body).toMatchObject({ id: contact(2), archived: true });
+    expect((await read("contacts", `${contact(3)}?archived=true`)).status).toBe(404);
+    const batch = await batchRead("contacts", { inputs: [{ id: contact(2) }] }, "?archived=true");
+    expect(batch.status).toBe(200);
+    expect((await batchRead("contacts", { inputs: [{ id: contact(2) }] })).status).toBe(207);
     const two = where(filter("hs_object_id", "EQ", { value: contact(2) }));
     expect((await search("contacts", two)).body.total).toBe(1);
     hubspot.advanceClock(0.3);
