@@ -84,6 +84,8 @@ export interface SandboxSettings {
   booksListCrmIds: boolean;
   /** the largest COQL LIMIT: 2,000 in v8 (the COQL limitations page) */
   crmCoqlMaxLimit: number;
+  /** COQL takes `LIMIT offset, count` (SQL's short form): not on Zoho's pages, so refused by default */
+  crmCoqlLimitCommaForm: boolean;
   /** CRM API credits per rolling 24 hours: 5,000 on the Free edition; then HTTP 429 */
   crmCreditsPerDay: number;
   /** CRM requests in progress at once for the organization and app (Free: 5); one more: HTTP 429 */
@@ -139,6 +141,7 @@ export const DEFAULT_SETTINGS: Readonly<SandboxSettings> = Object.freeze({
   hangNext: 0,
   booksListCrmIds: false,
   crmCoqlMaxLimit: 2000,
+  crmCoqlLimitCommaForm: false,
   crmCreditsPerDay: 5000,
   crmConcurrencyLimit: 5,
   crmRateLimitCode: "RATE_LIMIT_EXCEEDED",

@@ -150,7 +150,10 @@ describe("CRM COQL: accepted queries", () => {
     ]);
   });
 
-  it("pages with LIMIT and OFFSET, and with the LIMIT offset, count form", async () => {
+  it("pages with LIMIT and OFFSET; LIMIT offset, count only when crmCoqlLimitCommaForm says so", async () => {
+    const comma = "select id from Accounts where id is not null limit 30, 15";
+    expectError(await coql(comma), 400, "SYNTAX_ERROR");
+    sandbox.settings.crmCoqlLimitCommaForm = true;
     const first = await coql("select id from Accounts where id is not null limit 15");
     const second = await coql("select id from Accounts where id is not null limit 15 offset 15");
     const third = await coql("select id from Accounts where id is not null limit 30, 15");
@@ -303,6 +306,7 @@ describe("CRM COQL: refusals, with Zoho's codes", () => {
       "select id from Accounts where id is not null limit 2000 offset 98001",
     );
     expectError(beyond, 400, "LIMIT_EXCEEDED");
+    sandbox.settings.crmCoqlLimitCommaForm = true;
     expectError(
       await coql("select id from Accounts where id is not null limit 98001, 2000"),
       400,
@@ -778,6 +782,8 @@ describe("CRM notifications", () => {
     ];
     expect((await crm("/actions/watch")).status).toBe(200);
     expectError(await enable([channel()]), 401, "OAUTH_SCOPE_MISMATCH");
+    sandbox.settings.grantedScopes = ["ZohoCRM.notifications.WRITE"];
+    expect((await enable([channel()])).status).toBe(201);
   });
 
   it("updates (PUT, PATCH), removes events (PATCH _delete_events) and disables (DELETE) channels", async () => {
@@ -837,7 +843,10 @@ describe("CRM notifications", () => {
       ["failed", 500],
     ]);
     expect(sandbox.crm.stats()).toMatchObject({ notificationsSent: 0, notificationsFailed: 2 });
-    expect(sandbox.crm.channels()).toHaveLength(1);
+    expect((await control("GET", "crm/channels")).body).toHaveLength(1);
+    expect(
+      (await control("GET", "crm/deliveries")).body.map((d: { outcome: string }) => d.outcome),
+    ).toEqual(["lost", "failed"]);
     sandbox.settings.crmDropChannelOnFailure = true;
     await sandbox.crm.updateRecord("Accounts", crmAccountId(1), { Account_Type: "Partner" });
     expect(sandbox.crm.channels()).toEqual([]);

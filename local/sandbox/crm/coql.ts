@@ -4,7 +4,9 @@ import type { CrmRecord } from "./seed";
 /**
  * A strict subset of COQL (Zoho CRM's Query API), parsed and run against the sandbox's records:
  *
- *   SELECT f1, f2 FROM Module WHERE criteria [ORDER BY f [ASC|DESC], …] [LIMIT n [OFFSET m] | LIMIT m, n]
+ *   SELECT f1, f2 FROM Module WHERE criteria [ORDER BY f [ASC|DESC], …] [LIMIT n [OFFSET m]]
+ *
+ * (`LIMIT m, n`, SQL's short form, only when told: Zoho's pages show LIMIT and OFFSET only.)
  *
  * Criteria: `=`, `!=`, `>`, `>=`, `<`, `<=`, `[not] in (…)`, `is [not] null`, `[not] like`,
  * `between a and b`; AND / OR two at a time, brackets around every further pair
@@ -188,11 +190,17 @@ const OPERATORS: Record<CrmField["data_type"], readonly Operator[]> = {
 /** ISO 8601 with an explicit ±hh:mm offset, as COQL's datetime criteria take them. */
 const DATETIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$/;
 
-/**
- * Parses and checks a query; throws a CoqlError with Zoho's code when Zoho would refuse it.
- * `maxLimit` is the largest LIMIT accepted (2,000 in v8).
- */
-export function parseCoql(query: string, maxLimit: number): CoqlQuery {
+/** How strict the parser is where Zoho's pages leave room. */
+export interface CoqlOptions {
+  /** the largest LIMIT accepted: 2,000 in v8 */
+  maxLimit: number;
+  /** accept `LIMIT offset, count`; refused (SYNTAX_ERROR) otherwise */
+  limitCommaForm: boolean;
+}
+
+/** Parses and checks a query; throws a CoqlError with Zoho's code when Zoho would refuse it. */
+export function parseCoql(query: string, options: CoqlOptions): CoqlQuery {
+  const { maxLimit, limitCommaForm } = options;
   const tokens = tokenize(query);
   let at = 0;
   const peek = () => tokens[at] as Token;
@@ -352,7 +360,7 @@ export function parseCoql(query: string, maxLimit: number): CoqlQuery {
   if (isWord(peek(), "limit")) {
     next();
     const first = whole();
-    if (peek().kind === "punct" && peek().text === ",") {
+    if (peek().kind === "punct" && peek().text === "," && limitCommaForm) {
       // LIMIT offset, count (the SQL short form)
       next();
       offset = first;

@@ -228,7 +228,10 @@ export function createCrm(host: CrmHost) {
       });
     let parsed: ReturnType<typeof parseCoql>;
     try {
-      parsed = parseCoql(query, s().crmCoqlMaxLimit);
+      parsed = parseCoql(query, {
+        maxLimit: s().crmCoqlMaxLimit,
+        limitCommaForm: s().crmCoqlLimitCommaForm,
+      });
     } catch (e) {
       if (e instanceof CoqlError) return { status: e.status, body: e.body() };
       throw e;
@@ -345,9 +348,12 @@ export function createCrm(host: CrmHost) {
         "INVALID_REQUEST_METHOD",
         "The http request method type is not a valid one",
       );
+    // Zoho's pages also name WRITE for enabling and updating channels.
+    const write = method === "GET" ? [] : ["ZohoCRM.notifications.WRITE"];
     const refusal = admit(authorization, [
       "ZohoCRM.notifications.ALL",
       `ZohoCRM.notifications.${operation}`,
+      ...write,
     ]);
     if (refusal) return refusal;
     const now = host.now();
