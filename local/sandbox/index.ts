@@ -1,3 +1,8 @@
+export * from "./crm/coql";
+export type { CrmAnswer, CrmCredits, CrmSandbox, SandboxCrmStats } from "./crm/crm";
+export type { CrmChannel, CrmDelivery } from "./crm/notifications";
+export * from "./crm/schema";
+export * from "./crm/seed";
 export * from "./messages";
 export * from "./secret";
 export * from "./seed";

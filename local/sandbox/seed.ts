@@ -55,6 +55,8 @@ export function seedContacts(count: number, inactiveEvery = 4): SandboxContact[]
       status: n % inactiveEvery === 0 ? "inactive" : "active",
       email,
       last_modified_time: SEED_TIME,
+      outstanding_receivable_amount: 0,
+      unused_credits_receivable_amount: 0,
       contact_persons: persons,
     };
   });
@@ -86,6 +88,8 @@ export function seedForeignContacts(): SandboxContact[] {
     status: "active",
     email: `foreign${n}@example.org`,
     last_modified_time: SEED_TIME,
+    outstanding_receivable_amount: 0,
+    unused_credits_receivable_amount: 0,
     contact_persons: [person(70 + n, 1, "Foreign", `foreign${n}@example.org`, true)],
   }));
 }

@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { controlAnswer } from "./control";
+import { createCrm, crmEndpoint, crmState, emptyCrmStats } from "./crm/crm";
 import { type MessageId, message } from "./messages";
 import {
   FOREIGN_ORGANIZATION_ID,
@@ -17,6 +18,7 @@ import type {
   RecordedRequest,
   Sandbox,
   SandboxContact,
+  SandboxContactAmounts,
   SandboxEndpoint,
   SandboxOptions,
   SandboxStats,
@@ -40,6 +42,8 @@ interface Route {
 
 interface StoredContact extends SandboxContact {
   organization_id: string;
+  /** on the detail only (Zoho's list sample has the receivable amounts, not this one) */
+  outstanding_payable_amount: number;
 }
 
 const GRANT_WINDOW_MS = 10 * 60_000;
@@ -53,13 +57,17 @@ const FAULT_SEED = 42;
 const OUTAGE_PAGE =
   "<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>";
 
-const STATUS_FILTERS: Record<string, (contact: SandboxContact) => boolean> = {
+/** filter_by values; `linked` says whether Zoho's CRM integration links a contact. */
+const STATUS_FILTERS: Record<
+  string,
+  (contact: SandboxContact, linked: (id: string) => boolean) => boolean
+> = {
   "Status.All": () => true,
   "Status.Active": (c) => c.status === "active",
   "Status.Inactive": (c) => c.status === "inactive",
-  // Real filters; the sandbox has no duplicate or CRM-linked contacts.
+  // A real filter; the sandbox has no duplicate contacts.
   "Status.Duplicate": () => false,
-  "Status.Crm": () => false,
+  "Status.Crm": (c, linked) => linked(c.contact_id),
 };
 
 /**
@@ -83,7 +91,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
   const contactCount = options.contacts ?? 300;
   const inactiveEvery = options.inactiveEvery ?? 4;
   const startSettings = resolveSettings(options.settings);
-  let state = seededState(contactCount, inactiveEvery);
+  let state = seededState(contactCount, inactiveEvery, options.crm);
   /** Books requests in progress; it outlives reset(), which cannot stop them */
   let inFlight = 0;
   const now = () => Date.now() + state.clockOffsetMs;
@@ -266,7 +274,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       const id = s.notFoundCode === 2 ? "invalidContactId" : "doesNotExist";
       return said(s.notFoundStatus, s.notFoundCode, id);
     }
-    if (!route.action) return success({ contact: contactDetail(contact) });
+    if (!route.action) return success({ contact: detailOf(contact) });
     const target = route.action;
     if (contact.status === target && s.alreadyInStateAnswer === "error") {
       return target === "active"
@@ -277,9 +285,35 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     return said(200, 0, target === "active" ? "markedActive" : "markedInactive");
   }
 
+  /** The CRM ids a contact is linked to by Zoho's CRM integration, if it is. */
+  const crmLink = (id: string) => state.crm.seed.bookLinks.get(id);
+
+  /** `GET /contacts/{id}`'s contact: the CRM link and every amount added to Zoho's detail shape. */
+  function detailOf(contact: StoredContact) {
+    const link = crmLink(contact.contact_id);
+    return {
+      ...contactDetail(contact),
+      outstanding_payable_amount: contact.outstanding_payable_amount,
+      is_linked_with_zohocrm: link !== undefined,
+      ...(link ?? {}),
+    };
+  }
+
+  /** A list row, with the CRM ids only when booksListCrmIds says rows carry them. */
+  function rowOf(contact: StoredContact) {
+    const link = crmLink(contact.contact_id);
+    return sandbox.settings.booksListCrmIds && link
+      ? { ...listRow(contact), ...link }
+      : listRow(contact);
+  }
+
   function listContacts(params: URLSearchParams): Answer {
-    const byStatus = STATUS_FILTERS[params.get("filter_by") ?? "Status.All"];
-    if (!byStatus) return said(400, 2, "invalidFilter");
+    const filter = STATUS_FILTERS[params.get("filter_by") ?? "Status.All"];
+    if (!filter) return said(400, 2, "invalidFilter");
+    const byStatus = (c: StoredContact) => filter(c, (id) => crmLink(id) !== undefined);
+    // Documented filters: the contacts linked to a CRM account or contact.
+    const zcrmAccount = params.get("zcrm_account_id");
+    const zcrmContact = params.get("zcrm_contact_id");
     const page = positiveInteger(params.get("page")) ?? 1;
     const perPage = Math.min(PAGE_SIZE_MAX, positiveInteger(params.get("per_page")) ?? 200);
     // Zoho matches these loosely (any case, any part): callers must compare exactly themselves.
@@ -299,11 +333,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
           c.contact_name.toLowerCase().includes(text) ||
           c.email.toLowerCase().includes(text),
       )
-      .filter((c) => Number.isNaN(since) || Date.parse(c.last_modified_time) >= since);
+      .filter((c) => Number.isNaN(since) || Date.parse(c.last_modified_time) >= since)
+      .filter((c) => zcrmAccount === null || crmLink(c.contact_id)?.zcrm_account_id === zcrmAccount)
+      .filter(
+        (c) => zcrmContact === null || crmLink(c.contact_id)?.zcrm_contact_id === zcrmContact,
+      );
     const sorted = sortContacts(matching, params.get("sort_column"), params.get("sort_order"));
     if (!sorted) return said(400, 2, "invalidFilter");
     return success({
-      contacts: sorted.slice((page - 1) * perPage, page * perPage).map(listRow),
+      contacts: sorted.slice((page - 1) * perPage, page * perPage).map(rowOf),
       page_context: { page, per_page: perPage, has_more_page: page * perPage < sorted.length },
     });
   }
@@ -360,6 +398,12 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     url: URL,
     route: Route,
   ): Promise<Answer | undefined> {
+    if (route.endpoint.startsWith("crm.")) {
+      const authorization = req.headers.authorization;
+      return crm.answer(req.method ?? "", url.pathname, url.searchParams, authorization, () =>
+        readJson(req),
+      );
+    }
     switch (route.endpoint) {
       case "control":
         return controlAnswer(sandbox, req.method ?? "", url.pathname, () => readJson(req));
@@ -394,11 +438,13 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     }
     if (reply) {
       entry.status = reply.status;
-      const code = (reply.body as Json | null)?.code;
+      const code = (reply.body as Json | null | undefined)?.code;
       if (typeof code === "number") entry.code = code;
+      if (typeof code === "string") entry.crmCode = code;
       send(res, reply);
     }
-    if (route.endpoint !== "control") count(entry);
+    if (route.endpoint.startsWith("crm.")) crm.count(entry.endpoint, entry.status, entry.crmCode);
+    else if (route.endpoint !== "control") count(entry);
   }
 
   function count(entry: RecordedRequest): void {
@@ -408,6 +454,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     if (entry.code !== undefined) stats.byCode[entry.code] = (stats.byCode[entry.code] ?? 0) + 1;
     if (entry.status === 429) stats.throttled++;
   }
+
+  const crm = createCrm({
+    get settings() {
+      return sandbox.settings;
+    },
+    state: () => state.crm,
+    now,
+    tokenIsLive(token) {
+      const expiresAt = state.tokens.get(token);
+      return expiresAt !== undefined && expiresAt > now();
+    },
+    url: () => sandbox.url,
+  });
 
   const server = createServer((req, res) => void handle(req, res));
   // Node's default keeps an idle connection 5 s, then closes it: a request the client sends on it
@@ -427,7 +486,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         server.closeAllConnections(); // hanging requests included: nothing is awaited
       }),
     reset() {
-      state = seededState(contactCount, inactiveEvery);
+      state = seededState(contactCount, inactiveEvery, options.crm);
       Object.assign(sandbox.settings, resolveSettings(startSettings)); // same object: held references stay live
     },
     advanceClock(seconds) {
@@ -457,20 +516,60 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     requests: () => state.requests.map((entry) => ({ ...entry })),
     clearRequests() {
       state.stats = emptyStats();
+      state.crm.stats = emptyCrmStats();
       state.requests = [];
     },
+    setContactAmounts(id, amounts) {
+      const found = state.contacts.get(id);
+      if (!found) throw new Error(`The sandbox has no contact ${id}`);
+      for (const [name, value] of Object.entries(amounts)) {
+        if (!AMOUNTS.includes(name as keyof SandboxContactAmounts))
+          throw new TypeError(`${name} is not an amount of a contact`);
+        if (typeof value !== "number" || !Number.isFinite(value))
+          throw new TypeError(`${name} must be a number`);
+      }
+      Object.assign(found, amounts);
+    },
+    contactAmounts(id) {
+      const found = state.contacts.get(id);
+      if (!found) return undefined;
+      return {
+        outstanding_receivable_amount: found.outstanding_receivable_amount,
+        outstanding_payable_amount: found.outstanding_payable_amount,
+        unused_credits_receivable_amount: found.unused_credits_receivable_amount,
+      };
+    },
+    crm: crm.sandboxCrm,
   };
   return sandbox;
 }
 
+/** The amounts a contact carries, settable through setContactAmounts. */
+const AMOUNTS: readonly (keyof SandboxContactAmounts)[] = [
+  "outstanding_receivable_amount",
+  "outstanding_payable_amount",
+  "unused_credits_receivable_amount",
+];
+
 /** Everything reset() starts afresh. */
-function seededState(contactCount: number, inactiveEvery: number) {
+function seededState(contactCount: number, inactiveEvery: number, crmSeed: SandboxOptions["crm"]) {
   const contacts = new Map<string, StoredContact>();
-  for (const c of seedContacts(contactCount, inactiveEvery))
-    contacts.set(c.contact_id, { ...c, organization_id: ORGANIZATION_ID });
+  const seed = seedContacts(contactCount, inactiveEvery);
+  for (const c of seed)
+    contacts.set(c.contact_id, {
+      ...c,
+      organization_id: ORGANIZATION_ID,
+      outstanding_payable_amount: 0,
+    });
   for (const c of seedForeignContacts())
-    contacts.set(c.contact_id, { ...c, organization_id: FOREIGN_ORGANIZATION_ID });
+    contacts.set(c.contact_id, {
+      ...c,
+      organization_id: FOREIGN_ORGANIZATION_ID,
+      outstanding_payable_amount: 0,
+    });
   return {
+    /** the CRM organization: its records, channels, credits and stats */
+    crm: crmState(seed, crmSeed),
     clockOffsetMs: 0,
     contacts,
     /** access token → expiry on the sandbox clock, oldest first (one refresh token, one user) */
@@ -491,6 +590,7 @@ function seededState(contactCount: number, inactiveEvery: number) {
 function routeOf(path: string): Route {
   if (path.startsWith("/__sandbox/")) return { endpoint: "control" };
   if (path === "/oauth/v2/token") return { endpoint: "token" };
+  if (path.startsWith("/crm/")) return { endpoint: crmEndpoint(path) };
   const books = BOOKS_PATH.exec(path);
   if (!books) return { endpoint: "unknown" };
   const [, contactId, action] = books;
@@ -527,7 +627,11 @@ function emptyStats(): SandboxStats {
   };
 }
 
-function publicContact({ organization_id: _, ...contact }: StoredContact): SandboxContact {
+function publicContact({
+  organization_id: _,
+  outstanding_payable_amount: __,
+  ...contact
+}: StoredContact): SandboxContact {
   return structuredClone(contact);
 }
 
@@ -597,6 +701,12 @@ function closed(res: ServerResponse): Promise<void> {
 
 function send(res: ServerResponse, answer: Answer): void {
   if (res.writableEnded || res.destroyed) return;
+  if (answer.body === undefined) {
+    // 204: no body, no content type (the CRM's COQL answer to a query that matches nothing)
+    res.writeHead(answer.status, answer.headers);
+    res.end();
+    return;
+  }
   const html = typeof answer.body === "string";
   res.writeHead(answer.status, {
     "content-type": html ? "text/html; charset=UTF-8" : "application/json;charset=UTF-8",

@@ -77,6 +77,33 @@ export interface SandboxSettings {
   hangRate: number;
   /** the next N Books requests never answer (counts down) */
   hangNext: number;
+  /**
+   * Books list rows carry `zcrm_account_id` / `zcrm_contact_id` of CRM-linked contacts. Zoho's
+   * list sample shows none (the detail has them), so false; true for an account that does.
+   */
+  booksListCrmIds: boolean;
+  /** the largest COQL LIMIT: 2,000 in v8 (the COQL limitations page) */
+  crmCoqlMaxLimit: number;
+  /** COQL takes `LIMIT offset, count` (SQL's short form): not on Zoho's pages, so refused by default */
+  crmCoqlLimitCommaForm: boolean;
+  /** CRM API credits per rolling 24 hours: 5,000 on the Free edition; then HTTP 429 */
+  crmCreditsPerDay: number;
+  /** CRM requests in progress at once for the organization and app (Free: 5); one more: HTTP 429 */
+  crmConcurrencyLimit: number;
+  /** the `code` of the CRM's 429 answers: RATE_LIMIT_EXCEEDED in the v8 OpenAPI samples; TOO_MANY_REQUESTS as others report */
+  crmRateLimitCode: "RATE_LIMIT_EXCEEDED" | "TOO_MANY_REQUESTS";
+  /** the user's CRM profile lacks API access: every CRM call that passes the token answers 403 NO_PERMISSION */
+  crmNoPermission: boolean;
+  /** milliseconds added to every CRM request that passes the checks */
+  crmLatencyMs: number;
+  /** the next N CRM requests fail with HTTP 500 INTERNAL_ERROR (counts down) */
+  crmFailNext: number;
+  /** longest watch `token`: 50 per the Enable Notifications page; the v8 OpenAPI file says 256 */
+  crmWatchTokenMaxLength: number;
+  /** the next N notification deliveries are lost (not sent), as an unreachable notify_url loses them */
+  crmNotifyFailNext: number;
+  /** a failed delivery (lost, refused or not 2xx) disables the channel */
+  crmDropChannelOnFailure: boolean;
 }
 
 export const DEFAULT_SETTINGS: Readonly<SandboxSettings> = Object.freeze({
@@ -112,7 +139,31 @@ export const DEFAULT_SETTINGS: Readonly<SandboxSettings> = Object.freeze({
   failureStyle: "json",
   hangRate: 0,
   hangNext: 0,
+  booksListCrmIds: false,
+  crmCoqlMaxLimit: 2000,
+  crmCoqlLimitCommaForm: false,
+  crmCreditsPerDay: 5000,
+  crmConcurrencyLimit: 5,
+  crmRateLimitCode: "RATE_LIMIT_EXCEEDED",
+  crmNoPermission: false,
+  crmLatencyMs: 0,
+  crmFailNext: 0,
+  crmWatchTokenMaxLength: 50,
+  crmNotifyFailNext: 0,
+  crmDropChannelOnFailure: false,
 });
+
+/**
+ * The scopes a token needs for everything the sandbox's CRM serves. Not granted by default (the
+ * Books tests pin the default grant): add them, e.g. `grantedScopes: [...books, ...CRM_SCOPES]`.
+ */
+export const CRM_SCOPES: readonly string[] = Object.freeze([
+  "ZohoCRM.coql.READ",
+  "ZohoCRM.modules.accounts.READ",
+  "ZohoCRM.modules.contacts.READ",
+  "ZohoCRM.settings.fields.READ",
+  "ZohoCRM.notifications.ALL",
+]);
 
 /** Settings that take one of a few values; every other setting is checked against its default's type. */
 const CHOICES: { [K in keyof SandboxSettings]?: readonly unknown[] } = {
@@ -124,12 +175,17 @@ const CHOICES: { [K in keyof SandboxSettings]?: readonly unknown[] } = {
   language: LANGUAGES,
   tooManyGrantsStatus: [200, 400],
   failureStyle: ["json", "html"],
+  crmRateLimitCode: ["RATE_LIMIT_EXCEEDED", "TOO_MANY_REQUESTS"],
 };
 const SHARES: ReadonlySet<string> = new Set(["failureRate", "hangRate"]);
 /** Settings that may also be null (their default, or not). */
 const NULLABLE: ReadonlySet<string> = new Set(["dailyLimit", "dailyResetOrigin"]);
 /** Settings that must be a whole number, 1 or more. */
-const POSITIVE_INTEGERS: ReadonlySet<string> = new Set(["dailyWindowSeconds"]);
+const POSITIVE_INTEGERS: ReadonlySet<string> = new Set([
+  "dailyWindowSeconds",
+  "crmCoqlMaxLimit",
+  "crmWatchTokenMaxLength",
+]);
 
 /** Checks a partial settings object; returns what is wrong with it, or undefined when it is valid. */
 export function settingsProblem(patch: unknown): string | undefined {

@@ -1,3 +1,5 @@
+import type { CrmSandbox } from "./crm/crm";
+import type { CrmLink, CrmSeedOptions } from "./crm/seed";
 import type { SandboxSettings } from "./settings";
 
 /** A person of a contact: Zoho keeps a contact's addresses here, the primary one and others. */
@@ -23,7 +25,18 @@ export interface SandboxContact {
   /** the primary contact person's */
   email: string;
   last_modified_time: string;
+  /** receivables still due; on list rows and the detail (Zoho's samples show it on both) */
+  outstanding_receivable_amount: number;
+  /** unused customer credits; on list rows and the detail */
+  unused_credits_receivable_amount: number;
   contact_persons: SandboxContactPerson[];
+}
+
+/** The amounts a contact carries: the list shows the receivable ones, the detail all three. */
+export interface SandboxContactAmounts {
+  outstanding_receivable_amount: number;
+  outstanding_payable_amount: number;
+  unused_credits_receivable_amount: number;
 }
 
 export interface SandboxOptions {
@@ -35,7 +48,11 @@ export interface SandboxOptions {
   inactiveEvery?: number;
   /** over DEFAULT_SETTINGS; `reset()` comes back to these. Invalid ones make startSandbox throw. */
   settings?: Partial<SandboxSettings>;
+  /** the CRM organization's seed: by default one account (and contact) per Books contact, all linked */
+  crm?: CrmSeedOptions;
 }
+
+export type { CrmLink, CrmSeedOptions };
 
 /** What a request is recorded and counted as. */
 export type SandboxEndpoint =
@@ -45,6 +62,10 @@ export type SandboxEndpoint =
   | "contact.get"
   | "contacts.list"
   | "control"
+  | "crm.coql"
+  | "crm.fields"
+  | "crm.watch"
+  | "crm.unknown"
   | "unknown";
 
 export interface RecordedRequest {
@@ -59,12 +80,14 @@ export interface RecordedRequest {
   endpoint: SandboxEndpoint;
   /** 0 while the request is in progress, and for good when it was left hanging */
   status: number;
-  /** the `code` of a JSON answer */
+  /** the `code` of a JSON answer (Books, OAuth) */
   code?: number;
+  /** the `code` of a CRM error answer (CRM codes are words) */
+  crmCode?: string;
   authorization: "present" | "absent";
 }
 
-/** Counts of Books, token and unknown-path requests (control requests are not counted). */
+/** Counts of Books, token and unknown-path requests (control and CRM requests are not counted). */
 export interface SandboxStats {
   calls: Partial<Record<SandboxEndpoint, number>>;
   /** by HTTP status; "0" counts requests left hanging */
@@ -118,6 +141,12 @@ export interface Sandbox {
   stats(): SandboxStats;
   /** every request seen (Books, OAuth, control, unknown), in order of arrival */
   requests(): RecordedRequest[];
-  /** Forgets the recorded requests and the stats. */
+  /** Forgets the recorded requests and the stats (Books and CRM). */
   clearRequests(): void;
+  /** Sets a contact's amounts (throws for an unknown id); the other amounts are kept. */
+  setContactAmounts(id: string, amounts: Partial<SandboxContactAmounts>): void;
+  /** a contact's amounts, all three */
+  contactAmounts(id: string): SandboxContactAmounts | undefined;
+  /** the CRM served at `/crm/v8/…`: its records, stats and notification channels */
+  crm: CrmSandbox;
 }
