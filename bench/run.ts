@@ -4,7 +4,7 @@
  * them to bench/results.json (the tracked figures docs/performance.md quotes). `--smoke` runs
  * small sizes (CI uses it to keep the benchmark working; its timings mean nothing) and fails when an
  * invariant breaks (a lost job, a DLQ entry, more than one 45 a day, a PutSecretValue, a grant
- * storm). `--only a,b` runs only those parts (cold,warm,tokens,drain,mixed,daily_cap,concurrency,grant_storm,sync,deadline,contention).
+ * storm). `--only a,b` runs only those parts (cold,warm,tokens,drain,mixed,daily_cap,concurrency,grant_storm,sync,deadline,contention,ledger).
  */
 import { writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
@@ -13,6 +13,7 @@ import { ROOT } from "./bundle";
 import { coldStart } from "./cold-start";
 import { drain } from "./drain";
 import { ledgerContention, workerDeadline } from "./edges";
+import { requestsPerJob, sequentialRequests } from "./ledger";
 import { check, concurrency, dailyCap, grantStorm, mixed } from "./scenarios";
 import { syncCost } from "./sync";
 import { tokenEconomy } from "./tokens";
@@ -113,11 +114,25 @@ if (runs("deadline"))
   results.worker = {
     deadline: await timed("deadline", "the worker at its deadline", () => workerDeadline()),
   };
-if (runs("contention"))
+if (runs("contention") || runs("ledger"))
   results.ledger = {
-    contention: await timed("contention", "11 callers over 5 concurrency slots", () =>
-      ledgerContention({ seconds: smoke ? 5 : 20 }),
-    ),
+    ...(runs("ledger")
+      ? {
+          ...(await timed("ledger", "DynamoDB requests before a Zoho call", () =>
+            sequentialRequests(smoke ? 5 : 20),
+          )),
+          ...(await timed("ledger", "DynamoDB requests per real-time job", () =>
+            requestsPerJob(smoke ? 10 : 100),
+          )),
+        }
+      : {}),
+    ...(runs("contention")
+      ? {
+          contention: await timed("contention", "11 callers over 5 concurrency slots", () =>
+            ledgerContention({ seconds: smoke ? 5 : 20 }),
+          ),
+        }
+      : {}),
   };
 results.load_at_end = load();
 

@@ -11,7 +11,7 @@ import { createQueueWithDlq, queueActivations } from "../local/stack/queues";
 import { bundle, ROOT } from "./bundle";
 
 export const SECRET_ID = "bench/zoho";
-const TABLE = "bench-ledger";
+export const TABLE = "bench-ledger";
 
 /** Inactive seed contacts (every 4th, but 12, whose email is shared), one job each. */
 export function jobIds(jobs: number, skip = 0): string[] {

@@ -101,6 +101,31 @@ const MARKS_REMOVED_PER_TAKE = 20;
 /** The budget item outlives two days of silence (DynamoDB's TTL); any call renews it. */
 const ITEM_TTL_SECONDS = 2 * 86_400;
 
+/** One acquire()'s state while it waits for its permit. */
+interface Call {
+  organizationId: string;
+  lane: Lane;
+  /** its lease's (and its place in a queue's) key in the item */
+  holder: string;
+  /** how long it may wait for the minute (the caller's maxWaitMs) */
+  deadline: number;
+  /** how long it may wait for a slot (real time) */
+  slotWaitEnds: number;
+  /** the budget item as it last saw it, and whether this call read or wrote it (else it may be old) */
+  view: BudgetView;
+  fresh: boolean;
+  /** whether it is in its lane's queue for a slot */
+  queued: boolean;
+  /** slot refusals in a row: a turn that came too early backs off a little more each time */
+  early: number;
+  /** it slept until its turn: the next pass tries, whatever its (old) view says */
+  due: boolean;
+  /** a higher lane refused a unit has written its demand once */
+  demandShown: boolean;
+  /** takes refused though the fresh item would have let them through (other writers racing) */
+  races: number;
+}
+
 /** What keeps a lane from taking a call now, as a view shows it. */
 type Obstacle =
   | { kind: "no day" } // no daily window yet, or it has ended: open the next
@@ -168,97 +193,120 @@ export class ZohoBudget {
   }
 
   async #acquire(organizationId: string, lane: Lane, options: AcquireOptions): Promise<CallPermit> {
-    const deadline = this.#options.now() + options.maxWaitMs;
-    const slotWaitEnds = Date.now() + MAX_SLOT_WAIT_MS; // real time: ends under a frozen test clock too
+    this.#checkKnownExhausted(organizationId);
+    const call = await this.#startCall(organizationId, lane, options);
+    try {
+      for (;;) {
+        const now = this.#options.now();
+        const obstacle = this.#obstacle(call.view, lane, now);
+        if (obstacle) await this.#overcome(call, obstacle, now);
+        else if (!(await this.#awaitTurn(call, now))) {
+          const taken = await this.#take(call, now);
+          if (taken) return this.#permit(call, taken.daily.probing, now);
+          await this.#afterRefusal(call, now);
+        }
+      }
+    } catch (error) {
+      await this.#leaveQueue(call);
+      throw error;
+    }
+  }
+
+  async #startCall(organizationId: string, lane: Lane, options: AcquireOptions): Promise<Call> {
     // a place this container's last release kept in the queue, while fresh, is this call's
     const kept = this.#kept.get(organizationId);
     this.#kept.delete(organizationId);
     const keptFresh = kept?.lane === lane && this.#options.now() - kept.at < KEPT_PLACE_MS;
-    const holder = keptFresh ? kept.holder : randomUUID();
-    let demandShown = false;
-    let races = 0;
-    /** whether this call is in the lane's queue of calls waiting for a slot */
-    let queued = keptFresh;
-    /** slot refusals in a row: a turn that came too early backs off a little more each time */
-    let early = 0;
-    /** it slept until its turn: the next pass tries, whatever its (old) view says */
-    let due = false;
-    this.#checkKnownExhausted(organizationId);
     const seen = this.#views.get(organizationId);
-    let view = seen ?? (await this.#read(organizationId));
-    /** whether `view` was read or written by this call (else it may be old) */
-    let fresh = seen === undefined;
-    for (;;) {
-      const now = this.#options.now();
-      const obstacle = this.#obstacle(view, lane, now);
-      if (obstacle?.kind === "no day") {
-        await this.#openDay(organizationId, view, now);
-        view = await this.#read(organizationId);
-        fresh = true;
-        continue;
-      }
-      if (obstacle?.kind === "day used up") {
-        if (!fresh) {
-          view = await this.#read(organizationId); // an old view: the day may have opened since
-          fresh = true;
-          continue;
-        }
-        // a probe's hour is not remembered here: the probe may open the day in a moment
-        if (!obstacle.probing) this.#exhaustedUntil.set(organizationId, obstacle.resetAt);
-        await this.#leaveQueue(organizationId, lane, holder, queued);
-        throw this.#dailyLimit(obstacle.resetAt);
-      }
-      if (obstacle) {
-        // the minute: a higher lane makes its demand seen, so the lower lanes leave it the units that free
-        if (!demandShown && lane !== "bulk") {
-          demandShown = true;
-          await this.#showDemand(organizationId, lane, now);
-        }
-        if (obstacle.until > deadline) {
-          await this.#leaveQueue(organizationId, lane, holder, queued);
-          throw this.#minuteUsed(organizationId, lane, obstacle, now);
-        }
-        // a little after the unit frees, spread so that waiting containers do not all arrive at once
-        await this.#options.sleep(obstacle.until - now + Math.floor(Math.random() * 10));
-        view = this.#views.get(organizationId) ?? view;
-        continue;
-      }
-      if (lane !== "interactive" && !due) {
-        // the slots: join the queue when they are all taken or others wait, then wait for its turn
-        const wait = Math.max(this.#turnWaitMs(view, lane, holder, now), early && 10 * 2 ** early);
-        if (wait > 0 && !queued) {
-          queued = true;
-          view = await this.#enqueue(organizationId, lane, holder, now);
-          fresh = true;
-          continue;
-        }
-        if (wait > 0) {
-          if (Date.now() + wait > slotWaitEnds) {
-            await this.#leaveQueue(organizationId, lane, holder, queued);
-            throw this.#slotsTaken(organizationId, lane);
-          }
-          await this.#options.sleep(wait);
-          due = true; // its turn, as far as it knows: it tries once, and learns the item either way
-          continue;
-        }
-      }
-      due = false;
-      const taken = await this.#take(organizationId, lane, holder, view, now, queued);
-      if (taken) return this.#permit(organizationId, lane, holder, taken.daily.probing, now);
-      view = this.#views.get(organizationId) as BudgetView; // the item as the write found it
-      fresh = true;
-      if (this.#obstacle(view, lane, now)) continue; // the minute or the day: above
-      if (this.#slotsFull(view, lane) || (!queued && this.#othersWait(view, lane, holder, now))) {
-        // dead containers' leases are cleared; a queued call's turn came early: it backs off
-        if (await this.#clearExpiredLeases(organizationId, view, now)) continue;
-        early = Math.min(early + 1, 5);
-        if (lane !== "interactive") continue;
-        if (Date.now() > slotWaitEnds) throw this.#slotsTaken(organizationId, lane);
-        await this.#options.sleep(this.#slotWaitMs(view, now));
-        continue;
-      }
-      if (++races > MAX_RACES) throw this.#busy(organizationId);
+    return {
+      organizationId,
+      lane,
+      holder: keptFresh ? kept.holder : randomUUID(),
+      deadline: this.#options.now() + options.maxWaitMs,
+      slotWaitEnds: Date.now() + MAX_SLOT_WAIT_MS, // real time: ends under a frozen test clock too
+      view: seen ?? (await this.#read(organizationId)),
+      fresh: seen === undefined,
+      queued: keptFresh,
+      early: 0,
+      due: false,
+      demandShown: false,
+      races: 0,
+    };
+  }
+
+  /** Opens the day, or waits out the minute; throws when the limit outlasts the call's wait. */
+  async #overcome(call: Call, obstacle: Obstacle, now: number): Promise<void> {
+    const { organizationId, lane } = call;
+    if (obstacle.kind === "no day") {
+      await this.#openDay(organizationId, call.view, now);
+      this.#refresh(call, await this.#read(organizationId));
+      return;
     }
+    if (obstacle.kind === "day used up") {
+      // an old view: the day may have opened since
+      if (!call.fresh) return this.#refresh(call, await this.#read(organizationId));
+      // a probe's hour is not remembered here: the probe may open the day in a moment
+      if (!obstacle.probing) this.#exhaustedUntil.set(organizationId, obstacle.resetAt);
+      throw this.#dailyLimit(obstacle.resetAt);
+    }
+    // the minute: a higher lane makes its demand seen, so the lower lanes leave it the units that free
+    if (!call.demandShown && lane !== "bulk") {
+      call.demandShown = true;
+      await this.#showDemand(organizationId, lane, now);
+    }
+    if (obstacle.until > call.deadline) throw this.#minuteUsed(organizationId, lane, obstacle, now);
+    // a little after the unit frees, spread so that waiting containers do not all arrive at once
+    await this.#options.sleep(obstacle.until - now + Math.floor(Math.random() * 10));
+    call.view = this.#views.get(organizationId) ?? call.view;
+  }
+
+  /**
+   * The slots, for real-time and bulk calls: joins the queue when they are all taken or others
+   * wait, then sleeps until its turn. True when it did either (look again), false to try now.
+   */
+  async #awaitTurn(call: Call, now: number): Promise<boolean> {
+    const { organizationId, lane, holder } = call;
+    if (lane === "interactive" || call.due) {
+      call.due = false;
+      return false;
+    }
+    const turn = this.#turnWaitMs(call.view, lane, holder, now);
+    const wait = Math.max(turn, call.early && 10 * 2 ** call.early);
+    if (wait === 0) return false;
+    if (!call.queued) {
+      call.queued = true;
+      this.#refresh(call, await this.#enqueue(organizationId, lane, holder, now));
+      return true;
+    }
+    if (Date.now() + wait > call.slotWaitEnds) throw this.#slotsTaken(organizationId, lane);
+    await this.#options.sleep(wait);
+    call.due = true; // its turn, as far as it knows: it tries once, and learns the item either way
+    return true;
+  }
+
+  /** A take refused: the item as the write found it says why; the next pass acts on it. */
+  async #afterRefusal(call: Call, now: number): Promise<void> {
+    const { organizationId, lane, holder } = call;
+    this.#refresh(call, this.#views.get(organizationId) as BudgetView);
+    if (this.#obstacle(call.view, lane, now)) return; // the minute or the day
+    const slots =
+      this.#slotsFull(call.view, lane) ||
+      (!call.queued && this.#othersWait(call.view, lane, holder, now));
+    if (!slots) {
+      if (++call.races > MAX_RACES) throw this.#busy(organizationId);
+      return; // the view was old, the fresh one lets it through
+    }
+    // dead containers' leases are cleared; a queued call's turn came early: it backs off
+    if (await this.#clearExpiredLeases(organizationId, call.view, now)) return;
+    call.early = Math.min(call.early + 1, 5);
+    if (lane !== "interactive") return;
+    if (Date.now() > call.slotWaitEnds) throw this.#slotsTaken(organizationId, lane);
+    await this.#options.sleep(this.#slotWaitMs(call.view, now));
+  }
+
+  #refresh(call: Call, view: BudgetView): void {
+    call.view = view;
+    call.fresh = true;
   }
 
   /** What stands in the way of a take, as `view` shows it (the write's condition is the judge). */
@@ -307,14 +355,17 @@ export class ZohoBudget {
     return view ?? (this.#views.get(organizationId) as BudgetView);
   }
 
-  /** A queued call that gives up leaves the queue, so the calls behind it do not wait for it. */
-  async #leaveQueue(organizationId: string, lane: Lane, holder: string, queued: boolean) {
+  /**
+   * A queued call that gives up leaves the queue, so the calls behind it do not wait for it
+   * (if this write fails too, its place expires after WAITER_TTL_MS).
+   */
+  async #leaveQueue({ organizationId, lane, holder, queued }: Call) {
     if (!queued || lane === "interactive") return;
     await this.#write(organizationId, {
       UpdateExpression: `REMOVE waiting_${lane}.#holder`,
       ConditionExpression: `attribute_exists(waiting_${lane})`,
       ExpressionAttributeNames: { "#holder": holder },
-    });
+    }).catch(() => undefined);
   }
 
   /**
@@ -323,14 +374,8 @@ export class ZohoBudget {
    * demand and drops marks too old to matter. Returns the item after it, or undefined when the
    * condition failed (the fresh item is then this container's view).
    */
-  async #take(
-    organizationId: string,
-    lane: Lane,
-    holder: string,
-    view: BudgetView,
-    now: number,
-    queued: boolean,
-  ): Promise<BudgetView | undefined> {
+  async #take(call: Call, now: number): Promise<BudgetView | undefined> {
+    const { organizationId, lane, holder, view, queued } = call;
     const share = this.#options.minuteShare;
     const names: Record<string, string> = { "#at": String(now), "#holder": holder };
     const values: Record<string, AttributeValue> = {
@@ -401,13 +446,7 @@ export class ZohoBudget {
     });
   }
 
-  #permit(
-    organizationId: string,
-    lane: Lane,
-    holder: string,
-    probe: boolean,
-    takenAt: number,
-  ): CallPermit {
+  #permit({ organizationId, lane, holder }: Call, probe: boolean, takenAt: number): CallPermit {
     let released = false;
     return {
       release: async (report) => {
