@@ -16,12 +16,18 @@ import { json, readJsonBody, routeNotFound } from "../lib/http";
 import { assertZohoId } from "../lib/ids";
 import { type ActivationJob, describeIssues, parseJob } from "../lib/jobs/job";
 import { acceptJobs } from "../lib/jobs/queue";
+import type { WebhookDedupe } from "../lib/jobs/records";
 import { httpErrorResponse } from "../lib/middleware/http-error-response";
 import { logger, metrics, outcomeForLog, recordOutcome } from "../lib/observability";
-import { authorizeWebhook, WebhookUnauthorizedError } from "../lib/webhooks/authorize";
+import {
+  authorizeWebhook,
+  type WebhookAuthorization,
+  WebhookUnauthorizedError,
+} from "../lib/webhooks/authorize";
 import { parseWebhookBody, webhookRequest } from "../lib/webhooks/body";
 import { webhookConfigStore, webhookSource } from "../lib/webhooks/config";
-import { mapWebhookPayload } from "../lib/webhooks/mapping";
+import { deliveryDedupe } from "../lib/webhooks/dedupe";
+import { type MappedWebhook, mapWebhookPayload } from "../lib/webhooks/mapping";
 
 /** At most this many items per `POST /activations`. */
 export const MAX_ITEMS = 500;
@@ -208,13 +214,15 @@ const webhookConfig = lazy(() => {
  * `POST /webhooks/{source}`: a CRM's webhook, authorized by the source's shared secret or HMAC
  * signature, ours or HubSpot's v3 (here, not in API Gateway: an HTTP API authorizer never sees the
  * body it would have to verify), mapped to jobs by the source's mapping and queued in the real-time lane. A sender's
- * event id delivered again gets the job id of its first delivery and queues nothing.
+ * event id delivered again, or a signed delivery without one repeated inside its signature's
+ * window, gets the job id of its first delivery and queues nothing.
  */
 async function acceptWebhook(event: Event) {
   const request = webhookRequest(event);
   const source = webhookSource(await webhookConfig().get(), event.pathParameters?.source);
+  let authorization: WebhookAuthorization;
   try {
-    authorizeWebhook(source, request);
+    authorization = authorizeWebhook(source, request);
   } catch (error) {
     if (error instanceof WebhookUnauthorizedError) {
       metrics.addMetric("WebhookRefused", MetricUnit.Count, 1);
@@ -224,21 +232,7 @@ async function acceptWebhook(event: Event) {
   }
   const mapped = mapWebhookPayload(source, parseWebhookBody(request));
   const { records, config } = dependencies();
-  const fresh: Array<{ index: number; job: ActivationJob; eventId?: string }> = [];
-  const duplicates: Array<{ index: number; jobId: string }> = [];
-  for (const { index, job } of mapped.jobs) {
-    const { event_id: eventId, ...activation } = job;
-    const jobId = randomUUID();
-    const claimed =
-      eventId === undefined ? jobId : await records.claimEvent(source.name, eventId, jobId);
-    if (claimed === jobId)
-      fresh.push({
-        index,
-        job: { ...activation, job_id: jobId },
-        ...(eventId === undefined ? {} : { eventId }),
-      });
-    else duplicates.push({ index, jobId: claimed });
-  }
+  const { fresh, duplicates } = await claimWebhookJobs(source.name, mapped, authorization);
   const { queued, failed } = await acceptJobs(
     dependencies(),
     required(config, "ACTIVATION_QUEUE_URL"),
@@ -246,8 +240,8 @@ async function acceptWebhook(event: Event) {
   );
   for (const { index } of failed) {
     const item = fresh.find((entry) => entry.index === index);
-    if (item?.eventId !== undefined)
-      await records.releaseEvent(source.name, item.eventId, item.job.job_id ?? "");
+    if (item?.dedupe !== undefined)
+      await records.releaseEvent(source.name, item.dedupe, item.job.job_id ?? "");
   }
   if (queued.length === 0 && duplicates.length === 0) {
     // Nothing taken: the sender must try again later.
@@ -258,6 +252,7 @@ async function acceptWebhook(event: Event) {
     .map(({ jobId }) => jobId);
   logger.info("Webhook accepted", {
     source: source.name,
+    by: authorization.by,
     queued: queued.length,
     duplicates: duplicates.length,
     skipped: mapped.skipped,
@@ -272,6 +267,31 @@ async function acceptWebhook(event: Event) {
       .sort((a, b) => a.index - b.index)
       .map(({ index, error }) => ({ index, error: { code: error.code, message: error.message } })),
   });
+}
+
+/**
+ * Gives each mapped job a job id, unless its delivery was claimed before (see `deliveryDedupe`):
+ * those answer the first delivery's job id and are not queued again.
+ */
+async function claimWebhookJobs(
+  sourceName: string,
+  mapped: MappedWebhook,
+  authorization: WebhookAuthorization,
+) {
+  const { records } = dependencies();
+  const fresh: Array<{ index: number; job: ActivationJob; dedupe?: WebhookDedupe }> = [];
+  const duplicates: Array<{ index: number; jobId: string }> = [];
+  for (const { index, job } of mapped.jobs) {
+    const { event_id: eventId, ...activation } = job;
+    const jobId = randomUUID();
+    const dedupe = deliveryDedupe(authorization, eventId, index);
+    const claimed =
+      dedupe === undefined ? jobId : await records.claimEvent(sourceName, dedupe, jobId);
+    if (claimed === jobId)
+      fresh.push({ index, job: { ...activation, job_id: jobId }, ...(dedupe ? { dedupe } : {}) });
+    else duplicates.push({ index, jobId: claimed });
+  }
+  return { fresh, duplicates };
 }
 
 const JOB_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

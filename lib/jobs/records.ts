@@ -103,6 +103,20 @@ const HISTORY_PAGE_MAX = 100;
 const EVENT_DEDUPE_SECONDS = 7 * 86_400;
 
 /**
+ * What makes webhook deliveries one job: the sender's event id, or, for a signed delivery with
+ * none, the SHA-256 of its signature (`WebhookAuthorization.replayKey`) and the event's place in
+ * the payload, remembered until `until` (epoch seconds), when the signature can pass no more.
+ */
+export type WebhookDedupe =
+  | { eventId: string }
+  | { signatureDigest: string; index: number; until: number };
+
+const dedupeKey = (source: string, dedupe: WebhookDedupe): LedgerKey =>
+  "eventId" in dedupe
+    ? ledgerKeys.webhookEvent(source, dedupe.eventId)
+    : ledgerKeys.webhookSignature(source, dedupe.signatureDigest, dedupe.index);
+
+/**
  * The job records and the contacts' change history, in the ledger table: what was asked, by which
  * source, when, every attempt, and the end. Kept `retentionDays` (TTL); written by the API, the
  * webhooks and the sync when a job is accepted, and by the worker as it goes.
@@ -180,40 +194,49 @@ export class JobRecords {
   }
 
   /**
-   * Claims a sender's event id for a job, so a webhook delivered twice makes one change: returns
-   * `jobId` when the event is new, else the job id the first delivery got (kept 7 days).
+   * Claims a webhook delivery for a job, so a webhook delivered twice makes one change: returns
+   * `jobId` when the delivery is new, else the job id the first delivery got. An event id is
+   * kept 7 days; a signature until its window closes (`until`). Conditional, so two deliveries at
+   * once in two containers still make one job.
    */
-  async claimEvent(source: string, eventId: string, jobId: string): Promise<string> {
-    const key = ledgerKeys.webhookEvent(source, eventId);
-    try {
-      await this.#options.dynamo.send(
-        new UpdateItemCommand({
-          TableName: this.#options.table,
-          Key: key,
-          UpdateExpression: "SET job_id = :job, expires_at = :ttl",
-          ConditionExpression: "attribute_not_exists(job_id) OR expires_at < :now",
-          ExpressionAttributeValues: {
-            ":job": { S: jobId },
-            ":ttl": { N: String(this.#seconds() + EVENT_DEDUPE_SECONDS) },
-            ":now": { N: String(this.#seconds()) },
-          },
-        }),
-      );
-      return jobId;
-    } catch (error) {
-      if (!isConditionFailed(error)) throw ledgerError(error, this.#options.table);
+  async claimEvent(source: string, dedupe: WebhookDedupe, jobId: string): Promise<string> {
+    const key = dedupeKey(source, dedupe);
+    const expiresAt = "eventId" in dedupe ? this.#seconds() + EVENT_DEDUPE_SECONDS : dedupe.until;
+    // Lost to an item that has expired or was given back since: one more try takes it.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await this.#options.dynamo.send(
+          new UpdateItemCommand({
+            TableName: this.#options.table,
+            Key: key,
+            UpdateExpression: "SET job_id = :job, expires_at = :ttl",
+            ConditionExpression: "attribute_not_exists(job_id) OR expires_at < :now",
+            ExpressionAttributeValues: {
+              ":job": { S: jobId },
+              ":ttl": { N: String(expiresAt) },
+              ":now": { N: String(this.#seconds()) },
+            },
+          }),
+        );
+        return jobId;
+      } catch (error) {
+        if (!isConditionFailed(error)) throw ledgerError(error, this.#options.table);
+      }
+      const item = await getLedgerItem(this.#options.dynamo, this.#options.table, key);
+      const claimed = str(item?.job_id);
+      // TTL deletes late: an expired item is no claim.
+      if (claimed !== undefined && num(item?.expires_at) >= this.#seconds()) return claimed;
     }
-    const item = await getLedgerItem(this.#options.dynamo, this.#options.table, key);
-    return str(item?.job_id) ?? jobId;
+    return jobId;
   }
 
-  /** Gives an event id back when its job could not be queued, so the sender's retry is taken. */
-  async releaseEvent(source: string, eventId: string, jobId: string): Promise<void> {
+  /** Gives a delivery's claim back when its job could not be queued, so the sender's retry is taken. */
+  async releaseEvent(source: string, dedupe: WebhookDedupe, jobId: string): Promise<void> {
     await this.#options.dynamo
       .send(
         new DeleteItemCommand({
           TableName: this.#options.table,
-          Key: ledgerKeys.webhookEvent(source, eventId),
+          Key: dedupeKey(source, dedupe),
           ConditionExpression: "job_id = :job",
           ExpressionAttributeValues: { ":job": { S: jobId } },
         }),

@@ -16,6 +16,7 @@ import type { AttributeValue, CreateTableCommandInput } from "@aws-sdk/client-dy
  * | `job#<job_id>`             | `job`                 | a job's record: state, attempts, outcome       | jobs/records |
  * | `contact#<org>#<contact>`  | `change#<at>#<job_id>`| one status change of the contact (history)     | jobs/records |
  * | `webhook#<source>`         | `event#<event_id>`    | a webhook event already turned into a job      | jobs/records |
+ * | `webhook#<source>`         | `signature#<sha256>#<index>` | the event at `index` of a signed delivery with no event id, until its signature's window closes | jobs/records |
  *
  * `expires_at` (epoch seconds) is the table's TTL attribute. DynamoDB deletes expired items
  * only eventually (often hours late), so every reader checks expiry itself and never relies on
@@ -64,6 +65,9 @@ export const ledgerKeys = {
   change: (organizationId: string, contactId: string, at: string, jobId: string) =>
     key(contactHistory(organizationId, contactId), `${CHANGE}${at}#${jobId}`),
   webhookEvent: (source: string, eventId: string) => key(`webhook#${source}`, `event#${eventId}`),
+  /** `digest` is the SHA-256 (hex) of the signature, never the signature itself */
+  webhookSignature: (source: string, digest: string, index: number) =>
+    key(`webhook#${source}`, `signature#${digest}#${index}`),
 };
 
 /** The items of one partition whose sort key starts alike: what a Query reads together. */

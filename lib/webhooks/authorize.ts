@@ -7,6 +7,11 @@ import type { WebhookSource } from "./config";
 export const MAX_SIGNATURE_AGE_SECONDS = 300;
 /** How far ahead of our clock a sender's clock may be. */
 export const MAX_CLOCK_SKEW_SECONDS = 30;
+/**
+ * A signature is remembered this long after its window closes: a container whose clock runs a
+ * little behind another's still finds it.
+ */
+export const REPLAY_MARGIN_SECONDS = 60;
 
 export const DEFAULT_SIGNATURE_HEADER = "x-signature";
 export const DEFAULT_TIMESTAMP_HEADER = "x-signature-timestamp";
@@ -33,6 +38,16 @@ export class WebhookUnauthorizedError extends ServiceError {
   }
 }
 
+/**
+ * How a webhook was let in. By a signature, it carries `replayKey`, the SHA-256 (hex) of the
+ * signature's bytes (never the signature itself, and the same for every way of writing it), and
+ * `rememberUntil`, the epoch second until which a delivery of that signature could still pass:
+ * its timestamp plus the 5-minute window plus {@link REPLAY_MARGIN_SECONDS}. A token has no window.
+ */
+export type WebhookAuthorization =
+  | { by: "token" }
+  | { by: "signature"; replayKey: string; rememberUntil: number };
+
 /** HubSpot's signature v3 and its timestamp (milliseconds), as HubSpot names them. */
 export const HUBSPOT_SIGNATURE_HEADER = "x-hubspot-signature-v3";
 export const HUBSPOT_TIMESTAMP_HEADER = "x-hubspot-request-timestamp";
@@ -52,18 +67,19 @@ export const HUBSPOT_TIMESTAMP_HEADER = "x-hubspot-request-timestamp";
  * takes a valid token where a signature fails.
  *
  * @example
- * authorizeWebhook(config["zoho-crm"], webhookRequest(event)); // throws on a bad token
+ * const how = authorizeWebhook(config["zoho-crm"], webhookRequest(event)); // throws on a bad token
+ * if (how.by === "signature") remember(how.replayKey, how.rememberUntil);
  */
 export function authorizeWebhook(
   source: WebhookSource,
   request: WebhookRequest,
   now: number = Date.now(),
-): void {
+): WebhookAuthorization {
   const presented = presentedToken(source, request);
   let refusal: WebhookRefusal | undefined;
   for (const check of [checkSignature, checkHubSpotSignature]) {
     const outcome = check(source, request, now);
-    if (outcome === "accepted") return;
+    if (typeof outcome === "object") return signatureAuthorization(outcome);
     refusal ??= outcome;
   }
   // A token, where the source also takes one, is still worth a look.
@@ -74,10 +90,33 @@ export function authorizeWebhook(
   if (!anyEqual(source.tokens ?? [], presented, (token) => sha256(token))) {
     throw new WebhookUnauthorizedError("wrong token");
   }
+  return { by: "token" };
+}
+
+/** A signature that matched: its decoded bytes and the time it was signed at (epoch ms). */
+interface AcceptedSignature {
+  signature: Buffer;
+  signedAtMs: number;
 }
 
 /** A signature's verdict; `undefined` when the source takes none of that kind or none was sent. */
-type SignatureOutcome = "accepted" | WebhookRefusal | undefined;
+type SignatureOutcome = AcceptedSignature | WebhookRefusal | undefined;
+
+/**
+ * The digest is of the decoded bytes, not the header: hex in either case, with or without
+ * `sha256=`, and base64 whose last character differs only in the bits no decoder reads are one
+ * signature, so rewriting it does not make a replay look new.
+ */
+function signatureAuthorization({
+  signature,
+  signedAtMs,
+}: AcceptedSignature): WebhookAuthorization {
+  return {
+    by: "signature",
+    replayKey: createHash("sha256").update(signature).digest("hex"),
+    rememberUntil: Math.ceil(signedAtMs / 1000) + MAX_SIGNATURE_AGE_SECONDS + REPLAY_MARGIN_SECONDS,
+  };
+}
 
 function presentedToken(source: WebhookSource, request: WebhookRequest): string | undefined {
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? "")?.[1];
@@ -110,7 +149,7 @@ function checkSignature(
   const ok = anyEqual(source.hmac_secrets, given, (secret) =>
     createHmac("sha256", secret).update(signed).digest(),
   );
-  return ok ? "accepted" : "wrong signature";
+  return ok ? { signature: given, signedAtMs: Number(timestamp) * 1000 } : "wrong signature";
 }
 
 /**
@@ -148,7 +187,7 @@ function checkHubSpotSignature(
   const ok = anyEqual(source.hubspot_client_secrets, given, (secret) =>
     createHmac("sha256", secret).update(signed).digest(),
   );
-  return ok ? "accepted" : "wrong signature";
+  return ok ? { signature: given, signedAtMs: Number(timestamp) } : "wrong signature";
 }
 
 /**

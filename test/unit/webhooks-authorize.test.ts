@@ -1,7 +1,12 @@
-import { createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { ServiceError } from "../../lib/errors";
-import { authorizeWebhook, WebhookUnauthorizedError } from "../../lib/webhooks/authorize";
+import {
+  authorizeWebhook,
+  MAX_SIGNATURE_AGE_SECONDS,
+  REPLAY_MARGIN_SECONDS,
+  WebhookUnauthorizedError,
+} from "../../lib/webhooks/authorize";
 import type { WebhookRequest } from "../../lib/webhooks/body";
 import type { WebhookSource } from "../../lib/webhooks/config";
 
@@ -364,5 +369,75 @@ describe("authorizeWebhook with HubSpot's signature v3", () => {
   it("ignores HubSpot's headers on a source without client secrets", () => {
     expect(hubspotRefusal(delivery(), { tokens: [TOKEN] })).toBe("no credentials");
     expect(hubspotRefusal(delivery(), { hmac_secrets: [HMAC_KEY] })).toBe("no credentials");
+  });
+});
+
+describe("what authorizeWebhook says of an accepted request, for replay dedupe", () => {
+  const both: WebhookSource = {
+    hmac_secrets: [HMAC_KEY, NEXT_HMAC_KEY],
+    hubspot_client_secrets: ["hubspot-client-secret-0123456789"],
+    tokens: [TOKEN],
+  };
+  const digestOf = (bytes: Buffer) => createHash("sha256").update(bytes).digest("hex");
+
+  it("a signature: the SHA-256 of its bytes, and its window's end plus the margin, in epoch seconds", () => {
+    const req = signed(HMAC_KEY, 120);
+    const hex = (req.headers["x-signature"] as string).replace("sha256=", "");
+    expect(authorizeWebhook(both, req, NOW)).toEqual({
+      by: "signature",
+      replayKey: digestOf(Buffer.from(hex, "hex")),
+      rememberUntil: NOW / 1000 - 120 + MAX_SIGNATURE_AGE_SECONDS + REPLAY_MARGIN_SECONDS,
+    });
+    expect(REPLAY_MARGIN_SECONDS).toBeGreaterThan(0);
+  });
+
+  it("one key however the signature is written: case, prefix, spaces", () => {
+    const req = signed(HMAC_KEY);
+    const hex = (req.headers["x-signature"] as string).replace("sha256=", "");
+    const keys = [hex, hex.toUpperCase(), `SHA256=${hex}`, ` ${hex} `].map(
+      (written) =>
+        (
+          authorizeWebhook(
+            both,
+            { ...req, headers: { ...req.headers, "x-signature": written } },
+            NOW,
+          ) as { replayKey: string }
+        ).replayKey,
+    );
+    expect(new Set(keys).size).toBe(1);
+    // another signature (the next key's, over the same body and second) is another key
+    const next = authorizeWebhook(both, signed(NEXT_HMAC_KEY), NOW) as { replayKey: string };
+    expect(next.replayKey).not.toBe(keys[0]);
+  });
+
+  it("HubSpot v3: the window of a millisecond timestamp, rounded up to the second", () => {
+    const secret = "hubspot-client-secret-0123456789";
+    const at = NOW - 1_500;
+    const url = "https://api.example.com/webhooks/hubspot";
+    const signature = createHmac("sha256", secret)
+      .update(Buffer.concat([Buffer.from(`POST${url}`), body, Buffer.from(String(at))]))
+      .digest("base64");
+    const req = request({
+      url,
+      headers: {
+        "x-hubspot-signature-v3": signature,
+        "x-hubspot-request-timestamp": String(at),
+      },
+    });
+    expect(authorizeWebhook(both, req, NOW)).toEqual({
+      by: "signature",
+      replayKey: digestOf(Buffer.from(signature, "base64")),
+      rememberUntil: Math.ceil(at / 1000) + MAX_SIGNATURE_AGE_SECONDS + REPLAY_MARGIN_SECONDS,
+    });
+  });
+
+  it("a token, also where a signature failed first, has no window", () => {
+    expect(authorizeWebhook(both, request({ query: { token: TOKEN } }), NOW)).toEqual({
+      by: "token",
+    });
+    const req = signed("hmac-wrong-0123456789abcdef");
+    expect(authorizeWebhook(both, { ...req, query: { token: TOKEN } }, NOW)).toEqual({
+      by: "token",
+    });
   });
 });
