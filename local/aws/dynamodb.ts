@@ -1,5 +1,7 @@
 import { once } from "node:events";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { Readable } from "node:stream";
+import { crc32 } from "node:zlib";
 import {
   type AttributeValue,
   DynamoDBClient,
@@ -41,10 +43,41 @@ export class DynamoDb {
     return listener;
   }
 
-  /** Answers one DynamoDB request (its body not yet read); settles once the answer is sent. */
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * Answers one DynamoDB request; settles once the answer is sent. `body`: the request's body,
+   * already read (and perhaps rewritten), instead of the request's own. `onAnswer` sees the
+   * status and body of the answer and may replace the body (its length and CRC32 follow).
+   */
+  async handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body?: string,
+    onAnswer?: (status: number, body: string) => string,
+  ): Promise<void> {
     const closed = once(res, "close");
-    this.#listener(req, res);
+    if (onAnswer) {
+      const end = res.end.bind(res) as (chunk?: unknown) => ServerResponse;
+      res.end = ((chunk?: unknown) => {
+        if (typeof chunk !== "string") return end(chunk);
+        const replaced = onAnswer(res.statusCode, chunk);
+        if (replaced !== chunk) {
+          // the SDK checks the body against dynalite's x-amz-crc32
+          res.setHeader("Content-Length", Buffer.byteLength(replaced));
+          res.setHeader("x-amz-crc32", crc32(replaced));
+        }
+        return end(replaced);
+      }) as typeof res.end;
+    }
+    const request =
+      body === undefined
+        ? req
+        : // dynalite reads only these of a request, and its data and end events
+          (Object.assign(Readable.from(body === "" ? [] : [Buffer.from(body)]), {
+            headers: { ...req.headers, "content-length": String(Buffer.byteLength(body)) },
+            method: req.method,
+            url: req.url,
+          }) as unknown as IncomingMessage);
+    this.#listener(request, res);
     await closed;
   }
 
