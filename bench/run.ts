@@ -4,16 +4,18 @@
  * them to bench/results.json (the tracked figures docs/performance.md quotes). `--smoke` runs
  * small sizes (CI uses it to keep the benchmark working; its timings mean nothing) and fails when an
  * invariant breaks (a lost job, a DLQ entry, more than one 45 a day, a PutSecretValue, a grant
- * storm). `--only a,b` runs only those parts (cold,warm,tokens,drain,mixed,daily_cap,concurrency,grant_storm,sync,deadline,contention,ledger).
+ * storm). `--only a,b` runs only those parts (cold,warm,tokens,drain,mixed,daily_cap,concurrency,grant_storm,sync,deadline,contention,ledger,multi_org,cost).
  */
 import { writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "./bundle";
 import { coldStart } from "./cold-start";
+import { cost, costProblems } from "./cost";
 import { drain } from "./drain";
 import { ledgerContention, workerDeadline } from "./edges";
 import { requestsPerJob, sequentialRequests } from "./ledger";
+import { multiOrg } from "./multi-org";
 import { check, concurrency, dailyCap, grantStorm, mixed } from "./scenarios";
 import { syncCost } from "./sync";
 import { tokenEconomy } from "./tokens";
@@ -38,6 +40,8 @@ const size = smoke
       dailyCap: { jobs: 60, quota: 30, daySeconds: 35 },
       concurrency: { bulkJobs: 40, realtimeJobs: 20, latencyMs: 100, limit: 1200 },
       grantStorm: { containers: 8, jobs: 40, outageSeconds: 10, backoffSeconds: 2 },
+      multiOrg: { organizations: 10, jobsPerOrganization: 6, limit: 1_200 },
+      cost: { realtimeJobs: 10, syncJobs: 20, intervalMs: 150 },
     }
   : {
       jobs: 2_000,
@@ -51,6 +55,10 @@ const size = smoke
       dailyCap: { jobs: 3_000, quota: 1_000, daySeconds: 90 },
       concurrency: { bulkJobs: 300, realtimeJobs: 100, latencyMs: 200, limit: 1_200 },
       grantStorm: { containers: 8, jobs: 400, outageSeconds: 60, backoffSeconds: 6 },
+      // Zoho's limit per organization compressed 1.2× (drain's 12× for one organization would
+      // ask 2 cores for 96 calls a second); 3.5 minutes of bulk drain, 2 of them full
+      multiOrg: { organizations: 10, jobsPerOrganization: 200, limit: 120 },
+      cost: { realtimeJobs: 100, syncJobs: 500, intervalMs: 300 },
     };
 
 const machine = `${cpus()[0]?.model ?? "cpu"} x ${cpus().length}, ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}, ${process.platform}/${process.arch}`;
@@ -134,6 +142,16 @@ if (runs("contention") || runs("ledger"))
         }
       : {}),
   };
+if (runs("multi_org"))
+  results.multi_org = await timed(
+    "multi_org",
+    `${size.multiOrg.organizations} organizations draining bulk jobs together`,
+    () => multiOrg(size.multiOrg),
+  );
+if (runs("cost"))
+  results.cost = await timed("cost", "what a job costs: real-time and sync paths", () =>
+    cost(size.cost),
+  );
 results.load_at_end = load();
 
 const file =
@@ -339,6 +357,50 @@ if (r.ledger?.contention) {
     "",
   );
 }
+if (r.multi_org) {
+  const m = r.multi_org;
+  lines.push(
+    `| multi_org (${m.organizations} organizations, Zoho ${m.limit_per_minute}/min each, share ${m.minute_share}) | min org share ratio | aggregate share ratio | DynamoDB throttles (0) | hottest partition WCU/s | lost (0) | DLQ (0) |`,
+    "| --- | --- | --- | --- | --- | --- | --- |",
+    row([
+      `${m.jobs_per_organization} jobs each, ${m.seconds} s`,
+      m.min_org_share_ratio,
+      m.aggregate_share_ratio,
+      m.dynamodb_throttles,
+      m.dynamodb_peak_partition_write_units_per_s,
+      m.lost,
+      m.dlq,
+    ]),
+    "",
+  );
+}
+if (r.cost) {
+  const c = r.cost;
+  lines.push(
+    `| cost, $ per 1,000 jobs (prices of ${c.prices_as_of}, Zoho ${c.zoho_latency_ms} ms) | total (≤ 0.05) | lambda | sqs | dynamodb | eventbridge | secrets manager | api gateway |`,
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...(["realtime", "sync"] as const).map((path) =>
+      row([
+        `${path} (${c.jobs[path]} jobs)`,
+        c.usd_per_1000_jobs[path],
+        ...["lambda", "sqs", "dynamodb", "eventbridge", "secrets_manager", "api_gateway"].map(
+          (k) => c.breakdown[path][k],
+        ),
+      ]),
+    ),
+    row([
+      `sync behind a backlog at Zoho's limit (${c.sync_backlog_at_zoho_limit.bulk_calls_per_minute}/min)`,
+      c.sync_backlog_at_zoho_limit.usd_per_1000_jobs,
+      `+ ${c.sync_backlog_at_zoho_limit.usd_per_1000_jobs_waiting} waiting`,
+      "",
+      "",
+      "",
+      "",
+      "",
+    ]),
+    "",
+  );
+}
 console.log(`\n${lines.join("\n")}\nwritten to ${file}`);
 
 // The invariants: a broken one fails the run (CI runs --smoke), whatever the timings.
@@ -393,6 +455,25 @@ if (r.worker?.deadline) {
   check(failures, "deadline", d.duplicates === 0 && d.duplicate_events === 0, "a job ran twice");
   check(failures, "deadline", d.lost === 0 && d.dlq === 0, `lost ${d.lost}, DLQ ${d.dlq}`);
 }
+if (r.multi_org) {
+  const m = r.multi_org;
+  check(failures, "multi_org", m.lost === 0, `lost ${m.lost}`);
+  check(failures, "multi_org", m.dlq === 0, `DLQ ${m.dlq}`);
+  check(
+    failures,
+    "multi_org",
+    m.dynamodb_throttles === 0,
+    `${m.dynamodb_throttles} DynamoDB throttles`,
+  );
+  const ratios = [m.min_org_share_ratio, m.aggregate_share_ratio];
+  check(
+    failures,
+    "multi_org",
+    ratios.every((x: number) => Number.isFinite(x) && x > 0),
+    `share ratios ${ratios.join(", ")}`,
+  );
+}
+if (r.cost) for (const problem of costProblems(r.cost)) check(failures, "cost", false, problem);
 if (failures.length > 0) {
   console.error(`\nbench: invariants broken:\n- ${failures.join("\n- ")}`);
   process.exit(1);

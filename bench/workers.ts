@@ -36,6 +36,8 @@ export interface Stack {
 
 export async function startStack(options: {
   contacts: number;
+  /** the sandbox's member organizations (default 1), each with `contacts` contacts */
+  organizations?: number;
   sandbox?: Partial<SandboxSettings>;
   /** the access token in the ledger at the start: a live one, an expired one, or none */
   token: "fresh" | "expired" | "none";
@@ -43,6 +45,7 @@ export async function startStack(options: {
 }): Promise<Stack> {
   const sandbox = await startSandbox({
     contacts: options.contacts,
+    organizations: options.organizations ?? 1,
     settings: options.sandbox ?? {},
   });
   const aws = await startLocalAws();

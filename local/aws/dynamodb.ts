@@ -1,5 +1,6 @@
 import { once } from "node:events";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { Readable } from "node:stream";
 import { crc32 } from "node:zlib";
 import {
   type AttributeValue,
@@ -51,11 +52,50 @@ export class DynamoDb {
     return listener;
   }
 
-  /** Answers one DynamoDB request (its body not yet read); settles once the answer is sent. */
-  async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  /**
+   * Answers one DynamoDB request; settles once the answer is sent. `body`: the request's body,
+   * already read (and perhaps rewritten), instead of the request's own. `onAnswer` sees the
+   * status and body of the answer and may replace the body (its length and CRC32 follow).
+   */
+  async handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    body?: string,
+    onAnswer?: (status: number, body: string) => string,
+  ): Promise<void> {
     const closed = once(res, "close");
-    this.#returnItemOnConditionFailure(req, res);
-    this.#listener(req, res);
+    const end = res.end.bind(res) as (chunk?: unknown) => ServerResponse;
+    const send = (original: string, answer: string) => {
+      if (answer !== original) {
+        // the SDK checks the body against dynalite's x-amz-crc32
+        res.setHeader("Content-Length", Buffer.byteLength(answer));
+        res.setHeader("x-amz-crc32", crc32(answer));
+      }
+      return end(answer);
+    };
+    res.end = ((chunk?: unknown) => {
+      if (typeof chunk !== "string") return end(chunk);
+      const answer = onAnswer ? onAnswer(res.statusCode, chunk) : chunk;
+      const failedKey = this.#conditionFailureToAnswer(req, res.statusCode, answer, body);
+      if (!failedKey) return send(chunk, answer);
+      void this.#inspection
+        .send(new GetItemCommand({ ...failedKey, ConsistentRead: true }))
+        .then(({ Item }) =>
+          send(chunk, JSON.stringify({ ...parseJson(answer), ...(Item ? { Item } : {}) })),
+        )
+        .catch(() => send(chunk, answer));
+      return res;
+    }) as typeof res.end;
+    const request =
+      body === undefined
+        ? req
+        : // dynalite reads only these of a request, and its data and end events
+          (Object.assign(Readable.from(body === "" ? [] : [Buffer.from(body)]), {
+            headers: { ...req.headers, "content-length": String(Buffer.byteLength(body)) },
+            method: req.method,
+            url: req.url,
+          }) as unknown as IncomingMessage);
+    this.#listener(request, res);
     await closed;
   }
 
@@ -63,35 +103,19 @@ export class DynamoDb {
    * `ReturnValuesOnConditionCheckFailure: "ALL_OLD"` on UpdateItem and DeleteItem, which dynalite
    * lacks: a ConditionalCheckFailedException carries the item as `Item`, as DynamoDB's does
    * (API reference, UpdateItem). The item is read just after the failure, not with it: a write
-   * in between is the one difference, and callers must treat the item as a view anyway.
+   * in between is the one difference, and callers must treat the item as a view anyway. Returns
+   * the table and key to read when the answer is such a failure and the request asked for it.
    */
-  #returnItemOnConditionFailure(req: IncomingMessage, res: ServerResponse): void {
+  #conditionFailureToAnswer(req: IncomingMessage, status: number, answer: string, body?: string) {
     const target = String(req.headers["x-amz-target"] ?? "");
-    if (!/\.(UpdateItem|DeleteItem)$/.test(target)) return;
-    const chunks: Buffer[] = [];
-    req.on("data", (chunk: Buffer) => chunks.push(chunk)); // beside dynalite's own reader
-    const end = res.end.bind(res) as (body?: string) => ServerResponse;
-    res.end = ((body?: string) => {
-      const request = parseJson(Buffer.concat(chunks).toString("utf8"));
-      const failed = res.statusCode === 400 && String(body).includes("ConditionalCheckFailed");
-      if (!failed || request?.ReturnValuesOnConditionCheckFailure !== "ALL_OLD") return end(body);
-      void this.#inspection
-        .send(
-          new GetItemCommand({
-            TableName: request.TableName as string,
-            Key: request.Key as Record<string, AttributeValue>,
-            ConsistentRead: true,
-          }),
-        )
-        .then(({ Item }) => {
-          const answer = JSON.stringify({ ...parseJson(String(body)), ...(Item ? { Item } : {}) });
-          res.setHeader("x-amz-crc32", crc32(answer));
-          res.setHeader("Content-Length", Buffer.byteLength(answer));
-          end(answer);
-        })
-        .catch(() => end(body));
-      return res;
-    }) as typeof res.end;
+    if (status !== 400 || !/\.(UpdateItem|DeleteItem)$/.test(target)) return undefined;
+    if (!answer.includes("ConditionalCheckFailed")) return undefined;
+    const request = parseJson(body ?? "");
+    if (request?.ReturnValuesOnConditionCheckFailure !== "ALL_OLD") return undefined;
+    return {
+      TableName: request.TableName as string,
+      Key: request.Key as Record<string, AttributeValue>,
+    };
   }
 
   /** A table's items, every page of a Scan; undefined for an unknown table. */

@@ -229,7 +229,7 @@ function validation(value: string, member: string, constraint: string): AwsError
  * event entry size"): 14 bytes for a Time, and the UTF-8 bytes of Source, DetailType, Detail
  * and each of the Resources.
  */
-function entrySize(entry: Json): number {
+export function entrySize(entry: Json): number {
   let size = entry.Time === undefined || entry.Time === null ? 0 : 14;
   for (const member of ["Source", "DetailType", "Detail"]) {
     const value = entry[member];

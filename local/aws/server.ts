@@ -2,6 +2,15 @@ import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import {
+  consumesCapacity,
+  emptyUsage,
+  eventBridgeBilledEvents,
+  type LocalAwsUsage,
+  PARTITION_LIMITS,
+  PartitionMeter,
+  sqsBilledRequests,
+} from "./billing";
 import { DYNAMODB_TARGET, DynamoDb } from "./dynamodb";
 import { type BusEvent, EVENTBRIDGE_TARGET, EventBridge, eventBridgeError } from "./eventbridge";
 import { AwsError, type Json, parseJsonObject } from "./protocol";
@@ -13,6 +22,11 @@ export interface LocalAwsOptions {
   port?: number;
   region?: string;
   accountId?: string;
+  /**
+   * DynamoDB's throughput per partition (default 3,000 read and 1,000 write units a second):
+   * beyond it a request is throttled, as a hot partition is
+   */
+  partitionLimits?: { readUnitsPerSecond: number; writeUnitsPerSecond: number };
 }
 
 export interface LocalAwsFaults {
@@ -46,6 +60,8 @@ export interface LocalAwsStats {
   calls: Record<string, number>;
   /** GetSecretValue calls by secret name */
   secretReads: Record<string, number>;
+  /** the traffic as AWS would bill it: DynamoDB units, SQS requests, events, secret calls */
+  usage: LocalAwsUsage;
 }
 
 export interface LocalAws {
@@ -95,7 +111,7 @@ const INSPECTION_PATH = "/__local/dynamodb";
  * Credentials and signatures are not checked. Under `/__local/` it answers inspection and fault
  * switches:
  *
- *   GET /__local/stats                     {calls, secretReads}
+ *   GET /__local/stats                     {calls, secretReads, usage}
  *   POST /__local/reset
  *   PATCH /__local/faults                  a JSON merge into the faults; answers them
  *   GET /__local/queues/<name>/messages    the queue's messages
@@ -125,6 +141,8 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
   const dynamoDb = new DynamoDb(`${url}${INSPECTION_PATH}`);
   const eventBridge = new EventBridge(region, accountId);
   let calls: Record<string, number> = {};
+  let usage = emptyUsage();
+  const meter = new PartitionMeter(options.partitionLimits ?? PARTITION_LIMITS);
   /** requests being answered: close() lets them finish */
   const answering = new Set<Promise<void>>();
 
@@ -132,6 +150,7 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     const [service, operation = ""] = target.split(".");
     if (service === "secretsmanager") {
       calls[target] = (calls[target] ?? 0) + 1;
+      usage.secretsManager.calls++;
       if (faults.secretsManagerUnavailable) {
         throw secretsManagerError("ServiceUnavailable", UNAVAILABLE, 503);
       }
@@ -140,14 +159,23 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     if (service === "AmazonSQS") {
       calls[target] = (calls[target] ?? 0) + 1;
       if (faults.sqsUnavailable) throw sqsError("ServiceUnavailable", UNAVAILABLE);
-      return sqs.handle(operation, input, signal);
+      // a refused request is billed too: counted before it may throw
+      const billed = { operation, input, output: {} as Json };
+      try {
+        billed.output = await sqs.handle(operation, input, signal);
+        return billed.output;
+      } finally {
+        usage.sqs.requests += sqsBilledRequests(operation, input, billed.output);
+      }
     }
     if (service === EVENTBRIDGE_TARGET) {
       calls[target] = (calls[target] ?? 0) + 1;
       if (faults.eventBridgeUnavailable) {
         throw eventBridgeError("ServiceUnavailable", UNAVAILABLE, 503);
       }
-      return eventBridge.handle(operation, input);
+      const output = eventBridge.handle(operation, input);
+      usage.eventBridge.events += eventBridgeBilledEvents(operation, input);
+      return output;
     }
     throw new AwsError(400, {
       __type: "UnknownOperationException",
@@ -221,11 +249,16 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     }
   }
 
-  /** DynamoDB: dynalite reads the request itself, so it is routed before the body is read. */
+  /**
+   * DynamoDB: the body is read here, then handed to dynalite, asking it for the capacity each
+   * request consumed (taken out of the answer again unless the client asked for it).
+   */
   async function answerDynamoDb(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const target = String(req.headers["x-amz-target"]);
+    const operation = target.slice(DYNAMODB_TARGET.length);
     // the inspection endpoint's own Scans are not calls of the service
-    if (!req.url?.startsWith(INSPECTION_PATH)) calls[target] = (calls[target] ?? 0) + 1;
+    const inspection = req.url?.startsWith(INSPECTION_PATH) === true;
+    if (!inspection) calls[target] = (calls[target] ?? 0) + 1;
     if (faults.dynamoDbUnavailable) {
       req.resume();
       return send(
@@ -235,10 +268,9 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
         { "content-type": "application/x-amz-json-1.0" },
       );
     }
-    if (faults.dynamoDbThrottled || faults.dynamoDbThrottleNext > 0) {
-      if (faults.dynamoDbThrottleNext > 0) faults.dynamoDbThrottleNext--;
-      req.resume();
-      return send(
+    const throttled = () => {
+      usage.dynamoDb.throttles++;
+      send(
         res,
         400,
         {
@@ -247,8 +279,47 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
         },
         { "content-type": "application/x-amz-json-1.0" },
       );
+    };
+    if (faults.dynamoDbThrottled || faults.dynamoDbThrottleNext > 0) {
+      if (faults.dynamoDbThrottleNext > 0) faults.dynamoDbThrottleNext--;
+      req.resume();
+      return throttled();
     }
-    return dynamoDb.handle(req, res);
+    const text = await readText(req);
+    const input = parseJsonObject(text);
+    if (inspection || input === undefined) return dynamoDb.handle(req, res, text);
+    if (operation === "CreateTable") meter.learnTable(input);
+    if (!consumesCapacity(operation)) return dynamoDb.handle(req, res, text);
+    const partitions = meter.partitions(operation, input);
+    if (meter.exhausted(operation, partitions)) return throttled();
+    const asked =
+      input.ReturnConsumedCapacity === "TOTAL" || input.ReturnConsumedCapacity === "INDEXES";
+    const body = asked ? text : JSON.stringify({ ...input, ReturnConsumedCapacity: "TOTAL" });
+    return dynamoDb.handle(req, res, body, (status, answer) => {
+      const output = parseJsonObject(answer) ?? {};
+      const read =
+        operation === "GetItem" ||
+        operation === "Query" ||
+        operation === "Scan" ||
+        operation === "BatchGetItem";
+      if (status !== 200) {
+        // DynamoDB bills a write whose condition failed: one unit for an item under 1 KB
+        if (!read && String(output.__type).endsWith("ConditionalCheckFailedException")) {
+          usage.dynamoDb.writeUnits++;
+          usage.dynamoDb.failedConditionalWrites++;
+          meter.record(operation, partitions, 1);
+        }
+        return answer;
+      }
+      const consumed = [output.ConsumedCapacity ?? []].flat() as Json[];
+      const units = consumed.reduce((sum, c) => sum + Number(c.CapacityUnits ?? 0), 0);
+      if (read) usage.dynamoDb.readUnits += units;
+      else usage.dynamoDb.writeUnits += units;
+      meter.record(operation, partitions, units);
+      if (asked) return answer;
+      const { ConsumedCapacity: _, ...rest } = output;
+      return JSON.stringify(rest);
+    });
   }
 
   server.on("request", (req, res) => {
@@ -276,9 +347,15 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
       dynamoDb.reset();
       eventBridge.reset();
       calls = {};
+      usage = emptyUsage();
+      meter.reset();
       Object.assign(faults, NO_FAULTS);
     },
-    stats: () => ({ calls: { ...calls }, secretReads: Object.fromEntries(secrets.reads) }),
+    stats: () => ({
+      calls: { ...calls },
+      secretReads: Object.fromEntries(secrets.reads),
+      usage: structuredClone(usage),
+    }),
     secretValue: (nameOrArn) => secrets.value(nameOrArn),
     queueMessages: (queueName) => sqs.messages(queueName),
     endDelays: (queueName) => sqs.endDelays(queueName),

@@ -957,7 +957,7 @@ function checkMessageAttributes(given: unknown): MessageAttributes {
 }
 
 /** A message's size as SQS counts it against MaximumMessageSize: body and attributes. */
-function messageBytes(input: Json): number {
+export function messageBytes(input: Json): number {
   const body = typeof input.MessageBody === "string" ? input.MessageBody : "";
   let bytes = Buffer.byteLength(body);
   for (const [name, attribute] of Object.entries(

@@ -16,6 +16,15 @@ const FIRST_ID = 460_000_000_000_000;
 /** The id of the main organization's n-th seed contact (from 1): 15 digits, increasing. */
 export const contactId = (n: number) => String(FIRST_ID + n);
 
+/**
+ * The user's `index`-th organization (from 0, the main one): a user may belong to several, each
+ * with its own contacts and its own limits, all reached with the one token.
+ */
+export const memberOrganizationId = (index: number) => String(Number(ORGANIZATION_ID) + index);
+/** The n-th seed contact of the user's `index`-th organization: the main one's are contactId(n). */
+export const memberContactId = (index: number, n: number) =>
+  String(FIRST_ID + index * 1_000_000_000 + n);
+
 const SEED_TIME = "2026-01-01T00:00:00+0000";
 
 /**

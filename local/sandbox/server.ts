@@ -8,6 +8,8 @@ import { createCrm, crmEndpoint, crmState, emptyCrmStats } from "./crm/crm";
 import { type MessageId, message } from "./messages";
 import {
   FOREIGN_ORGANIZATION_ID,
+  memberContactId,
+  memberOrganizationId,
   ORGANIZATION_ID,
   SANDBOX_CREDENTIALS,
   seedContacts,
@@ -90,10 +92,15 @@ const STATUS_FILTERS: Record<
 export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
   const contactCount = options.contacts ?? 300;
   const inactiveEvery = options.inactiveEvery ?? 4;
+  const organizations = Array.from({ length: Math.max(1, options.organizations ?? 1) }, (_, i) =>
+    memberOrganizationId(i),
+  );
+  const members: ReadonlySet<string> = new Set(organizations);
   const startSettings = resolveSettings(options.settings);
-  let state = seededState(contactCount, inactiveEvery, options.crm);
-  /** Books requests in progress; it outlives reset(), which cannot stop them */
+  let state = seededState(contactCount, inactiveEvery, organizations, options.crm);
+  /** Books requests in progress, all organizations and each; it outlives reset(), which cannot stop them */
   let inFlight = 0;
+  const inFlightOf = new Map<string, number>();
   const now = () => Date.now() + state.clockOffsetMs;
 
   /** A Books answer `{code, message}`, the message in the organization's language. */
@@ -181,15 +188,16 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     return undefined;
   }
 
-  /** The user belongs to the main organization only; a missing id gets the same answer. */
+  /** The user belongs to the member organizations only; a missing id gets the same answer. */
   function checkOrganization(organizationId: string | null): Answer | undefined {
-    if (organizationId === ORGANIZATION_ID) return undefined;
+    if (organizationId !== null && members.has(organizationId)) return undefined;
     const code = sandbox.settings.invalidOrganizationCode;
     return said(400, code, code === 6024 ? "notMember" : "invalidOrganization");
   }
 
-  function checkConcurrency(): Answer | undefined {
-    if (inFlight < sandbox.settings.concurrencyLimit) return undefined;
+  /** Calls in progress are limited per organization, as the minute and the day are. */
+  function checkConcurrency(organizationId: string): Answer | undefined {
+    if ((inFlightOf.get(organizationId) ?? 0) < sandbox.settings.concurrencyLimit) return undefined;
     return said(429, 1070, "tooManyInProgress");
   }
 
@@ -209,12 +217,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
    * exactly the rest of the minute (or window), however often a client retries meanwhile.
    * `headers`: the daily quota as reported with the answer (also with a refusal), when there is one.
    */
-  function takeQuota(): { refusal: Answer | undefined; headers: Record<string, string> } {
+  function takeQuota(organizationId: string): {
+    refusal: Answer | undefined;
+    headers: Record<string, string>;
+  } {
     const s = sandbox.settings;
     const t = now();
     const minute = Math.floor(t / 60_000);
     const { index: day, resetSeconds } = dailyWindow(t);
-    const usage = state.usage; // only the main organization gets this far
+    const usage = usageOf(organizationId); // only a member organization gets this far
     if (usage.minute !== minute) Object.assign(usage, { minute, inMinute: 0 });
     if (usage.day !== day) Object.assign(usage, { day, inDay: 0 });
     let refusal: Answer | undefined;
@@ -255,9 +266,19 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 
   // ---------------------------------------------------------------------------- Books operations
 
-  /** The main organization's contacts, by contact_id (the map keeps the seed's order). */
-  function mainContacts(): StoredContact[] {
-    return [...state.contacts.values()].filter((c) => c.organization_id === ORGANIZATION_ID);
+  /** An organization's minute and day counts. */
+  function usageOf(organizationId: string) {
+    let usage = state.usage.get(organizationId);
+    if (!usage) {
+      usage = { minute: 0, inMinute: 0, day: 0, inDay: 0 };
+      state.usage.set(organizationId, usage);
+    }
+    return usage;
+  }
+
+  /** An organization's contacts, by contact_id (the map keeps the seed's order). */
+  function contactsOf(organizationId = ORGANIZATION_ID): StoredContact[] {
+    return [...state.contacts.values()].filter((c) => c.organization_id === organizationId);
   }
 
   function changeStatus(contact: StoredContact, status: "active" | "inactive"): void {
@@ -268,9 +289,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
 
   function operate(route: Route, params: URLSearchParams): Answer {
     const s = sandbox.settings;
-    if (route.contactId === undefined) return listContacts(params);
+    const organizationId = params.get("organization_id") ?? ORGANIZATION_ID;
+    if (route.contactId === undefined) return listContacts(params, organizationId);
     const contact = state.contacts.get(route.contactId);
-    if (contact?.organization_id !== ORGANIZATION_ID) {
+    if (contact?.organization_id !== organizationId) {
       const id = s.notFoundCode === 2 ? "invalidContactId" : "doesNotExist";
       return said(s.notFoundStatus, s.notFoundCode, id);
     }
@@ -307,7 +329,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       : listRow(contact);
   }
 
-  function listContacts(params: URLSearchParams): Answer {
+  function listContacts(params: URLSearchParams, organizationId: string): Answer {
     const filter = STATUS_FILTERS[params.get("filter_by") ?? "Status.All"];
     if (!filter) return said(400, 2, "invalidFilter");
     const byStatus = (c: StoredContact) => filter(c, (id) => crmLink(id) !== undefined);
@@ -324,7 +346,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const since = sandbox.settings.lastModifiedTimeFilter
       ? Date.parse(params.get("last_modified_time") ?? "")
       : Number.NaN;
-    const matching = mainContacts()
+    const matching = contactsOf(organizationId)
       .filter(byStatus)
       .filter((c) => !email || c.contact_persons.some((p) => p.email.toLowerCase().includes(email)))
       .filter(
@@ -355,14 +377,15 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     const method = route.action ? "POST" : "GET";
     if (req.method !== method) return methodNotAllowed(req.method, method);
     const scope = route.action ? sandbox.settings.requiredScope : READ_SCOPE;
+    const organizationId = url.searchParams.get("organization_id");
     const refusal =
       checkToken(req.headers.authorization, scope) ??
-      checkOrganization(url.searchParams.get("organization_id")) ??
-      checkConcurrency();
+      checkOrganization(organizationId) ??
+      checkConcurrency(organizationId as string);
     if (refusal) return refusal;
     // From here on every answer carries the daily quota (as of this request), as Zoho's do.
-    const quota = takeQuota();
-    const reply = quota.refusal ?? (await carryOut(res, url, route));
+    const quota = takeQuota(organizationId as string);
+    const reply = quota.refusal ?? (await carryOut(res, url, route, organizationId as string));
     // An outage page comes from a proxy in front of Books: no quota on it.
     if (!reply || typeof reply.body === "string") return reply;
     return { ...reply, headers: { ...reply.headers, ...quota.headers } };
@@ -373,8 +396,10 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     res: ServerResponse,
     url: URL,
     route: Route,
+    organizationId: string,
   ): Promise<Answer | undefined> {
     inFlight++;
+    inFlightOf.set(organizationId, (inFlightOf.get(organizationId) ?? 0) + 1);
     state.stats.maxInFlight = Math.max(state.stats.maxInFlight, inFlight);
     try {
       const s = sandbox.settings;
@@ -387,6 +412,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       return operate(route, url.searchParams);
     } finally {
       inFlight--;
+      inFlightOf.set(organizationId, (inFlightOf.get(organizationId) ?? 1) - 1);
     }
   }
 
@@ -486,7 +512,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
         server.closeAllConnections(); // hanging requests included: nothing is awaited
       }),
     reset() {
-      state = seededState(contactCount, inactiveEvery, options.crm);
+      state = seededState(contactCount, inactiveEvery, organizations, options.crm);
       Object.assign(sandbox.settings, resolveSettings(startSettings)); // same object: held references stay live
     },
     advanceClock(seconds) {
@@ -496,7 +522,8 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
     dailyQuota() {
       const { dailyLimit } = sandbox.settings;
       const { index, resetSeconds } = dailyWindow(now());
-      const used = state.usage.day === index ? state.usage.inDay : 0;
+      const usage = usageOf(ORGANIZATION_ID);
+      const used = usage.day === index ? usage.inDay : 0;
       const remaining = dailyLimit === null ? null : Math.max(0, dailyLimit - used);
       return { limit: dailyLimit, used, remaining, resetSeconds };
     },
@@ -511,7 +538,7 @@ export async function startSandbox(options: SandboxOptions = {}): Promise<Sandbo
       if (!found) throw new Error(`The sandbox has no contact ${id}`);
       changeStatus(found, status);
     },
-    contacts: () => mainContacts().map(publicContact),
+    contacts: (organizationId) => contactsOf(organizationId).map(publicContact),
     stats: () => structuredClone(state.stats),
     requests: () => state.requests.map((entry) => ({ ...entry })),
     clearRequests() {
@@ -552,15 +579,26 @@ const AMOUNTS: readonly (keyof SandboxContactAmounts)[] = [
 ];
 
 /** Everything reset() starts afresh. */
-function seededState(contactCount: number, inactiveEvery: number, crmSeed: SandboxOptions["crm"]) {
+function seededState(
+  contactCount: number,
+  inactiveEvery: number,
+  organizations: string[],
+  crmSeed: SandboxOptions["crm"],
+) {
   const contacts = new Map<string, StoredContact>();
   const seed = seedContacts(contactCount, inactiveEvery);
-  for (const c of seed)
-    contacts.set(c.contact_id, {
-      ...c,
-      organization_id: ORGANIZATION_ID,
-      outstanding_payable_amount: 0,
-    });
+  organizations.forEach((organizationId, index) => {
+    for (const [i, c] of seed.entries()) {
+      // the main organization's ids as seeded; another's in its own range
+      const id = index === 0 ? c.contact_id : memberContactId(index, i + 1);
+      contacts.set(id, {
+        ...c,
+        contact_id: id,
+        organization_id: organizationId,
+        outstanding_payable_amount: 0,
+      });
+    }
+  });
   for (const c of seedForeignContacts())
     contacts.set(c.contact_id, {
       ...c,
@@ -576,8 +614,8 @@ function seededState(contactCount: number, inactiveEvery: number, crmSeed: Sandb
     tokens: new Map<string, number>(),
     grantTimes: [] as number[],
     grantsBlockedUntil: 0,
-    /** the main organization's Books requests in the current calendar minute and daily window */
-    usage: { minute: 0, inMinute: 0, day: 0, inDay: 0 },
+    /** per organization: its Books requests in the current calendar minute and daily window */
+    usage: new Map<string, { minute: number; inMinute: number; day: number; inDay: number }>(),
     /** where daily windows are counted from unless dailyResetOrigin says otherwise (sandbox clock) */
     origin: Date.now(),
     random: prng(FAULT_SEED),

@@ -42,8 +42,14 @@ export interface SandboxContactAmounts {
 export interface SandboxOptions {
   /** 0 or absent: a free port */
   port?: number;
-  /** contacts in the main organization; default 300 */
+  /** contacts in the main organization (and in each other one); default 300 */
   contacts?: number;
+  /**
+   * organizations the user belongs to, each with its own contacts, calendar minute, daily window
+   * and calls in progress (the limits of `settings` apply to each): the main one and
+   * `organizations - 1` more (`memberOrganizationId(1)`, …). Default 1.
+   */
+  organizations?: number;
   /** every n-th seed contact is inactive; default 4 (the seed's notable contacts assume 4) */
   inactiveEvery?: number;
   /** over DEFAULT_SETTINGS; `reset()` comes back to these. Invalid ones make startSandbox throw. */
@@ -100,7 +106,7 @@ export interface SandboxStats {
   grantsRefused: number;
   /** HTTP 429 answers (codes 44, 45 and 1070) */
   throttled: number;
-  /** the most Books requests in progress at once */
+  /** the most Books requests in progress at once, all organizations together */
   maxInFlight: number;
 }
 
@@ -136,8 +142,8 @@ export interface Sandbox {
   contact(id: string): SandboxContact | undefined;
   /** Sets a contact's status as if changed in Zoho's UI (throws for an unknown id). */
   setContactStatus(id: string, status: "active" | "inactive"): void;
-  /** the main organization's contacts, by contact_id */
-  contacts(): SandboxContact[];
+  /** the main organization's contacts (or the given member organization's), by contact_id */
+  contacts(organizationId?: string): SandboxContact[];
   stats(): SandboxStats;
   /** every request seen (Books, OAuth, control, unknown), in order of arrival */
   requests(): RecordedRequest[];

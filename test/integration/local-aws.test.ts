@@ -1249,7 +1249,17 @@ describe("inspection and faults over HTTP", () => {
         "AWSEvents.PutEvents": 1,
       },
       secretReads: {},
+      // as billed: the 503 answer is not; two events of one PutEvents
+      usage: {
+        dynamoDb: { readUnits: 0, writeUnits: 1, failedConditionalWrites: 0, throttles: 0 },
+        sqs: { requests: 2 },
+        eventBridge: { events: 2 },
+        secretsManager: { calls: 1 },
+      },
     });
+    expect((await local("reset", { method: "POST" })).status).toBe(200);
+    const reset = (await (await local("stats")).json()) as { usage: { sqs: { requests: number } } };
+    expect(reset.usage.sqs.requests).toBe(0);
 
     expect((await local("reset", { method: "POST" })).status).toBe(200);
     expect(aws.faults.sqsUnavailable).toBe(false);

@@ -8,6 +8,8 @@ import {
   LANGUAGES,
   MESSAGES,
   type MessageId,
+  memberContactId,
+  memberOrganizationId,
   ORGANIZATION_ID,
   SANDBOX_CREDENTIALS,
   type Sandbox,
@@ -1026,5 +1028,66 @@ describe("sandbox lifecycle", () => {
     expect(state).toMatchObject({ contacts: 20 });
     child.kill("SIGTERM");
     expect(await once(child, "exit")).toEqual([0, null]);
+  });
+});
+
+describe("sandbox with several organizations", () => {
+  let multi: Sandbox;
+  beforeAll(async () => {
+    multi = await startSandbox({ contacts: 20, organizations: 3 });
+  });
+  afterAll(() => multi.close());
+  beforeEach(() => multi.reset());
+
+  const call = async (org: string, id: string, method = "POST") =>
+    reply(
+      await fetch(
+        `${multi.url}/books/v3/contacts/${id}${method === "POST" ? "/active" : ""}?organization_id=${org}`,
+        {
+          method,
+          headers: { Authorization: `Zoho-oauthtoken ${multi.issueToken().access_token}` },
+        },
+      ),
+    );
+  const second = memberOrganizationId(1);
+  const third = memberOrganizationId(2);
+
+  it("serves each member organization its own contacts with the one token", async () => {
+    expect(memberOrganizationId(0)).toBe(ORGANIZATION_ID);
+    const own = memberContactId(1, 4); // the second organization's contact 4: inactive
+    expect(multi.contacts(second).map((c) => c.contact_id)).toContain(own);
+    expect(multi.contacts()).toHaveLength(20);
+    expect(await call(second, own)).toMatchObject({ status: 200, body: { code: 0 } });
+    expect(multi.contact(own)?.status).toBe("active");
+    // another organization's contact is not found, as a foreign contact is
+    expect((await call(third, own, "GET")).body.code).toBe(1002);
+    expect((await call(ORGANIZATION_ID, own, "GET")).body.code).toBe(1002);
+    // an organization the user is not a member of is still refused
+    expect((await call(memberOrganizationId(3), contactId(4))).body.code).toBe(6024);
+  });
+
+  it("counts each organization's calendar minute apart: one blocked, the others not", async () => {
+    multi.advanceClock((60_000 - (multi.now() % 60_000) + 100) / 1000);
+    multi.settings.rateLimitPerMinute = 2;
+    for (const n of [1, 2])
+      expect((await call(second, memberContactId(1, n), "GET")).status).toBe(200);
+    expect(await call(second, memberContactId(1, 3), "GET")).toMatchObject({
+      status: 429,
+      body: { code: 44 },
+    });
+    expect((await call(third, memberContactId(2, 1), "GET")).status).toBe(200);
+    expect((await call(ORGANIZATION_ID, contactId(1), "GET")).status).toBe(200);
+  });
+
+  it("limits calls in progress per organization", async () => {
+    multi.settings.concurrencyLimit = 1;
+    multi.settings.latencyMs = 150;
+    const answers = await Promise.all([
+      call(second, memberContactId(1, 1), "GET"),
+      call(second, memberContactId(1, 2), "GET"),
+      call(third, memberContactId(2, 1), "GET"),
+    ]);
+    expect(answers.map((a) => a.body.code).sort()).toEqual([0, 0, 1070]);
+    expect(answers[2]?.body.code).toBe(0); // the third organization's own slot
   });
 });
