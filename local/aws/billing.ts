@@ -16,6 +16,9 @@ export interface LocalAwsUsage {
     failedConditionalWrites: number;
     /** requests answered ProvisionedThroughputExceededException (injected, or over a partition's limit) */
     throttles: number;
+    /** the most units one partition key took in one second, reads and writes */
+    peakPartitionReadUnits: number;
+    peakPartitionWriteUnits: number;
   };
   /** SQS requests as billed: each 64 KB chunk of a request's payload is one request */
   sqs: { requests: number };
@@ -27,7 +30,14 @@ export interface LocalAwsUsage {
 
 export function emptyUsage(): LocalAwsUsage {
   return {
-    dynamoDb: { readUnits: 0, writeUnits: 0, failedConditionalWrites: 0, throttles: 0 },
+    dynamoDb: {
+      readUnits: 0,
+      writeUnits: 0,
+      failedConditionalWrites: 0,
+      throttles: 0,
+      peakPartitionReadUnits: 0,
+      peakPartitionWriteUnits: 0,
+    },
     sqs: { requests: 0 },
     eventBridge: { events: 0 },
     secretsManager: { calls: 0 },
@@ -91,6 +101,8 @@ export class PartitionMeter {
   readonly #hashKeys = new Map<string, string>();
   /** `table partition` → the second and the units used in it */
   #seconds = new Map<string, { second: number; read: number; write: number }>();
+  /** the most units one partition took in one second */
+  readonly peak = { read: 0, write: 0 };
 
   constructor(
     readonly limits: { readUnitsPerSecond: number; writeUnitsPerSecond: number },
@@ -160,6 +172,8 @@ export class PartitionMeter {
       }
       if (WRITES.has(operation)) used.write += units / partitions.length;
       else used.read += units / partitions.length;
+      this.peak.read = Math.max(this.peak.read, used.read);
+      this.peak.write = Math.max(this.peak.write, used.write);
     }
     // forget the seconds gone by, so a long run keeps only the partitions of this second
     if (this.#seconds.size > 10_000)
@@ -169,6 +183,7 @@ export class PartitionMeter {
   reset(): void {
     this.#hashKeys.clear();
     this.#seconds.clear();
+    Object.assign(this.peak, { read: 0, write: 0 });
   }
 
   #partition(table: string, item: unknown): string[] {

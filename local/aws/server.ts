@@ -354,7 +354,14 @@ export async function startLocalAws(options: LocalAwsOptions = {}): Promise<Loca
     stats: () => ({
       calls: { ...calls },
       secretReads: Object.fromEntries(secrets.reads),
-      usage: structuredClone(usage),
+      usage: {
+        ...structuredClone(usage),
+        dynamoDb: {
+          ...usage.dynamoDb,
+          peakPartitionReadUnits: meter.peak.read,
+          peakPartitionWriteUnits: meter.peak.write,
+        },
+      },
     }),
     secretValue: (nameOrArn) => secrets.value(nameOrArn),
     queueMessages: (queueName) => sqs.messages(queueName),

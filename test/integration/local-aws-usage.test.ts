@@ -103,7 +103,12 @@ describe("DynamoDB capacity units, as DynamoDB computes them from item sizes", (
         ConsistentRead: true,
       }),
     );
-    expect(usage().dynamoDb).toMatchObject({ writeUnits: 1, readUnits: 1 });
+    expect(usage().dynamoDb).toMatchObject({
+      writeUnits: 1,
+      readUnits: 1,
+      peakPartitionWriteUnits: 1,
+      peakPartitionReadUnits: 1,
+    });
   });
 
   it("bills a conditional write whose condition failed one write unit", async () => {

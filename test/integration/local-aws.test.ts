@@ -1251,7 +1251,14 @@ describe("inspection and faults over HTTP", () => {
       secretReads: {},
       // as billed: the 503 answer is not; two events of one PutEvents
       usage: {
-        dynamoDb: { readUnits: 0, writeUnits: 1, failedConditionalWrites: 0, throttles: 0 },
+        dynamoDb: {
+          readUnits: 0,
+          writeUnits: 1,
+          failedConditionalWrites: 0,
+          throttles: 0,
+          peakPartitionReadUnits: 0,
+          peakPartitionWriteUnits: 1,
+        },
         sqs: { requests: 2 },
         eventBridge: { events: 2 },
         secretsManager: { calls: 1 },
