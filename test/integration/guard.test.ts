@@ -1,9 +1,12 @@
+import { randomUUID } from "node:crypto";
+import { GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import type { APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { ledgerKeys } from "../../lib/ledger/keys";
 import { httpEvent, lambdaContext } from "../../local/lambda-events";
 import { type Sandbox, SEED, startSandbox } from "../../local/sandbox";
-import { type LocalWorker, startLocalWorker } from "../support/local-worker";
+import { type LocalWorker, startLocalWorker, TABLE } from "../support/local-worker";
 
 // The guard before a deactivation and the reason a rule-driven job carries: jobs on the real
 // queue, the worker against the Zoho sandbox (real HTTP) and the local AWS endpoint, the API's
@@ -119,6 +122,32 @@ describe("the guard before a deactivation", () => {
     const events = eventsOf(jobId);
     expect(events.map((event) => event.detailType)).toEqual(["Activation held"]);
     expect(events[0]?.detail).toMatchObject({ state: "held", reason: REASON, held });
+  });
+
+  it("a held sync job ends: its contact's pending mark is cleared, so a later run may queue it again", async () => {
+    sandbox.setContactAmounts(CUSTOMER, { outstanding_receivable_amount: 1 });
+    const jobId = randomUUID();
+    const pending = ledgerKeys.pendingJob(SEED.organizationId, CUSTOMER);
+    await worker.dynamo.send(
+      new PutItemCommand({
+        TableName: TABLE,
+        Item: { ...pending, job_id: { S: jobId }, action: { S: "deactivate" } },
+      }),
+    );
+    await queueJob({
+      contact_id: CUSTOMER,
+      organization_id: SEED.organizationId,
+      action: "deactivate",
+      source: "sync",
+      job_id: jobId,
+      guard: { outstanding: true },
+    });
+    await worker.runOnce();
+    expect((await record(jobId)).state).toBe("held");
+    const { Item } = await worker.dynamo.send(
+      new GetItemCommand({ TableName: TABLE, Key: pending, ConsistentRead: true }),
+    );
+    expect(Item).toBeUndefined();
   });
 
   it("keeps a customer with unused credits active", async () => {
