@@ -41,15 +41,37 @@ const dependencies = lazy(() =>
 type Event = APIGatewayProxyEventV2;
 
 /**
+ * `?guard=outstanding` on a deactivation: read the contact first and hold it while it has an
+ * outstanding balance. Not guarded unless asked; any other value, or a guard on an activation,
+ * is refused before any call to Zoho.
+ */
+function guardOf(event: Event, action: Action): boolean {
+  const guard = event.queryStringParameters?.guard;
+  if (guard === undefined) return false;
+  if (action !== "deactivate")
+    throw new ServiceError("INVALID_REQUEST", "guard applies to deactivations only.");
+  if (guard !== "outstanding")
+    throw new ServiceError("INVALID_REQUEST", 'guard must be "outstanding".');
+  return true;
+}
+
+/**
  * `POST /contacts/{contact_id}/active|inactive`: one contact, synchronously. The change is a job
- * like a queued one: it gets a record and a place in the contact's history.
+ * like a queued one: it gets a record and a place in the contact's history. A deactivation the
+ * guard held is recorded `held` and answered 409 `OUTSTANDING_BALANCE` with the amounts.
  */
 const changeOne = (action: Action) => async (event: Event) => {
   const organizationId = event.queryStringParameters?.organization_id;
   const contactId = event.pathParameters?.contact_id ?? "";
+  const guarded = guardOf(event, action);
   const outcome = await changeContactStatus(
     dependencies(),
-    { contactId, ...(organizationId === undefined ? {} : { organizationId }), action },
+    {
+      contactId,
+      ...(organizationId === undefined ? {} : { organizationId }),
+      action,
+      ...(guarded ? { guardOutstanding: true } : {}),
+    },
     // API Gateway gives up after 30 s: one quick retry at most.
     { retries: 1 },
   );
@@ -59,19 +81,28 @@ const changeOne = (action: Action) => async (event: Event) => {
     organization_id: outcome.organization_id,
     action,
     source: "api",
+    ...(guarded ? { guard: { outstanding: true } } : {}),
   };
+  const ids = { contactId: outcome.contact_id, organizationId: outcome.organization_id };
   await dependencies()
-    .records.update(jobId, job, {
-      state: "done",
-      contactId: outcome.contact_id,
-      organizationId: outcome.organization_id,
-      outcome: outcome.outcome,
-      message: outcome.message,
-    })
+    .records.update(
+      jobId,
+      job,
+      outcome.hold === undefined
+        ? { state: "done", ...ids, outcome: outcome.outcome, message: outcome.message }
+        : { state: "held", ...ids, held: outcome.hold },
+    )
     .catch((error: unknown) =>
       logger.warn("Could not record the change", { error: (error as Error).message }),
     );
   recordOutcome(outcome.outcome);
+  if (outcome.hold !== undefined) {
+    logger.info("Deactivation held", { ...outcomeForLog(outcome), job_id: jobId });
+    const { message, code: _code, ...held } = outcome.hold;
+    throw new ServiceError("OUTSTANDING_BALANCE", message, {
+      details: { job_id: jobId, contact_id: outcome.contact_id, ...held },
+    });
+  }
   logger.info("Contact status changed", { ...outcomeForLog(outcome), job_id: jobId });
   return json(200, { ...outcome, job_id: jobId });
 };

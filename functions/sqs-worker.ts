@@ -169,7 +169,7 @@ async function runJob(record: SQSRecord, batch: Batch): Promise<JobRun> {
       // a short quota answer (1070's two seconds) is waited out here when time allows
       maxInlineWaitSeconds: 5,
     });
-    // Done only once recorded: a record that cannot be written keeps the job (it runs again).
+    // Done (or held) only once recorded: a record that cannot be written keeps the job (it runs again).
     await recordDone(record, job, outcome);
     return { job, organization, result: { kind: "done" } };
   } catch (thrown) {
@@ -186,28 +186,36 @@ function deadlineOf(context: Context): number {
   return Date.now() + remainingMs - FINISH_MARGIN_MS;
 }
 
-/** The record, metric and log line of a job done; throws when the record cannot be written. */
+/**
+ * The record, metric and log line of a job that ended with Zoho's answer: done, or held by the
+ * guard (acknowledged like a done job: nothing to retry). Throws when the record cannot be written.
+ */
 async function recordDone(
   record: SQSRecord,
   job: ActivationJob,
   outcome: ActivationOutcome,
 ): Promise<void> {
   const jobId = job.job_id ?? record.messageId;
-  await recorder().write(jobId, job, {
-    state: "done",
-    contactId: outcome.contact_id,
-    organizationId: outcome.organization_id,
-    outcome: outcome.outcome,
-    message: outcome.message,
-  });
+  const ids = { contactId: outcome.contact_id, organizationId: outcome.organization_id };
+  await recorder().write(
+    jobId,
+    job,
+    outcome.hold === undefined
+      ? { state: "done", ...ids, outcome: outcome.outcome, message: outcome.message }
+      : { state: "held", ...ids, held: outcome.hold },
+  );
   recordOutcome(outcome.outcome);
-  logger.info("Job done", {
-    message_id: record.messageId,
-    job_id: jobId,
-    ...outcomeForLog(outcome),
-    source: job.source,
-    lane: queueOf(record, dependencies().config).lane,
-  });
+  logger.info(
+    outcome.hold === undefined ? "Job done" : "Job held: the contact has an outstanding balance",
+    {
+      message_id: record.messageId,
+      job_id: jobId,
+      ...outcomeForLog(outcome),
+      source: job.source,
+      ...(job.reason === undefined ? {} : { reason: job.reason }),
+      lane: queueOf(record, dependencies().config).lane,
+    },
+  );
 }
 
 /** Does what was decided for the record: parks it, or queues it to be sent again (done: recorded). */

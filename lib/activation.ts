@@ -2,11 +2,28 @@ import pRetry from "p-retry";
 import { organizationFor, type SecretReader } from "./credentials/secret";
 import { ServiceError, toServiceError } from "./errors";
 import { assertZohoId } from "./ids";
-import type { CallOptions, ZohoBooksClient } from "./zoho/books-client";
+import type { BooksContactDetail, CallOptions, ZohoBooksClient } from "./zoho/books-client";
 
 export type Action = "activate" | "deactivate";
 export type ContactType = "customer" | "vendor";
-export type Outcome = "activated" | "already_active" | "deactivated" | "already_inactive";
+/** `held`: a guarded deactivation not made, the contact still owing or owed (see {@link Hold}) */
+export type Outcome = "activated" | "already_active" | "deactivated" | "already_inactive" | "held";
+
+/** The amounts of a Books contact the guard reads (`GET /contacts/{id}`), in its currency. */
+export interface BalanceAmounts {
+  outstanding_receivable_amount?: number;
+  unused_credits_receivable_amount?: number;
+  outstanding_payable_amount?: number;
+}
+
+/** Why a guarded deactivation was held: the contact's type and the amounts that stopped it. */
+export interface Hold {
+  code: "OUTSTANDING_BALANCE";
+  message: string;
+  contact_type: string;
+  amounts: BalanceAmounts;
+  currency_code?: string;
+}
 
 export interface ActivationRequest {
   /** the Books contact id; or name the contact by `email` */
@@ -18,6 +35,11 @@ export interface ActivationRequest {
   /** defaults to the secret's `organization_id` */
   organizationId?: string;
   action: Action;
+  /**
+   * a deactivation reads the contact first (one Books call) and is held while it has an
+   * outstanding balance ({@link outstandingBalance}); an activation ignores it
+   */
+  guardOutstanding?: boolean;
 }
 
 /** The answer of the contract: what was asked and what happened. */
@@ -27,6 +49,8 @@ export interface ActivationOutcome {
   action: Action;
   outcome: Outcome;
   message: string;
+  /** `held` only: what stopped the deactivation */
+  hold?: Hold;
 }
 
 export interface ActivationDependencies {
@@ -80,13 +104,33 @@ export async function changeContactStatus(
         })
       : assertZohoId(request.contactId, "contact_id");
 
+  const explained = (error: unknown) => {
+    throw explainOrganization(toServiceError(error), organizationId, fromSecret);
+  };
+
+  if (request.action === "deactivate" && request.guardOutstanding === true) {
+    // A read that fails is an error like any other (retried): never a deactivation unchecked.
+    const contact = await withRetries(options, () =>
+      deps.books.getContact(contactId, organizationId, options.call),
+    ).catch(explained);
+    const hold = outstandingBalance(contact);
+    if (hold !== undefined) {
+      return {
+        contact_id: contactId,
+        organization_id: organizationId,
+        action: request.action,
+        outcome: "held",
+        message: hold.message,
+        hold,
+      };
+    }
+  }
+
   const result = await withRetries(options, () =>
     request.action === "activate"
       ? deps.books.markActive(contactId, organizationId, options.call)
       : deps.books.markInactive(contactId, organizationId, options.call),
-  ).catch((error: unknown) => {
-    throw explainOrganization(toServiceError(error), organizationId, fromSecret);
-  });
+  ).catch(explained);
 
   const outcomes = OUTCOMES[request.action];
   return {
@@ -148,6 +192,54 @@ export async function findContactIdByEmail(
     `${matches.length} Books${among} contacts have this email; name one by contact_id${contactType === undefined ? " or contact_type" : ""}.`,
     { details: { candidates: matches } },
   );
+}
+
+/** The amounts each contact type is held for: what the business still owes or is owed. */
+const GUARDED_AMOUNTS: Record<string, ReadonlyArray<keyof BalanceAmounts>> = {
+  customer: ["outstanding_receivable_amount", "unused_credits_receivable_amount"],
+  vendor: ["outstanding_payable_amount"],
+};
+const ALL_AMOUNTS = [...new Set(Object.values(GUARDED_AMOUNTS).flat())];
+
+/**
+ * Whether a Books contact must stay active: a customer with an outstanding receivable or unused
+ * credits, a vendor with an outstanding payable (a contact of any other type: any of them).
+ * Pure. An amount the answer lacks or cannot be read as a number is Zoho's unexpected answer
+ * (retried), never read as zero: the guard exists so that nothing is deactivated unchecked.
+ *
+ * @example
+ * outstandingBalance({ contact_id: "1", status: "active", contact_type: "customer",
+ *   outstanding_receivable_amount: 250, unused_credits_receivable_amount: 0, contact_persons: [] });
+ * // { code: "OUTSTANDING_BALANCE", contact_type: "customer", amounts: { outstanding_receivable_amount: 250, … }, … }
+ */
+export function outstandingBalance(contact: BooksContactDetail): Hold | undefined {
+  const type = contact.contact_type ?? "";
+  const names = GUARDED_AMOUNTS[type] ?? ALL_AMOUNTS;
+  const amounts: BalanceAmounts = {};
+  for (const name of names) {
+    const raw: unknown = contact[name];
+    const amount = typeof raw === "string" && raw.trim() !== "" ? Number(raw) : raw;
+    if (typeof amount !== "number" || !Number.isFinite(amount)) {
+      throw new ServiceError(
+        "ZOHO_UNEXPECTED_ANSWER",
+        `Zoho Books answered contact ${contact.contact_id} without ${name}: the guard cannot tell whether it has an outstanding balance, so it is not deactivated.`,
+      );
+    }
+    amounts[name] = amount;
+  }
+  const owing = names.filter((name) => (amounts[name] ?? 0) > 0);
+  if (owing.length === 0) return undefined;
+  const currency = typeof contact.currency_code === "string" ? contact.currency_code : undefined;
+  const listed = owing
+    .map((name) => `${name} ${amounts[name]}${currency ? ` ${currency}` : ""}`)
+    .join(", ");
+  return {
+    code: "OUTSTANDING_BALANCE",
+    message: `Not deactivated: the ${type || "contact"} has an outstanding balance (${listed}).`,
+    contact_type: type,
+    amounts,
+    ...(currency === undefined ? {} : { currency_code: currency }),
+  };
 }
 
 export function normalizeEmail(email: string): string {

@@ -34,6 +34,11 @@ export const ERROR_TABLE = {
   UNAUTHORIZED: { httpStatus: 401, worker: "park" },
   CONTACT_NOT_FOUND: { httpStatus: 404, worker: "park" },
   CONTACT_AMBIGUOUS: { httpStatus: 409, worker: "park" },
+  /**
+   * a guarded deactivation (`?guard=outstanding`) of a contact that still owes or is owed: 409 to
+   * the API's caller; a queued job is never failed with it but ends `held` (lib/jobs/records.ts)
+   */
+  OUTSTANDING_BALANCE: { httpStatus: 409, worker: "park" },
   /** 400 when the caller named the organization; 500 when it came from the secret */
   INVALID_ORGANIZATION: { httpStatus: 400, worker: "park" },
   ZOHO_UNAUTHORIZED: { httpStatus: 502, worker: "retry" },

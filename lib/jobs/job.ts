@@ -3,6 +3,63 @@ import type { ActivationRequest } from "../activation";
 import { ServiceError } from "../errors";
 import { zohoIdSchema } from "../ids";
 
+/** A trimmed string of at most `max` characters; `nonEmpty` refuses one that is blank. */
+function text(name: string, max: number, nonEmpty = true) {
+  return z
+    .string({ error: `${name} must be a string` })
+    .check(
+      z.trim(),
+      ...(nonEmpty ? [z.minLength(1, `${name} must not be empty`)] : []),
+      z.maxLength(max, `${name} is at most ${max} characters`),
+    );
+}
+
+/** An object that names what it does not take, instead of zod's generic words. */
+function strictError(name: string, shape: string) {
+  return (issue: { code?: string; keys?: string[] }) =>
+    issue.code === "unrecognized_keys"
+      ? `${name} does not take ${(issue.keys ?? []).join(", ")}: it is ${shape}`
+      : `${name} must be a JSON object: ${shape}`;
+}
+
+/**
+ * Why a job was queued, for a job a CRM rule decided (lib/sync, lib/crm): the rule, the CRM
+ * record, and the field and value that decided. Kept in the job record, the contact's history
+ * and the outcome event, so "why was this customer deactivated?" has an answer.
+ */
+export const JobReasonSchema = z.strictObject(
+  {
+    rule: text("reason.rule", 200),
+    crm_record_id: text("reason.crm_record_id", 64),
+    field: text("reason.field", 100),
+    /** may be empty: a rule can decide on a field with no value */
+    value: text("reason.value", 200, false),
+    source: z.enum(["zoho_crm", "hubspot"], {
+      error: 'reason.source must be "zoho_crm" or "hubspot"',
+    }),
+  },
+  {
+    error: strictError(
+      "reason",
+      '{"rule", "crm_record_id", "field", "value", "source": "zoho_crm" | "hubspot"}',
+    ),
+  },
+);
+
+export type JobReason = z.infer<typeof JobReasonSchema>;
+
+/**
+ * Checks before the job's change. `outstanding`: a deactivation reads the contact first and is
+ * held, not made, while a customer has an outstanding receivable or unused credits, or a vendor
+ * an outstanding payable. An activation has nothing to guard and ignores it.
+ */
+export const JobGuardSchema = z.strictObject(
+  { outstanding: z.boolean({ error: "guard.outstanding must be true or false" }) },
+  { error: strictError("guard", '{"outstanding": true | false}') },
+);
+
+export type JobGuard = z.infer<typeof JobGuardSchema>;
+
 /**
  * One activation job: the body of a queue message, and one item of `POST /activations`.
  * A contact is named by `contact_id`, or by `email` when the sender only knows that (with
@@ -33,6 +90,10 @@ export const ActivationJobSchema = z
         z.string({ error: "source must be a string" }).check(z.maxLength(64, "source is too long")),
       ),
       requested_at: z.optional(z.iso.datetime({ error: "requested_at must be an ISO-8601 time" })),
+      /** for a job a CRM rule decided: why */
+      reason: z.optional(JobReasonSchema),
+      /** checks before a deactivation; none unless asked (the sync asks for rule-driven jobs) */
+      guard: z.optional(JobGuardSchema),
       /** given by the service when it accepts the job (a caller's own is replaced) */
       job_id: z.optional(z.uuid({ error: "job_id must be a UUID" })),
     },
@@ -74,6 +135,7 @@ export function jobToRequest(job: ActivationJob): ActivationRequest {
     ...(job.contact_type === undefined ? {} : { contactType: job.contact_type }),
     ...(job.organization_id === undefined ? {} : { organizationId: job.organization_id }),
     action: job.action,
+    ...(job.guard?.outstanding === true ? { guardOutstanding: true } : {}),
   };
 }
 

@@ -10,6 +10,8 @@ export const EVENT_SOURCE = "zoho-contact-status";
 
 export const DETAIL_TYPES = {
   done: "Contact status changed",
+  /** a guarded deactivation the contact's outstanding balance stopped */
+  held: "Activation held",
   parked: "Activation parked",
 } as const;
 
@@ -25,8 +27,8 @@ export interface JobRecorderOptions {
  * something), and for a job that ends, an EventBridge event with the record as its detail. A
  * record write DynamoDB throttles is tried again (3 tries in about 0.3 s). A `done` outcome that
  * still cannot be written is thrown, so the worker keeps the message and the job runs again
- * (its action is idempotent) rather than losing the record, the event and the pending mark; a
- * waiting or parked word that cannot be written is logged (the message, or the DLQ entry with
+ * (its action is idempotent) rather than losing the record, the event and the pending mark; so
+ * is a `held` one (the guard reads the contact again and holds it again); a waiting or parked word that cannot be written is logged (the message, or the DLQ entry with
  * its reason, still holds the job).
  *
  * @example
@@ -57,17 +59,17 @@ export class JobRecorder {
         state: update.state,
         error: (error as ServiceError).message,
       });
-      if (update.state === "done") throw error;
+      if (update.state === "done" || update.state === "held") throw error;
       return undefined;
     }
-    if (update.state === "done" || update.state === "parked") {
+    if (update.state === "done" || update.state === "held" || update.state === "parked") {
       await this.#publish(record, DETAIL_TYPES[update.state]);
       await this.#clearPending(record);
     }
     return record;
   }
 
-  /** A sync job that ended frees its contact for the next sync run (lib/sync/state.ts). */
+  /** A sync job that ended (done, held or parked) frees its contact for the next sync run (lib/sync/state.ts). */
   async #clearPending(record: JobRecord): Promise<void> {
     const organizationId = record.request.organization_id ?? record.organization_id;
     const contactId = record.request.contact_id ?? record.contact_id;

@@ -5,6 +5,7 @@ import {
   QueryCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
+import type { Hold } from "../activation";
 import { ServiceError } from "../errors";
 import {
   batchWriteLedger,
@@ -23,9 +24,13 @@ import {
   ledgerPrefixes,
   ledgerPrefixQuery,
 } from "../ledger/keys";
-import type { ActivationJob } from "./job";
+import type { ActivationJob, JobReason } from "./job";
 
-export type JobState = "queued" | "waiting" | "done" | "parked";
+/** `held`: a guarded deactivation the contact's balance stopped (ended, not retried, not parked) */
+export type JobState = "queued" | "waiting" | "done" | "held" | "parked";
+
+/** The states a job ends in: a later `waiting` word never moves it back. */
+const ENDED: ReadonlyArray<JobState> = ["done", "held", "parked"];
 
 /** One call to Zoho for a job, or the end of one: what it led to. */
 export interface JobAttempt {
@@ -43,9 +48,11 @@ export interface JobRecord {
   /** what was asked, as the caller asked it */
   request: Pick<
     ActivationJob,
-    "contact_id" | "email" | "contact_type" | "organization_id" | "action"
+    "contact_id" | "email" | "contact_type" | "organization_id" | "action" | "guard"
   >;
   source: string;
+  /** a rule-driven job: the rule, the CRM record and the value that decided */
+  reason?: JobReason;
   requested_at: string;
   updated_at: string;
   /** the Books contact and organization, once known */
@@ -54,6 +61,8 @@ export interface JobRecord {
   /** done: the outcome and Zoho's message */
   outcome?: string;
   message?: string;
+  /** held: why (`OUTSTANDING_BALANCE`), the contact's type and the amounts */
+  held?: Hold;
   /** parked, or the last failure: the stable code, the message, Zoho's code */
   error?: { code: string; message: string; zoho_code?: number };
   /** waiting: for what, and when it is tried next */
@@ -72,11 +81,16 @@ export interface ContactChange {
   message: string;
   source: string;
   requested_at: string;
+  /** a rule-driven job's reason */
+  reason?: JobReason;
+  /** a held deactivation: what stopped it */
+  held?: Hold;
 }
 
 /** How a job ended or why it waits, for {@link JobRecords.update}. */
 export type JobUpdate =
   | { state: "done"; contactId: string; organizationId: string; outcome: string; message: string }
+  | { state: "held"; contactId: string; organizationId: string; held: Hold }
   | { state: "parked"; error: ServiceError }
   | {
       state: "waiting";
@@ -184,7 +198,8 @@ export class JobRecords {
           ReturnValues: "ALL_NEW",
         }),
       );
-      if (update.state === "done" && job) await this.#recordChange(jobId, job, update, at);
+      if ((update.state === "done" || update.state === "held") && job)
+        await this.#recordChange(jobId, job, update, at);
       return toRecord(jobId, Attributes);
     } catch (error) {
       if (!isConditionFailed(error)) throw ledgerError(error, this.#options.table);
@@ -310,17 +325,19 @@ export class JobRecords {
   async #recordChange(
     jobId: string,
     job: ActivationJob,
-    done: Extract<JobUpdate, { state: "done" }>,
+    done: Extract<JobUpdate, { state: "done" | "held" }>,
     at: string,
   ) {
     const change: ContactChange = {
       job_id: jobId,
       changed_at: at,
       action: job.action,
-      outcome: done.outcome,
-      message: done.message,
+      outcome: done.state === "held" ? "held" : done.outcome,
+      message: done.state === "held" ? done.held.message : done.message,
       source: job.source ?? "api",
       requested_at: job.requested_at ?? at,
+      ...(job.reason === undefined ? {} : { reason: job.reason }),
+      ...(done.state === "held" ? { held: done.held } : {}),
     };
     await this.#options.dynamo.send(
       new UpdateItemCommand({
@@ -350,11 +367,13 @@ export class JobRecords {
       ...(job.contact_type === undefined ? {} : { contact_type: job.contact_type }),
       ...(job.organization_id === undefined ? {} : { organization_id: job.organization_id }),
       action: job.action,
+      ...(job.guard === undefined ? {} : { guard: job.guard }),
     };
     return {
       request: { S: JSON.stringify(request) },
       source: { S: job.source ?? "api" },
       requested_at: { S: job.requested_at ?? now },
+      ...(job.reason === undefined ? {} : { reason: { S: JSON.stringify(job.reason) } }),
       expires_at: this.#ttl(),
     };
   }
@@ -378,11 +397,13 @@ function toRecord(jobId: string, item: Record<string, AttributeValue>): JobRecor
     request: JSON.parse(str(item.request) ?? "{}"),
     source: str(item.source) ?? "",
     requested_at: str(item.requested_at) ?? "",
+    ...(str(item.reason) ? { reason: JSON.parse(str(item.reason) as string) } : {}),
     updated_at: str(item.updated_at) ?? "",
     ...optional("contact_id"),
     ...optional("organization_id"),
     ...optional("outcome"),
     ...optional("message"),
+    ...(str(item.held) ? { held: JSON.parse(str(item.held) as string) } : {}),
     ...(str(item.error) ? { error: JSON.parse(str(item.error) as string) } : {}),
     ...optional("waiting_for"),
     ...optional("next_attempt_at"),
@@ -429,8 +450,7 @@ function jobUpdateExpression(
     ExpressionAttributeValues: { ...values, ...state.values },
     ...(update.state === "waiting"
       ? {
-          ConditionExpression:
-            "attribute_not_exists(updated_at) OR NOT (#state IN (:done, :parked)) OR updated_at < :since",
+          ConditionExpression: `attribute_not_exists(updated_at) OR NOT (#state IN (${ENDED.map((state) => `:${state}`).join(", ")})) OR updated_at < :since`,
         }
       : {}),
   };
@@ -456,6 +476,26 @@ function stateExpression(update: JobUpdate, now: Date) {
         ":org": { S: update.organizationId },
         ":outcome": { S: update.outcome },
         ":message": { S: update.message },
+      } as Record<string, AttributeValue>,
+    };
+  }
+  if (update.state === "held") {
+    return {
+      attempt: { at, result: update.held.code, message: update.held.message } as JobAttempt,
+      set: [
+        "contact_id = :contact",
+        "organization_id = :org",
+        "held = :held",
+        "message = :message",
+        "finished_at = :at",
+      ],
+      remove: ["waiting_for", "next_attempt_at"],
+      names: {},
+      values: {
+        ":contact": { S: update.contactId },
+        ":org": { S: update.organizationId },
+        ":held": { S: JSON.stringify(update.held) },
+        ":message": { S: update.held.message },
       } as Record<string, AttributeValue>,
     };
   }
@@ -488,8 +528,7 @@ function stateExpression(update: JobUpdate, now: Date) {
       ...failure.values,
       ":waiting": { S: error.code },
       ":next": { S: next },
-      ":done": { S: "done" },
-      ":parked": { S: "parked" },
+      ...Object.fromEntries(ENDED.map((state) => [`:${state}`, { S: state }])),
       ":since": { S: update.since.toISOString() },
     } as Record<string, AttributeValue>,
   };

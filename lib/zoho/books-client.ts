@@ -77,6 +77,15 @@ export interface BooksContactPerson {
 /** One contact as `GET /contacts/{id}` answers it: no top-level `email`, its persons instead. */
 export interface BooksContactDetail extends Omit<BooksContact, "email"> {
   contact_persons: BooksContactPerson[];
+  /**
+   * What the contact owes and is owed, in its `currency_code` (Zoho's detail carries all four;
+   * its list rows only the receivable ones): read by the deactivation guard
+   */
+  outstanding_receivable_amount?: number;
+  unused_credits_receivable_amount?: number;
+  outstanding_payable_amount?: number;
+  unused_credits_payable_amount?: number;
+  currency_code?: string;
 }
 
 export interface ListContactsQuery {

@@ -57,6 +57,31 @@ describe("job records written out of order", () => {
     expect(await records.get(job.job_id)).toMatchObject({ state: "done" });
   });
 
+  it("a waiting word that arrives after the job was held elsewhere leaves it held, amounts and all", async () => {
+    const guarded = { ...job, action: "deactivate" as const, guard: { outstanding: true } };
+    await records.accepted([guarded]);
+    const takenAt = later(1);
+    later(1);
+    const held = {
+      code: "OUTSTANDING_BALANCE" as const,
+      message: "Not deactivated: the customer has an outstanding balance.",
+      contact_type: "customer",
+      amounts: { outstanding_receivable_amount: 12, unused_credits_receivable_amount: 0 },
+    };
+    await records.update(job.job_id, guarded, {
+      state: "held",
+      contactId: job.contact_id,
+      organizationId: "10234695",
+      held,
+    });
+    later(1);
+    expect(await records.update(job.job_id, guarded, waiting(takenAt))).toMatchObject({
+      state: "held",
+      held,
+    });
+    expect((await records.get(job.job_id))?.waiting_for).toBeUndefined();
+  });
+
   it("a job parked before it was taken again (redriven) can wait again", async () => {
     await records.accepted([job]);
     await records.update(job.job_id, job, {

@@ -175,6 +175,7 @@ describe("the error table", () => {
       "INVALID_REQUEST",
       "METHOD_NOT_ALLOWED",
       "NOT_FOUND",
+      "OUTSTANDING_BALANCE",
       "SYNC_LIMIT_EXCEEDED",
       "UNAUTHORIZED",
     ]);
