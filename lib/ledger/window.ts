@@ -28,8 +28,8 @@ export const CLOCK_TOLERANCE_MS = 1_000;
 export const WINDOW_MS = 60_000 + 2 * CLOCK_TOLERANCE_MS;
 /** How long a lane's demand holds the lower lanes back after its last call or refusal. */
 export const DEMAND_MEMORY_MS = 15_000;
-/** Marks older than this are removed by the next take (the window needs none of them). */
-export const MARK_RETENTION_MS = WINDOW_MS + 30_000;
+/** Marks older than this are removed by the next take: no window needs them, a clock up to the tolerance behind included. */
+export const MARK_RETENTION_MS = WINDOW_MS + 5_000;
 
 /**
  * What the higher lanes keep from the lower ones while they have demand (fractions of the
