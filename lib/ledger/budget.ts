@@ -89,8 +89,6 @@ const PROBE_INTERVAL_MS = 3_600_000;
 const DAY_AFTER_PROBE_MS = 86_400_000 - PROBE_INTERVAL_MS;
 /** A wait for a concurrency slot longer than this is not waited here. */
 const MAX_SLOT_WAIT_MS = 5_000;
-/** Attempts in a row that a fresh view says should have passed (racing writers) before giving up for now. */
-const MAX_RACES = 5;
 /**
  * A place kept in the queue by a release serves a call that asks within this time; after it, the
  * place is left to expire (other waiters stop counting it after WAITER_TTL_MS).
@@ -116,14 +114,12 @@ interface Call {
   fresh: boolean;
   /** whether it is in its lane's queue for a slot */
   queued: boolean;
-  /** slot refusals in a row: a turn that came too early backs off a little more each time */
+  /** refusals so far (slots taken, or other writers in between): each try waits a little longer */
   early: number;
   /** it slept until its turn: the next pass tries, whatever its (old) view says */
   due: boolean;
   /** a higher lane refused a unit has written its demand once */
   demandShown: boolean;
-  /** takes refused though the fresh item would have let them through (other writers racing) */
-  races: number;
 }
 
 /** What keeps a lane from taking a call now, as a view shows it. */
@@ -230,7 +226,6 @@ export class ZohoBudget {
       early: 0,
       due: false,
       demandShown: false,
-      races: 0,
     };
   }
 
@@ -284,7 +279,11 @@ export class ZohoBudget {
     return true;
   }
 
-  /** A take refused: the item as the write found it says why; the next pass acts on it. */
+  /**
+   * A take refused: the item as the write found it says why; the next pass acts on it. When it
+   * shows nothing in the way, other containers wrote in between (a slot freed since): it tries
+   * again after a moment, a little longer each time, for as long as it may wait for a slot.
+   */
   async #afterRefusal(call: Call, now: number): Promise<void> {
     const { organizationId, lane, holder } = call;
     this.#refresh(call, this.#views.get(organizationId) as BudgetView);
@@ -292,16 +291,14 @@ export class ZohoBudget {
     const slots =
       this.#slotsFull(call.view, lane) ||
       (!call.queued && this.#othersWait(call.view, lane, holder, now));
-    if (!slots) {
-      if (++call.races > MAX_RACES) throw this.#busy(organizationId);
-      return; // the view was old, the fresh one lets it through
-    }
-    // dead containers' leases are cleared; a queued call's turn came early: it backs off
-    if (await this.#clearExpiredLeases(organizationId, call.view, now)) return;
+    // dead containers' leases are cleared
+    if (slots && (await this.#clearExpiredLeases(organizationId, call.view, now))) return;
+    if (Date.now() > call.slotWaitEnds)
+      throw slots ? this.#slotsTaken(organizationId, lane) : this.#busy(organizationId);
     call.early = Math.min(call.early + 1, 5);
-    if (lane !== "interactive") return;
-    if (Date.now() > call.slotWaitEnds) throw this.#slotsTaken(organizationId, lane);
-    await this.#options.sleep(this.#slotWaitMs(call.view, now));
+    // a real-time or bulk call's next turn waits at least this long (#awaitTurn); an HTTP call's here
+    if (lane === "interactive")
+      await this.#options.sleep(slots ? this.#slotWaitMs(call.view, now) : 10 * 2 ** call.early);
   }
 
   #refresh(call: Call, view: BudgetView): void {
