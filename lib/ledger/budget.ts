@@ -87,6 +87,8 @@ const SAME_WINDOW_MS = 3_000;
 const PROBE_INTERVAL_MS = 3_600_000;
 /** After a probe Zoho took, the next unreported day is guessed to end a day later, less the hour the probe may have been late. */
 const DAY_AFTER_PROBE_MS = 86_400_000 - PROBE_INTERVAL_MS;
+/** Daily windows one call opens at most (another container's may open between its reads). */
+const MAX_DAY_OPENINGS = 3;
 /** A wait for a concurrency slot longer than this is not waited here. */
 const MAX_SLOT_WAIT_MS = 5_000;
 /**
@@ -120,6 +122,8 @@ interface Call {
   due: boolean;
   /** a higher lane refused a unit has written its demand once */
   demandShown: boolean;
+  /** times it found no daily window and opened one */
+  openings: number;
 }
 
 /** What keeps a lane from taking a call now, as a view shows it. */
@@ -226,6 +230,7 @@ export class ZohoBudget {
       early: 0,
       due: false,
       demandShown: false,
+      openings: 0,
     };
   }
 
@@ -233,6 +238,9 @@ export class ZohoBudget {
   async #overcome(call: Call, obstacle: Obstacle, now: number): Promise<void> {
     const { organizationId, lane } = call;
     if (obstacle.kind === "no day") {
+      // Opened by this write or another's; an item that still has no day after a few tries is
+      // not one the budget can use (never a loop without end).
+      if (++call.openings > MAX_DAY_OPENINGS) throw this.#busy(organizationId);
       await this.#openDay(organizationId, call.view, now);
       this.#refresh(call, await this.#read(organizationId));
       return;
