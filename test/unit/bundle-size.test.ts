@@ -6,14 +6,15 @@ import { bundle, FUNCTIONS, ROOT } from "../../bench/bundle";
 /** Issue 19's target for what a cold import loads (the entry and the chunks it imports statically). */
 const TARGET_BYTES = 300 * 1024;
 /**
- * The functions still above the target, held at what they load today so that they cannot grow
- * unnoticed (docs/performance.md, "Cold start": what is left and why). Lower these as they shrink;
- * a function under the target leaves this table.
+ * The functions still above the target, held at what they load today plus 2%, so that they
+ * cannot grow unnoticed (an SDK client back in the bundle is 15 to 30 KB; docs/performance.md,
+ * "Cold start", says what is left and why). Lower these as they shrink; a function under the
+ * target leaves this table.
  */
 const ABOVE_TARGET: Partial<Record<(typeof FUNCTIONS)[number], number>> = {
-  "http-api": 330_000,
-  "sqs-worker": 368_000,
-  "scheduled-sync": 387_000,
+  "http-api": 335_000,
+  "sqs-worker": 374_000,
+  "scheduled-sync": 394_000,
 };
 
 const built = (name: string) =>
