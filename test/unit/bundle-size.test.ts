@@ -12,9 +12,9 @@ const TARGET_BYTES = 300 * 1024;
  * target leaves this table.
  */
 const ABOVE_TARGET: Partial<Record<(typeof FUNCTIONS)[number], number>> = {
-  "http-api": 335_000,
-  "sqs-worker": 374_000,
-  "scheduled-sync": 394_000,
+  "http-api": 340_000,
+  "sqs-worker": 379_000,
+  "scheduled-sync": 397_000,
 };
 
 const built = (name: string) =>
