@@ -89,11 +89,17 @@ export async function bundle(
   };
 }
 
-/** Bytes in the bundle per npm package (or "ours" for lib/ and functions/). */
-export function bytesByPackage(metafile: Metafile): Record<string, number> {
+/**
+ * Bytes per npm package (or "ours" for lib/ and functions/) in the given outputs: by default all
+ * of them, chunks never loaded included; a {@link Bundle}'s `loaded` for what a cold import parses.
+ */
+export function bytesByPackage(
+  metafile: Metafile,
+  outputs: readonly string[] = Object.keys(metafile.outputs),
+): Record<string, number> {
   const sizes: Record<string, number> = {};
-  for (const output of Object.values(metafile.outputs)) {
-    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+  for (const path of outputs) {
+    for (const [input, { bytesInOutput }] of Object.entries(metafile.outputs[path]?.inputs ?? {})) {
       const match = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input);
       const owner = match?.[1] ?? "ours";
       sizes[owner] = (sizes[owner] ?? 0) + bytesInOutput;

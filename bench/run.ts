@@ -10,7 +10,7 @@ import { writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "./bundle";
-import { coldStart } from "./cold-start";
+import { type ColdStartFigure, coldStart } from "./cold-start";
 import { cost, costProblems } from "./cost";
 import { drain } from "./drain";
 import { ledgerContention, workerDeadline } from "./edges";
@@ -33,6 +33,8 @@ const size = smoke
       baselineCapMs: 5_000,
       processes: 2,
       tokenJobs: 40,
+      // cold start: paired imports per run, and runs (the issue's figure is the worst of ≥ 3)
+      coldImports: 3,
       coldRuns: 3,
       warmIterations: 50,
       mixed: { bulkJobs: 300, limit: 600, latencyMs: 50 },
@@ -49,7 +51,8 @@ const size = smoke
       baselineCapMs: 120_000,
       processes: 8,
       tokenJobs: 800,
-      coldRuns: 20,
+      coldImports: 20,
+      coldRuns: 3,
       warmIterations: 1_000,
       mixed: { bulkJobs: 2_000, limit: 1_200, latencyMs: 100 },
       dailyCap: { jobs: 3_000, quota: 1_000, daySeconds: 90 },
@@ -82,7 +85,9 @@ const timed = async <T>(name: string, what: string, run: () => Promise<T>): Prom
 };
 
 if (runs("cold")) {
-  const cold = await timed("cold", "cold start", () => coldStart(size.coldRuns));
+  const cold = await timed("cold", `cold start (${size.coldRuns} runs)`, () =>
+    coldStart(size.coldImports, size.coldRuns),
+  );
   results.cold_start = cold.functions;
   results.cold_start_baseline_ms = cold.baseline_ms;
 }
@@ -312,19 +317,14 @@ if (r.sync) {
 }
 if (r.cold_start) {
   lines.push(
-    `| function | bundle KB (+ loaded by import() later) | import ms | import ÷ fetch-only (${r.cold_start_baseline_ms} ms) | warm µs | warm ÷ bare fetch |`,
+    `| function | bundle KB in files (+ loaded by import() later) (≤ 300) | import ms | import ÷ fetch-only (${r.cold_start_baseline_ms} ms), worst of runs (≤ 2.0) | warm µs | warm ÷ bare fetch |`,
     "| --- | --- | --- | --- | --- | --- |",
-    ...Object.entries(
-      r.cold_start as Record<
-        string,
-        { bytes: number; lazy_bytes: number; import_ms: number; import_ratio: number }
-      >,
-    ).map(([name, c]) =>
+    ...Object.entries(r.cold_start as Record<string, ColdStartFigure>).map(([name, c]) =>
       row([
         name,
-        `${Math.round(c.bytes / 1024)}${Math.round(c.lazy_bytes / 1024) > 0 ? ` (+ ${Math.round(c.lazy_bytes / 1024)})` : ""}`,
+        `${Math.round(c.bytes / 1024)} in ${c.files}${Math.round(c.lazy_bytes / 1024) > 0 ? ` (+ ${Math.round(c.lazy_bytes / 1024)})` : ""}`,
         c.import_ms,
-        c.import_ratio,
+        `${c.import_ratio} (${c.import_ratio_runs.join(", ")})`,
         r.warm?.[name]?.median_us ?? "-",
         r.warm?.[name]?.ratio ?? "-",
       ]),

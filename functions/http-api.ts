@@ -15,19 +15,11 @@ import { ServiceError, toServiceError } from "../lib/errors";
 import { json, readJsonBody, routeNotFound } from "../lib/http";
 import { assertZohoId } from "../lib/ids";
 import { type ActivationJob, describeIssues, parseJob } from "../lib/jobs/job";
-import { acceptJobs } from "../lib/jobs/queue";
 import type { WebhookDedupe } from "../lib/jobs/records";
 import { httpErrorResponse } from "../lib/middleware/http-error-response";
 import { logger, metrics, outcomeForLog, recordOutcome } from "../lib/observability";
-import {
-  authorizeWebhook,
-  type WebhookAuthorization,
-  WebhookUnauthorizedError,
-} from "../lib/webhooks/authorize";
-import { parseWebhookBody, webhookRequest } from "../lib/webhooks/body";
-import { webhookConfigStore, webhookSource } from "../lib/webhooks/config";
-import { deliveryDedupe } from "../lib/webhooks/dedupe";
-import { type MappedWebhook, mapWebhookPayload } from "../lib/webhooks/mapping";
+import type { WebhookAuthorization } from "../lib/webhooks/authorize";
+import type { MappedWebhook } from "../lib/webhooks/mapping";
 
 /** At most this many items per `POST /activations`. */
 export const MAX_ITEMS = 500;
@@ -158,6 +150,7 @@ async function acceptActivations(event: Event) {
   valid = valid.filter(({ index }) => !conflicting.has(index));
 
   const { config } = dependencies();
+  const { acceptJobs } = await intake();
   const { queued, failed } = await acceptJobs(
     dependencies(),
     required(config, "ACTIVATION_QUEUE_URL"),
@@ -232,13 +225,17 @@ async function contactHistory(event: Event) {
   return json(200, { contact_id: contactId, organization_id: organizationId, ...page });
 }
 
-const webhookConfig = lazy(() => {
+// Queueing and the webhook route, loaded on the first request that queues (lib/intake.ts).
+const intake = lazy(() => import("../lib/intake"));
+const webhooks = lazy(async () => {
+  const route = await intake();
   const { config } = dependencies();
-  return webhookConfigStore({
+  const store = route.webhookConfigStore({
     secretsManager: new SecretsManagerClient({}),
     secretId: required(config, "WEBHOOK_SECRET_ID"),
     maxAgeSeconds: config.SECRET_CACHE_TTL_SECONDS,
   });
+  return { ...route, store };
 });
 
 /**
@@ -249,8 +246,18 @@ const webhookConfig = lazy(() => {
  * window, gets the job id of its first delivery and queues nothing.
  */
 async function acceptWebhook(event: Event) {
+  const {
+    acceptJobs,
+    authorizeWebhook,
+    mapWebhookPayload,
+    parseWebhookBody,
+    store,
+    WebhookUnauthorizedError,
+    webhookRequest,
+    webhookSource,
+  } = await webhooks();
   const request = webhookRequest(event);
-  const source = webhookSource(await webhookConfig().get(), event.pathParameters?.source);
+  const source = webhookSource(await store.get(), event.pathParameters?.source);
   let authorization: WebhookAuthorization;
   try {
     authorization = authorizeWebhook(source, request);
@@ -310,6 +317,7 @@ async function claimWebhookJobs(
   authorization: WebhookAuthorization,
 ) {
   const { records } = dependencies();
+  const { deliveryDedupe } = await intake();
   const fresh: Array<{ index: number; job: ActivationJob; dedupe?: WebhookDedupe }> = [];
   const duplicates: Array<{ index: number; jobId: string }> = [];
   for (const { index, job } of mapped.jobs) {

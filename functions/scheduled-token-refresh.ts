@@ -4,7 +4,7 @@ import middy from "@middy/core";
 import type { ScheduledEvent } from "aws-lambda";
 import { readConfig } from "../lib/config";
 import { tokenStoreFromConfig } from "../lib/credentials/token-store";
-import { lazy } from "../lib/dependencies";
+import { lazy } from "../lib/lazy";
 import { logger, metrics } from "../lib/observability";
 
 // Only the token store: this function needs no queue and no Books client.

@@ -1,10 +1,15 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { SQSClient } from "@aws-sdk/client-sqs";
+import type { SQSClient } from "@aws-sdk/client-sqs";
+import { lazySqsClient } from "./aws/lazy-sqs";
 import { type Config, readConfig } from "./config";
 import { type TokenStore, tokenStoreFromConfig } from "./credentials/token-store";
 import { JobRecords } from "./jobs/records";
 import { type Lane, ZohoBudget } from "./ledger/budget";
 import { ZohoBooksClient } from "./zoho/books-client";
+
+// `lazy` has a module of its own, so that a function needing only it (the token refresh) does not
+// reach this one's `import()` of the SQS client (docs/performance.md, "Cold start").
+export { lazy } from "./lazy";
 
 export interface Dependencies {
   config: Config;
@@ -38,7 +43,7 @@ export function createDependencies(
   });
   return {
     config,
-    sqs: new SQSClient({}),
+    sqs: lazySqsClient(),
     dynamo,
     tokens,
     budget,
@@ -54,14 +59,5 @@ export function createDependencies(
       maxWaitMs: options.maxWaitMs ?? 0,
       timeoutMs: config.ZOHO_HTTP_TIMEOUT_MS,
     }),
-  };
-}
-
-/** Created on first use, then kept for the container's life; a bad environment fails each call clearly. */
-export function lazy<T>(create: () => T): () => T {
-  let value: T | undefined;
-  return () => {
-    value ??= create();
-    return value;
   };
 }

@@ -65,4 +65,34 @@ describe("each function's Lambda bundle, built with serverless.yml's esbuild opt
     expect(inputsOf(loaded).filter(s3)).toEqual([]);
     expect(inputsOf(Object.keys(metafile.outputs)).filter(s3)).not.toEqual([]);
   }, 60_000);
+
+  it("the HTTP API parses queueing and the webhook route only on a request that queues", async () => {
+    const { metafile, loaded } = await bundle("http-api-intake-test", {
+      path: `${ROOT}/functions/http-api.ts`,
+    });
+    const inputsOf = (outputs: string[]) =>
+      outputs.flatMap((output) => Object.keys(metafile.outputs[output]?.inputs ?? {}));
+    const intake = (input: string) =>
+      input.startsWith("lib/webhooks/") ||
+      input === "lib/jobs/queue.ts" ||
+      input.includes("node_modules/@aws-sdk/client-sqs/");
+    expect(inputsOf(loaded).filter(intake)).toEqual([]);
+    expect(inputsOf(Object.keys(metafile.outputs)).filter(intake)).toEqual(
+      expect.arrayContaining(["lib/webhooks/config.ts", "lib/jobs/queue.ts"]),
+    );
+  }, 60_000);
+
+  it.each(FUNCTIONS.filter((name) => name !== "scheduled-token-refresh"))(
+    "%s creates its SQS client from a chunk loaded on the first send",
+    async (name) => {
+      const { metafile, loaded } = await bundle(`${name}-sqs-test`, {
+        path: `${ROOT}/functions/${name}.ts`,
+      });
+      const client = "node_modules/@aws-sdk/client-sqs/dist-es/SQSClient.js";
+      const inputsOf = (outputs: string[]) =>
+        outputs.flatMap((output) => Object.keys(metafile.outputs[output]?.inputs ?? {}));
+      expect(inputsOf(loaded).filter((input) => input.endsWith(client))).toEqual([]);
+    },
+    60_000,
+  );
 });

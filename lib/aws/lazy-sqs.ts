@@ -1,0 +1,23 @@
+import type { SQSClient } from "@aws-sdk/client-sqs";
+
+/**
+ * An SQS client whose SDK module is loaded, and the client created, on its first `send`: the
+ * HTTP API sends only for `POST /activations` and webhooks, the worker only for a job that waits
+ * or is parked, the sync only when it queues changes. In a Lambda bundle the client's own code
+ * is then a chunk parsed only on that first send (docs/performance.md, "Cold start"). It serves
+ * the two methods this code base calls, `send(command, options?)` (lib/jobs/queue.ts) and
+ * `destroy()`; nothing reads an SQS client's `config` or `middlewareStack` here.
+ */
+export function lazySqsClient(): SQSClient {
+  let client: Promise<SQSClient> | undefined;
+  const load = () => (client ??= import("./sqs-client").then(({ SQSClient }) => new SQSClient({})));
+  const served: Pick<SQSClient, "destroy"> & {
+    send: (command: Parameters<SQSClient["send"]>[0], options?: object) => Promise<unknown>;
+  } = {
+    send: async (command, options) => (await load()).send(command, options),
+    destroy: () => {
+      void client?.then((sqs) => sqs.destroy());
+    },
+  };
+  return served as unknown as SQSClient;
+}
