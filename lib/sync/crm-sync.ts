@@ -298,8 +298,9 @@ async function planCrmRun(
         by: match.by,
         candidates: match.ambiguous,
       });
-    // An incremental run lists only some contacts: "none found" there says nothing.
-    else if (input.mode === "full")
+    // An incremental run lists only some contacts: "none found" there says nothing; nor does
+    // it for a deactivation not applied, whose link was not looked up.
+    else if (input.mode === "full" && canChange(input)(d))
       plan.unmatched.push({ crm_record_id: d.record.id, notes: match.notes });
   }
   const byEmail = new Map<string, string>();
