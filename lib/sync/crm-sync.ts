@@ -90,7 +90,7 @@ export async function runCrmSync(
   const read = await readCrm(deps, input.source, { since, now: readAt });
   const decided = decide(read.records, input.source, readAt);
   const callsBefore = deps.books.calls;
-  const books = await readBooks(deps, organizationId, input, decided.records);
+  const books = await readBooks(deps, organizationId, input, decided.records, readAt);
   const plan = await planCrmRun(deps, organizationId, input, decided.records, books);
   const summary = summarizeCrm(organizationId, input, { since, read, decided, books, plan });
   summary.zoho_calls = deps.books.calls - callsBefore;
@@ -161,6 +161,7 @@ async function readBooks(
   organizationId: string,
   input: CrmSyncInput,
   decided: ReadonlyArray<Decided>,
+  now: Date,
 ): Promise<BooksRead> {
   const relevant = decided.filter(canChange(input));
   const wants = (status: "active" | "inactive") =>
@@ -179,7 +180,14 @@ async function readBooks(
     for (const contact of listed.contacts) contacts.set(contact.contact_id, contact);
   }
   const listCalls = deps.books.calls - before;
-  const learned = await learnLinks(deps.books, organizationId, input.source, relevant, contacts);
+  const learned = await learnLinks(
+    deps.books,
+    organizationId,
+    input.source,
+    relevant,
+    contacts,
+    now,
+  );
   return { contacts, filters, listCalls, ...learned };
 }
 
@@ -196,6 +204,7 @@ async function learnLinks(
   source: CrmSource,
   relevant: ReadonlyArray<Decided>,
   contacts: Map<string, BooksContact>,
+  now: Date,
 ): Promise<{ lookups: number; notLookedUp: Set<string> }> {
   const notLookedUp = new Set<string>();
   const at = source.match.findIndex((strategy) => strategy.kind === "zcrm_link");
@@ -207,31 +216,32 @@ async function learnLinks(
   const before: MatchStrategy[] = source.match.slice(0, at);
   const index = buildBooksIndex([...contacts.values()]);
   const context = matchContext(source);
+  const needed = relevant
+    .filter(
+      ({ record }) =>
+        ZOHO_ID_PATTERN.test(record.id) &&
+        (!before.length || "unmatched" in matchRecord(record, before, index, context)),
+    )
+    .map(({ record }) => record.id);
+  // Over the cap, each day starts further on, so a full run learns every link within a few days
+  // instead of the same first ones every day.
+  const start =
+    needed.length > MAX_LINK_LOOKUPS
+      ? (Math.floor(now.getTime() / 86_400_000) * MAX_LINK_LOOKUPS) % needed.length
+      : 0;
+  const ordered = [...needed.slice(start), ...needed.slice(0, start)];
+  for (const id of ordered.slice(MAX_LINK_LOOKUPS)) notLookedUp.add(id);
   const linkField = source.module === "Accounts" ? "zcrm_account_id" : "zcrm_contact_id";
-  let lookups = 0;
-  for (const { record } of relevant) {
-    if (before.length && !("unmatched" in matchRecord(record, before, index, context))) continue;
-    if (!ZOHO_ID_PATTERN.test(record.id)) continue;
-    if (lookups >= MAX_LINK_LOOKUPS) {
-      notLookedUp.add(record.id);
-      continue;
-    }
-    lookups++;
+  for (const id of ordered.slice(0, MAX_LINK_LOOKUPS)) {
     const { contacts: rows } = await books.listContacts({
       organizationId,
       filterBy: "Status.All",
-      ...(linkField === "zcrm_account_id"
-        ? { zcrmAccountId: record.id }
-        : { zcrmContactId: record.id }),
+      ...(linkField === "zcrm_account_id" ? { zcrmAccountId: id } : { zcrmContactId: id }),
     });
     for (const row of rows)
-      contacts.set(row.contact_id, {
-        ...contacts.get(row.contact_id),
-        ...row,
-        [linkField]: record.id,
-      });
+      contacts.set(row.contact_id, { ...contacts.get(row.contact_id), ...row, [linkField]: id });
   }
-  return { lookups, notLookedUp };
+  return { lookups: Math.min(ordered.length, MAX_LINK_LOOKUPS), notLookedUp };
 }
 
 function matchContext(source: CrmSource): MatchContext {

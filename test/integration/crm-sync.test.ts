@@ -57,7 +57,8 @@ beforeAll(async () => {
   [small, big, hubspot, ledger] = await Promise.all([
     startSandbox({
       contacts: SMALL,
-      settings: { rateLimitPerMinute: 100_000, grantedScopes: ALL_SCOPES },
+      // list rows carry the integration's link unless a test says otherwise (lookups tested apart)
+      settings: { rateLimitPerMinute: 100_000, grantedScopes: ALL_SCOPES, booksListCrmIds: true },
       crm: { linkOf: mixedCrmLinks },
     }),
     startSandbox({
@@ -254,7 +255,6 @@ describe("zoho_crm source: a run from the CRM to Books", () => {
 
   it("reports unmatched records with their CRM ids (full run) and queues nothing for them", async () => {
     const { run } = wire(small);
-    small.settings.booksListCrmIds = true; // no lookups: every record is matched from the listing
     // mixedCrmLinks: account 10 is linked to nothing, 17 by email only (Accounts carry no email).
     await small.crm.updateRecord("Accounts", crmAccountId(20), { Account_Type: "Customer" });
     await small.crm.updateRecord("Accounts", crmAccountId(17), { Account_Type: "Former Customer" });
@@ -300,7 +300,7 @@ describe("zoho_crm source: a run from the CRM to Books", () => {
 
   it("learns the integration's link with GET /contacts?zcrm_account_id= when list rows do not carry it, one Books call a record", async () => {
     const { run } = wire(small);
-    expect(small.settings.booksListCrmIds).toBe(false);
+    small.settings.booksListCrmIds = false;
     await small.crm.updateRecord("Accounts", crmAccountId(4), { Account_Type: "Customer" });
     const summary = await run({
       mode: "full",
@@ -321,6 +321,40 @@ describe("zoho_crm source: a run from the CRM to Books", () => {
     expect(queued()).toEqual([
       expect.objectContaining({ contact_id: contactId(4), action: "activate" }),
     ]);
+  });
+
+  it("looks up at most 200 links a run, leaves the rest alone (no job, not unmatched), and starts further on the next day", async () => {
+    const { run, deps } = wire(small);
+    small.settings.booksListCrmIds = false;
+    const input = {
+      mode: "full",
+      source: { ...accountsByType, match: ["zcrm_link"] },
+      apply_deactivations: true,
+    };
+    const lookedUp = (from = 0) =>
+      new Set(
+        small
+          .requests()
+          .slice(from)
+          .filter((r) => r.url.includes("zcrm_account_id="))
+          .map((r) => new URL(r.url, small.url).searchParams.get("zcrm_account_id")),
+      );
+    const today = await run(input);
+    // 268 accounts have an opinion (all but 32 Prospects), each needing a lookup
+    expect(today).toMatchObject({ link_lookups: 200, link_lookups_skipped: 68 });
+    const first = lookedUp();
+    expect(first.size).toBe(200);
+    // unmatched: only records looked up that no contact is linked to (mixedCrmLinks), never a skipped one
+    const unlinked = [...first].filter(
+      (id) => mixedCrmLinks(Number(id?.slice(-9))) !== "integration",
+    );
+    expect(today.unmatched).toBe(unlinked.length);
+    const mark = small.requests().length;
+    deps.now = () => new Date(Date.now() + DAY);
+    expect(await run(input)).toMatchObject({ link_lookups: 200, link_lookups_skipped: 68 });
+    const next = lookedUp(mark);
+    // together the two days learn every link
+    expect(new Set([...first, ...next]).size).toBe(268);
   });
 
   it("engagement rule: active within 180 days, inactive after 3650, nothing in between, end to end", async () => {
