@@ -4,6 +4,7 @@ import { SendMessageBatchCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { mockClient } from "aws-sdk-client-mock";
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import { handler as syncHandler } from "../../functions/scheduled-sync";
+import { handler as workerHandler } from "../../functions/sqs-worker";
 import { TokenStore } from "../../lib/credentials/token-store";
 import { HubSpotClient } from "../../lib/crm/hubspot-client";
 import { ZohoCrmClient } from "../../lib/crm/zoho-crm-client";
@@ -13,7 +14,7 @@ import { DynamoSyncLedger } from "../../lib/sync/state";
 import { parseSyncInput, type SyncSummary } from "../../lib/sync/sync";
 import { ZohoBooksClient } from "../../lib/zoho/books-client";
 import { type HubSpotSandbox, startHubSpotSandbox } from "../../local/hubspot";
-import { lambdaContext } from "../../local/lambda-events";
+import { lambdaContext, sqsEvent, sqsRecord } from "../../local/lambda-events";
 import { acceptEverything } from "../../local/queue-mock";
 import {
   CRM_SCOPES,
@@ -38,6 +39,7 @@ const BIG = 10_000; // the bench's size: 10,000 CRM accounts linked to 10,000 Bo
 const SECRET_ID = "zoho/books";
 const HUBSPOT_SECRET_ID = "hubspot/private-app";
 const BULK_QUEUE_URL = "https://sqs.us-east-1.amazonaws.com/123456789012/bulk-queue";
+const BULK_QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:bulk-queue";
 const ALL_SCOPES = [...DEFAULT_SETTINGS.grantedScopes, ...CRM_SCOPES];
 const DAY = 86_400_000;
 
@@ -71,6 +73,15 @@ beforeAll(async () => {
   ledger.stubEnv();
   vi.stubEnv("ZOHO_SECRET_ID", SECRET_ID);
   vi.stubEnv("BULK_QUEUE_URL", BULK_QUEUE_URL);
+  vi.stubEnv("BULK_DLQ_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/bulk-dlq");
+  vi.stubEnv(
+    "ACTIVATION_QUEUE_URL",
+    "https://sqs.us-east-1.amazonaws.com/123456789012/activation-queue",
+  );
+  vi.stubEnv(
+    "ACTIVATION_DLQ_URL",
+    "https://sqs.us-east-1.amazonaws.com/123456789012/activation-dlq",
+  );
   vi.stubEnv("ZOHO_HTTP_TIMEOUT_MS", "5000");
   vi.stubEnv("ZOHO_MINUTE_SHARE", "100000"); // not a budget test: the bulk lane must not wait
   vi.stubEnv("HUBSPOT_SECRET_ID", HUBSPOT_SECRET_ID);
@@ -229,6 +240,30 @@ describe("zoho_crm source: a run from the CRM to Books", () => {
       deactivations_skipped: 1,
       jobs_queued: 0,
     });
+    expect(queued()).toEqual([]);
+  });
+
+  it("never deactivates for absence: a deleted CRM account changes nothing", async () => {
+    const { run } = wire(small);
+    // account 1 (Customer, contact 1 active) and account 8 (Former Customer, contact 8 inactive) go
+    await small.crm.deleteRecord("Accounts", crmAccountId(1));
+    await small.crm.deleteRecord("Accounts", crmAccountId(8));
+    const summary = await run({ mode: "full", source: accountsByType, apply_deactivations: true });
+    expect(summary).toMatchObject({ to_activate: 0, to_deactivate: 0, jobs_queued: 0 });
+    expect(queued()).toEqual([]);
+  });
+
+  it("leaves alone a contact two records want in different states, and reports it as conflicting", async () => {
+    const { run } = wire(small);
+    // account 5 names contact 5 by its Books id and is a Customer; account 6 now names it too, as a Former Customer
+    await small.crm.updateRecord("Accounts", crmAccountId(6), {
+      Books_Contact_Id: contactId(5),
+      Account_Type: "Former Customer",
+    });
+    await small.crm.updateRecord("Accounts", crmAccountId(5), { Account_Type: "Customer" });
+    const summary = await run({ mode: "full", source: accountsByType, apply_deactivations: true });
+    expect(summary).toMatchObject({ conflicting: 1, jobs_queued: 0 });
+    expect(summary.conflicting_sample).toEqual([{ contact_id: contactId(5) }]);
     expect(queued()).toEqual([]);
   });
 
@@ -458,6 +493,44 @@ describe("zoho_crm source: failures end the run with nothing queued", () => {
     expect(queued()).toEqual([]);
   });
 
+  it.each(["RATE_LIMIT_EXCEEDED", "TOO_MANY_REQUESTS"] as const)(
+    "maps a CRM 429 with code %s to CRM_RATE_LIMITED (by the HTTP status)",
+    async (code) => {
+      small.settings.crmRateLimitCode = code;
+      small.settings.crmCreditsPerDay = 0;
+      const { run } = wire(small);
+      await expect(run({ mode: "full", source: accountsByType })).rejects.toMatchObject({
+        code: "CRM_RATE_LIMITED",
+        message: expect.stringContaining(code),
+      });
+    },
+  );
+
+  it("maps a CRM that does not answer in time to CRM_UNAVAILABLE (504)", async () => {
+    small.settings.crmLatencyMs = 1_000;
+    const { deps } = wire(small);
+    const crm = new ZohoCrmClient({ tokens: deps.tokens, timeoutMs: 200 });
+    await expect(
+      runScheduledSync(
+        { ...deps, zohoCrm: () => crm },
+        parseSyncInput({ organization_id: ORGANIZATION_ID, mode: "full", source: accountsByType }),
+      ),
+    ).rejects.toMatchObject({ code: "CRM_UNAVAILABLE", statusCode: 504 });
+    expect(queued()).toEqual([]);
+  });
+
+  it("keeps the grant's scope with the token in the ledger, and puts no token in an error", async () => {
+    small.settings.grantedScopes = ALL_SCOPES.filter((s) => !/coql/i.test(s));
+    const { run } = wire(small);
+    const failure = await run({ mode: "full", source: accountsByType }).catch((e) => e);
+    expect(failure.code).toBe("CRM_UNAUTHORIZED");
+    const item = await ledger.item(SECRET_ID);
+    expect(item.token_scope?.split(" ")).toEqual(small.settings.grantedScopes);
+    expect(JSON.stringify({ m: failure.message, d: failure.details })).not.toContain(
+      item.access_token,
+    );
+  });
+
   it("a CRM 429 on the third page ends the run with CRM_RATE_LIMITED: nothing queued, the watermark where it was", async () => {
     const { run, deps } = wire(big);
     const first = await run({ mode: "full", source: accountsByType, apply_deactivations: true });
@@ -599,6 +672,23 @@ describe("hubspot source", () => {
     expect(queued()).toEqual([]);
   });
 
+  it.each([
+    ["a revoked token (401)", () => (hubspot.settings.tokenRevoked = true), "CRM_UNAUTHORIZED"],
+    ["a 500", () => (hubspot.settings.failNext = 1), "CRM_UNAVAILABLE"],
+  ])(
+    "maps %s to %s, queues nothing, and puts no token in the error",
+    async (_what, arrange, code) => {
+      arrange();
+      const { run } = wire(small);
+      const failure = await run({ mode: "full", source: companiesByStage }).catch((e) => e);
+      expect(failure.code).toBe(code);
+      expect(JSON.stringify({ m: failure.message, d: failure.details })).not.toContain(
+        hubspot.token,
+      );
+      expect(queued()).toEqual([]);
+    },
+  );
+
   it("a HubSpot 429 on the second page ends the run with CRM_RATE_LIMITED: nothing queued, the watermark where it was", async () => {
     const { run, deps } = wire(small);
     hubspot.update("companies", companyId(4), { lifecyclestage: "customer" });
@@ -679,9 +769,17 @@ describe("the deployed handler", () => {
       max_changes: 500,
     });
     expect(summary).toMatchObject({ source_type: "zoho_crm", jobs_queued: 1, crm_calls: 1 });
-    expect(queued()).toEqual([
+    const jobs = queued();
+    expect(jobs).toEqual([
       expect.objectContaining({ contact_id: contactId(4), action: "activate" }),
     ]);
+    // the worker carries the job out as it comes from the bulk queue: from the CRM to Books
+    const result = await workerHandler(
+      sqsEvent(jobs.map((job) => sqsRecord(job, { eventSourceARN: BULK_QUEUE_ARN }))),
+      lambdaContext("worker"),
+    );
+    expect(result).toEqual({ batchItemFailures: [] });
+    expect(small.contact(contactId(4))?.status).toBe("active");
   });
 
   it("runs a hubspot schedule input with the token from HUBSPOT_SECRET_ID", async () => {
