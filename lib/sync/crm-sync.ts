@@ -180,14 +180,10 @@ async function readBooks(
     for (const contact of listed.contacts) contacts.set(contact.contact_id, contact);
   }
   const listCalls = deps.books.calls - before;
-  const learned = await learnLinks(
-    deps.books,
-    organizationId,
-    input.source,
-    relevant,
-    contacts,
+  const learned = await learnLinks(deps.books, organizationId, input.source, relevant, contacts, {
     now,
-  );
+    mode: input.mode,
+  });
   return { contacts, filters, listCalls, ...learned };
 }
 
@@ -204,7 +200,7 @@ async function learnLinks(
   source: CrmSource,
   relevant: ReadonlyArray<Decided>,
   contacts: Map<string, BooksContact>,
-  now: Date,
+  { now, mode }: { now: Date; mode: CrmSyncInput["mode"] },
 ): Promise<{ lookups: number; notLookedUp: Set<string> }> {
   const notLookedUp = new Set<string>();
   const at = source.match.findIndex((strategy) => strategy.kind === "zcrm_link");
@@ -216,10 +212,21 @@ async function learnLinks(
   const before: MatchStrategy[] = source.match.slice(0, at);
   const index = buildBooksIndex([...contacts.values()]);
   const context = matchContext(source);
+  // An incremental run lists only the status a change can come from: a record that names a Books
+  // contact by id that is not listed names one already as wanted (or none), and needs no lookup.
+  const namesContact = (record: CrmRecord) =>
+    mode === "incremental" &&
+    before.some(
+      (s) =>
+        s.kind === "books_id_field" &&
+        typeof record[s.field] === "string" &&
+        ZOHO_ID_PATTERN.test((record[s.field] as string).trim()),
+    );
   const needed = relevant
     .filter(
       ({ record }) =>
         ZOHO_ID_PATTERN.test(record.id) &&
+        !namesContact(record) &&
         (!before.length || "unmatched" in matchRecord(record, before, index, context)),
     )
     .map(({ record }) => record.id);

@@ -358,6 +358,29 @@ describe("zoho_crm source: a run from the CRM to Books", () => {
     ]);
   });
 
+  it("an incremental run looks up no link for a record that names its Books contact by id", async () => {
+    const { run } = wire(small);
+    small.settings.booksListCrmIds = false;
+    const input = {
+      mode: "incremental",
+      source: accountsByType, // books_id_field:Books_Contact_Id, then zcrm_link
+    };
+    await run(input); // the watermark
+    // account 5 names contact 5 (active) by id and stays a Customer; account 4 (linked by the
+    // integration only) becomes one while its contact 4 is inactive
+    await small.crm.updateRecord("Accounts", crmAccountId(5), { Last_Activity_Time: isoAgo(1) });
+    await small.crm.updateRecord("Accounts", crmAccountId(4), { Account_Type: "Customer" });
+    const mark = small.requests().length;
+    const summary = await run(input);
+    const lookups = small
+      .requests()
+      .slice(mark)
+      .filter((r) => r.url.includes("zcrm_account_id="))
+      .map((r) => new URL(r.url, small.url).searchParams.get("zcrm_account_id"));
+    expect(summary).toMatchObject({ crm_records_read: 2, link_lookups: 1, jobs_queued: 1 });
+    expect(lookups).toEqual([crmAccountId(4)]);
+  });
+
   it("looks up at most 200 links a run, leaves the rest alone (no job, not unmatched), and starts further on the next day", async () => {
     const { run, deps } = wire(small);
     small.settings.booksListCrmIds = false;
