@@ -350,11 +350,12 @@ function changeFor(
   return {
     contact_id: contactId,
     action,
+    // within the job schema's bounds (lib/jobs/job.ts): a long picklist value is cut, not refused
     reason: {
-      rule: decision.rule,
+      rule: decision.rule.slice(0, 200),
       crm_record_id: record.id,
       field: decision.field,
-      value: decision.value,
+      value: decision.value.slice(0, 200),
       source: input.source.type,
     },
     ...(action === "deactivate" && input.guard.outstanding

@@ -115,8 +115,7 @@ export interface ChangeReason {
   /** the field the rule read, and the value that decided */
   field: string;
   value: string;
-  /** `zoho_crm` or `hubspot` */
-  source: string;
+  source: "zoho_crm" | "hubspot";
 }
 
 export interface PlannedChange {
