@@ -1,13 +1,17 @@
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import middy from "@middy/core";
 import { required } from "../lib/config";
+import { HubSpotClient } from "../lib/crm/hubspot-client";
+import { ZohoCrmClient } from "../lib/crm/zoho-crm-client";
 import { createDependencies, lazy } from "../lib/dependencies";
 import { ServiceError, toServiceError } from "../lib/errors";
 import { errorForLog, logger, metrics } from "../lib/observability";
+import { runScheduledSync } from "../lib/sync/crm-sync";
 import { DynamoSyncLedger } from "../lib/sync/state";
-import { parseSyncInput, runSync, type SyncSummary } from "../lib/sync/sync";
+import { parseSyncInput, type SyncSummary } from "../lib/sync/sync";
 
 // The sync lists Books in the bulk lane; a page may wait for the next minute (the run has 300 s).
 const dependencies = lazy(() => {
@@ -17,6 +21,25 @@ const dependencies = lazy(() => {
     ledger: new DynamoSyncLedger({ dynamo: base.dynamo, table: base.config.ZOHO_LEDGER_TABLE }),
     // loaded and created on the first `s3` source only (lib/sync/s3-client.ts)
     s3: lazy(() => import("../lib/sync/s3-client").then(({ S3Client }) => new S3Client({}))),
+    // `zoho_crm` sources: COQL with the Books connection's token (the same grant)
+    zohoCrm: lazy(
+      () => new ZohoCrmClient({ tokens: base.tokens, timeoutMs: base.config.ZOHO_HTTP_TIMEOUT_MS }),
+    ),
+    // `hubspot` sources: only when the operator set HUBSPOT_SECRET_ID
+    ...(base.config.HUBSPOT_SECRET_ID
+      ? {
+          hubspot: lazy(
+            () =>
+              new HubSpotClient({
+                secretsManager: new SecretsManagerClient({}),
+                secretId: base.config.HUBSPOT_SECRET_ID as string,
+                baseUrl: base.config.HUBSPOT_API_URL,
+                cacheTtlSeconds: base.config.SECRET_CACHE_TTL_SECONDS,
+                timeoutMs: base.config.ZOHO_HTTP_TIMEOUT_MS,
+              }),
+          ),
+        }
+      : {}),
   };
 });
 
@@ -45,9 +68,9 @@ function inputOf(event: unknown): unknown {
  */
 async function scheduledSync(event: unknown): Promise<SyncSummary> {
   const input = parseSyncInput(inputOf(event));
-  const { books, tokens, sqs, records, config, ledger, s3 } = dependencies();
+  const { books, tokens, sqs, records, config, ledger, s3, zohoCrm, hubspot } = dependencies();
   try {
-    const summary = await runSync(
+    const summary = await runScheduledSync(
       {
         books,
         tokens,
@@ -55,6 +78,8 @@ async function scheduledSync(event: unknown): Promise<SyncSummary> {
         records,
         ledger,
         s3,
+        zohoCrm,
+        ...(hubspot ? { hubspot } : {}),
         queueUrl: required(config, "BULK_QUEUE_URL"),
         timeoutMs: config.ZOHO_HTTP_TIMEOUT_MS,
       },
@@ -66,6 +91,8 @@ async function scheduledSync(event: unknown): Promise<SyncSummary> {
     metrics.addMetric("SyncZohoCalls", MetricUnit.Count, summary.zoho_calls);
     metrics.addMetric("SyncListCalls", MetricUnit.Count, summary.list_calls);
     metrics.addMetric("SyncConflicting", MetricUnit.Count, summary.conflicting);
+    if (summary.crm_calls !== undefined)
+      metrics.addMetric("SyncCrmCalls", MetricUnit.Count, summary.crm_calls);
     return summary;
   } catch (thrown) {
     const error = toServiceError(thrown);

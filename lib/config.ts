@@ -25,6 +25,7 @@ export const ENV_DEFAULTS = {
   ZOHO_GRANT_RETRY_SECONDS: 60,
   ZOHO_GRANT_REFUSED_BACKOFF_SECONDS: 600,
   TOKEN_REFRESH_MARGIN_MINUTES: 40,
+  HUBSPOT_API_URL: "https://api.hubapi.com",
 } as const;
 
 /** The environment every function reads once at cold start. */
@@ -74,6 +75,16 @@ export const EnvSchema = z.object({
   ZOHO_GRANT_REFUSED_BACKOFF_SECONDS: positiveInt(ENV_DEFAULTS.ZOHO_GRANT_REFUSED_BACKOFF_SECONDS),
   /** the scheduled refresher (every 30 minutes) renews a token with less than this left */
   TOKEN_REFRESH_MARGIN_MINUTES: positiveInt(ENV_DEFAULTS.TOKEN_REFRESH_MARGIN_MINUTES),
+  /**
+   * the HubSpot private-app token (`{"access_token": "pat-…"}`) of `hubspot` sync sources, read
+   * only; empty (the stack's default) is the same as unset
+   */
+  HUBSPOT_SECRET_ID: z.optional(z.string({ error: "must be a secret name or ARN" })),
+  /** HubSpot's API base URL: another one for the local HubSpot sandbox */
+  HUBSPOT_API_URL: z._default(
+    z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),
+    ENV_DEFAULTS.HUBSPOT_API_URL,
+  ),
 });
 
 export type Config = z.infer<typeof EnvSchema>;

@@ -62,6 +62,15 @@ export const ERROR_TABLE = {
   SYNC_SOURCE_FAILED: { httpStatus: 502, worker: "retry" },
   /** a sync run would make more than `max_changes` changes: nothing queued */
   SYNC_LIMIT_EXCEEDED: { httpStatus: 409, worker: "park" },
+  /**
+   * the CRM a sync reads (Zoho CRM, HubSpot) refused the grant or token: a scope or a permission
+   * is missing (named in the message), or the token is revoked; the run queued nothing
+   */
+  CRM_UNAUTHORIZED: { httpStatus: 502, worker: "retry" },
+  /** the CRM answered HTTP 429 (credits, concurrency, HubSpot's search limit): the run queued nothing and resumes at the next schedule */
+  CRM_RATE_LIMITED: { httpStatus: 429, worker: "wait" },
+  /** the CRM failed (5xx), timed out or could not be reached: the run queued nothing */
+  CRM_UNAVAILABLE: { httpStatus: 502, worker: "retry" },
   /** a bug of ours: logged with its stack, answered without it */
   INTERNAL_ERROR: { httpStatus: 500, worker: "retry" },
 } as const satisfies Record<string, ErrorRule>;

@@ -231,9 +231,11 @@ export class TokenStore {
           TableName: this.#options.table,
           Key: this.#key,
           UpdateExpression:
-            "SET access_token = :token, api_domain = :domain, token_expires_at = :expires, granted_at = :now, expires_at = :ttl ADD token_version :one REMOVE lease_holder, lease_until, blocked_until, block_code, block_message, block_version",
+            "SET access_token = :token, api_domain = :domain, token_expires_at = :expires, granted_at = :now, expires_at = :ttl, token_scope = :scope ADD token_version :one REMOVE lease_holder, lease_until, blocked_until, block_code, block_message, block_version",
           ExpressionAttributeValues: {
             ":token": { S: token.accessToken },
+            // the grant's scope, so a CRM sync can name a missing CRM scope before its first call
+            ":scope": { S: token.scope ?? "" },
             ":domain": { S: token.apiDomain },
             ":expires": { N: String(token.expiresAt) },
             ":now": { N: String(now) },
@@ -302,6 +304,7 @@ export class TokenStore {
     const item = await getLedgerItem(this.#options.dynamo, this.#options.table, this.#key);
     const accessToken = str(item?.access_token);
     const apiDomain = str(item?.api_domain);
+    const scope = str(item?.token_scope);
     const blockCode = str(item?.block_code) as ErrorCode | undefined;
     return {
       token:
@@ -312,6 +315,8 @@ export class TokenStore {
               expiresAt: num(item?.token_expires_at),
               grantedAt: num(item?.granted_at),
               version: num(item?.token_version),
+              // "" is a grant that answered no scope; absent, a token stored before scopes were kept
+              ...(scope ? { scope } : {}),
             }
           : undefined,
       leaseUntil: num(item?.lease_until),
@@ -332,6 +337,7 @@ export class TokenStore {
       apiDomain: token.apiDomain,
       expiresAt: token.expiresAt,
       grantedAt: token.grantedAt,
+      ...(token.scope ? { scope: token.scope } : {}),
     };
     return this.#token;
   }

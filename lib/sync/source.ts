@@ -30,35 +30,32 @@ export const DesiredStateSchema = z.object(
   { error: 'the document must be {"contacts": [...]}' },
 );
 
-/** Where the desired state comes from (the sync input's `source`). */
-export const SourceSchema = z.discriminatedUnion(
-  "type",
-  [
-    z.object({
-      type: z.literal("url"),
-      url: z.url({ protocol: /^https?$/, error: "source.url must be an http(s) URL" }),
-    }),
-    z.object({
-      type: z.literal("s3"),
-      bucket: z
-        .string({ error: "source.bucket must be a string" })
-        .check(
-          z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "source.bucket must be a bucket name"),
-        ),
-      key: z
-        .string({ error: "source.key must be a string" })
-        .check(z.minLength(1, "source.key must not be empty"), z.maxLength(1024)),
-    }),
-    z.object({
-      type: z.literal("inline"),
-      contacts: z.array(z.unknown(), { error: "source.contacts must be an array" }),
-    }),
-  ],
-  {
-    error:
-      'source must be {"type": "url", "url": …}, {"type": "s3", "bucket": …, "key": …} or {"type": "inline", "contacts": […]}',
-  },
-);
+/** The desired-state sources, each a schema (the sync input's union adds the CRM sources). */
+export const DESIRED_STATE_SOURCES = [
+  z.object({
+    type: z.literal("url"),
+    url: z.url({ protocol: /^https?$/, error: "source.url must be an http(s) URL" }),
+  }),
+  z.object({
+    type: z.literal("s3"),
+    bucket: z
+      .string({ error: "source.bucket must be a string" })
+      .check(z.regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "source.bucket must be a bucket name")),
+    key: z
+      .string({ error: "source.key must be a string" })
+      .check(z.minLength(1, "source.key must not be empty"), z.maxLength(1024)),
+  }),
+  z.object({
+    type: z.literal("inline"),
+    contacts: z.array(z.unknown(), { error: "source.contacts must be an array" }),
+  }),
+] as const;
+
+/** Where the desired state comes from (the sync input's `source`, when not a CRM). */
+export const SourceSchema = z.discriminatedUnion("type", [...DESIRED_STATE_SOURCES], {
+  error:
+    'source must be {"type": "url", "url": …}, {"type": "s3", "bucket": …, "key": …} or {"type": "inline", "contacts": […]}',
+});
 
 export type SyncSource = z.infer<typeof SourceSchema>;
 

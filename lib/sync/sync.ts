@@ -4,6 +4,7 @@ import type { SQSClient } from "@aws-sdk/client-sqs";
 import * as z from "zod/mini";
 import { type Action, findContactIdByEmail, normalizeEmail } from "../activation";
 import { organizationFor, type SecretReader } from "../credentials/secret";
+import { HubSpotSourceSchema, ZohoCrmSourceSchema } from "../crm/source";
 import { ServiceError, toServiceError } from "../errors";
 import { zohoIdSchema } from "../ids";
 import { describeIssues } from "../jobs/job";
@@ -17,11 +18,12 @@ import type {
   ZohoBooksClient,
 } from "../zoho/books-client";
 import {
+  DESIRED_STATE_SOURCES,
   type DesiredEntry,
   type DesiredState,
   loadDesiredState,
   type SourceConflict,
-  SourceSchema,
+  type SyncSource,
 } from "./source";
 import type { SyncLedger } from "./state";
 
@@ -33,6 +35,19 @@ export {
   parseCsv,
   parseDesiredState,
 } from "./source";
+
+/**
+ * Where a run's wishes come from: a desired-state document (`url`, `s3`, `inline`), or a CRM the
+ * run reads itself with rules (`zoho_crm`, `hubspot`: lib/crm/source.ts, lib/sync/crm-sync.ts).
+ */
+export const SyncSourceSchema = z.discriminatedUnion(
+  "type",
+  [...DESIRED_STATE_SOURCES, ZohoCrmSourceSchema, HubSpotSourceSchema],
+  {
+    error:
+      'source must be {"type": "url", "url": …}, {"type": "s3", "bucket": …, "key": …}, {"type": "inline", "contacts": […]}, {"type": "zoho_crm", "module", "rules", "match"} or {"type": "hubspot", "object", "rules", "match"}',
+  },
+);
 
 /** The EventBridge rule's constant input. */
 export const SyncInputSchema = z.object(
@@ -46,7 +61,23 @@ export const SyncInputSchema = z.object(
       z.enum(["incremental", "full"], { error: 'mode must be "incremental" or "full"' }),
       "incremental",
     ),
-    source: SourceSchema,
+    source: SyncSourceSchema,
+    /**
+     * the check the worker makes before a deactivation a CRM rule asked for: a contact with an
+     * outstanding receivable, unused credits or an outstanding payable is held, not deactivated
+     */
+    guard: z._default(
+      z.object(
+        {
+          outstanding: z._default(
+            z.boolean({ error: "guard.outstanding must be true or false" }),
+            true,
+          ),
+        },
+        { error: 'guard must be {"outstanding": true | false}' },
+      ),
+      { outstanding: true },
+    ),
     apply_deactivations: z._default(
       z.boolean({ error: "apply_deactivations must be true or false" }),
       false,
@@ -64,15 +95,36 @@ export const SyncInputSchema = z.object(
 
 export type SyncInput = z.infer<typeof SyncInputSchema>;
 
+/** An input whose source is a desired-state document (what {@link runSync} reads). */
+export type DesiredStateSyncInput = Omit<SyncInput, "source" | "guard"> & {
+  source: SyncSource;
+  guard?: SyncInput["guard"];
+};
+
 export function parseSyncInput(value: unknown): SyncInput {
   const parsed = SyncInputSchema.safeParse(value);
   if (parsed.success) return parsed.data;
   throw new ServiceError("INVALID_REQUEST", `Sync input: ${describeIssues(parsed.error.issues)}`);
 }
 
+/** Why a CRM rule asked for a change: carried by the job into its record, history and event. */
+export interface ChangeReason {
+  /** for people: "Account_Type is Former Customer", "no activity for 365 days (last 2025-01-01)" */
+  rule: string;
+  crm_record_id: string;
+  /** the field the rule read, and the value that decided */
+  field: string;
+  value: string;
+  source: "zoho_crm" | "hubspot";
+}
+
 export interface PlannedChange {
   contact_id: string;
   action: Action;
+  /** CRM sources: the rule, record and value that decided (in the job's body) */
+  reason?: ChangeReason;
+  /** CRM sources, rule-driven deactivations while the input's guard is on (in the job's body) */
+  guard?: { outstanding: true };
 }
 
 export interface SyncPlan {
@@ -207,9 +259,30 @@ export interface SyncSummary {
   unmatched_sample: DesiredEntry[];
   ambiguous_sample: Array<{ entry: DesiredEntry; candidates: string[] }>;
   conflicting_sample: SourceConflict[];
+  /** CRM sources only (lib/sync/crm-sync.ts): what the run read of the CRM and how it matched */
+  source_type?: "zoho_crm" | "hubspot";
+  /** CRM records read (each once, however many pages or overlapping reads named it) */
+  crm_records_read?: number;
+  /** CRM calls (COQL queries, HubSpot searches): CRM credits, apart from `zoho_calls` (Books) */
+  crm_calls?: number;
+  /** records no rule had an opinion on: left alone */
+  no_opinion?: number;
+  /** records with an opinion that found their Books contact */
+  matched?: number;
+  /** the first records that matched no Books contact (full runs), with what an operator may fix */
+  unmatched_records?: Array<{ crm_record_id: string; notes: string[] }>;
+  /** the first records that matched several Books contacts, with the candidates */
+  ambiguous_records?: Array<{ crm_record_id: string; by: string; candidates: string[] }>;
+  /** Books list calls made to learn a CRM record's Books contact (`zcrm_link`, rows without ids) */
+  link_lookups?: number;
+  /** records left alone because the run's link lookups were used up (the next run goes on) */
+  link_lookups_skipped?: number;
+  /** dry runs: every change the run would queue, with the rule, record and value that decided */
+  planned?: Array<PlannedChange>;
 }
 
-const SAMPLE = 20;
+/** Summaries list at most this many entries (or records) of each kind. */
+export const SAMPLE = 20;
 /**
  * An incremental run asks for contacts modified since the last run's start less this margin:
  * Zoho's clock and ours differ, its times have whole seconds, and ">=" or ">" is not documented.
@@ -250,7 +323,10 @@ export function desiredDigest(state: DesiredState, applyDeactivations: boolean):
  * moves to the front (read twice at worst, never skipped); a contact that leaves a status list
  * mid-listing can shift one row across a page boundary, which the daily full run catches.
  */
-export async function runSync(deps: SyncDependencies, input: SyncInput): Promise<SyncSummary> {
+export async function runSync(
+  deps: SyncDependencies,
+  input: DesiredStateSyncInput,
+): Promise<SyncSummary> {
   const { organizationId } = await organizationFor(deps.tokens, input.organization_id);
   const now = deps.now ?? (() => new Date());
   const desired = await loadDesiredState(input.source, deps);
@@ -316,7 +392,7 @@ export function listingFilters(
 async function listBooks(
   deps: SyncDependencies,
   organizationId: string,
-  input: SyncInput,
+  input: Pick<SyncInput, "mode" | "apply_deactivations" | "dry_run">,
   desired: DesiredState,
   now: () => Date,
 ): Promise<BooksListing> {
@@ -352,7 +428,7 @@ async function listBooks(
 async function planRun(
   deps: SyncDependencies,
   organizationId: string,
-  input: SyncInput,
+  input: Pick<SyncInput, "mode" | "apply_deactivations" | "dry_run">,
   desired: DesiredState,
   listing: BooksListing,
 ): Promise<{ plan: SyncPlan; changes: PlannedChange[] }> {
@@ -370,7 +446,7 @@ async function planRun(
 /** Step 4: what the run found and will do, as the contract lists it (`jobs_queued` set later). */
 export function summarize(
   organizationId: string,
-  input: SyncInput,
+  input: Pick<SyncInput, "mode" | "apply_deactivations" | "dry_run">,
   desired: DesiredState,
   listing: Pick<BooksListing, "contacts" | "filters" | "since" | "listCalls">,
   { plan, changes }: { plan: SyncPlan; changes: PlannedChange[] },
@@ -407,12 +483,15 @@ export function summarize(
 }
 
 /** The summary without its samples: what an error's details carry. */
-function brief(summary: SyncSummary) {
+export function brief(summary: SyncSummary) {
   return {
     ...summary,
     unmatched_sample: undefined,
     ambiguous_sample: undefined,
     conflicting_sample: undefined,
+    unmatched_records: undefined,
+    ambiguous_records: undefined,
+    planned: undefined,
   };
 }
 
@@ -421,7 +500,7 @@ function brief(summary: SyncSummary) {
  * first. Returns how many were queued; if SQS took only some, clears the marks of the others
  * and throws with the SQS error's code (the next run plans them again; jobs are idempotent).
  */
-async function queueChanges(
+export async function queueChanges(
   deps: SyncDependencies,
   organizationId: string,
   changes: PlannedChange[],
@@ -486,7 +565,7 @@ function randomJobId(): string {
  * rest are older), which also bounds the listing when Zoho ignores the `last_modified_time`
  * filter; a row out of order means the sort was not honoured either, and the listing goes on.
  */
-async function listContacts(
+export async function listContacts(
   books: ZohoBooksClient,
   organizationId: string,
   filterBy: StatusFilter,

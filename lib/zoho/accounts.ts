@@ -9,6 +9,8 @@ export interface AccessToken {
   apiDomain: string;
   /** epoch milliseconds */
   expiresAt: number;
+  /** the grant's `scope` as Zoho answered it (space- or comma-separated), when it answered one */
+  scope?: string;
 }
 
 export interface GrantOptions {
@@ -114,6 +116,7 @@ export async function grantAccessToken(
         ? body.api_domain
         : (secret.api_domain ?? defaultApiDomain(secret)),
     expiresAt: options.now() + expiresIn * 1000,
+    ...(typeof body.scope === "string" ? { scope: body.scope } : {}),
   };
 }
 

@@ -63,6 +63,9 @@ export interface BooksContact {
   status: ContactStatus;
   email?: string;
   last_modified_time?: string;
+  /** set by Zoho's CRM integration; on list rows only where Zoho puts them there (not documented) */
+  zcrm_account_id?: string;
+  zcrm_contact_id?: string;
 }
 
 /** A person of a contact; a contact's addresses are its persons' (primary and others). */
@@ -105,6 +108,9 @@ export interface ListContactsQuery {
   /** `sort_column` (Zoho's default is contact_name) and `sort_order`, A or D */
   sortColumn?: "contact_name" | "last_modified_time";
   sortOrder?: "A" | "D";
+  /** the contacts Zoho's CRM integration linked to this CRM account / contact (documented filters) */
+  zcrmAccountId?: string;
+  zcrmContactId?: string;
 }
 
 export interface ContactsPage {
@@ -205,6 +211,12 @@ export class ZohoBooksClient {
           : { last_modified_time: zohoTime(query.modifiedSince) }),
         ...(query.sortColumn === undefined ? {} : { sort_column: query.sortColumn }),
         ...(query.sortOrder === undefined ? {} : { sort_order: query.sortOrder }),
+        ...(query.zcrmAccountId === undefined
+          ? {}
+          : { zcrm_account_id: assertZohoId(query.zcrmAccountId, "zcrm_account_id") }),
+        ...(query.zcrmContactId === undefined
+          ? {}
+          : { zcrm_contact_id: assertZohoId(query.zcrmContactId, "zcrm_contact_id") }),
       },
       undefined,
       call,

@@ -8,7 +8,11 @@ import { beforeAll, describe, expect, it } from "vitest";
 // biome-ignore lint/suspicious/noExplicitAny: template properties are arbitrary JSON
 type Json = any;
 type Resource = { Type: string; Properties: Record<string, Json>; Condition?: string };
-type Template = { Resources: Record<string, Resource>; Outputs: Record<string, Json> };
+type Template = {
+  Resources: Record<string, Resource>;
+  Outputs: Record<string, Json>;
+  Conditions?: Record<string, Json>;
+};
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -55,6 +59,7 @@ let template: Template;
 let withExistingSecret: Template;
 let withJwt: Template;
 const EXISTING = "arn:aws:secretsmanager:us-east-1:123456789012:secret:zoho-AbCdEf";
+const HUBSPOT = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hubspot-AbCdEf";
 
 beforeAll(() => {
   template = packageTemplate();
@@ -64,6 +69,7 @@ beforeAll(() => {
     "--param=httpApiThrottleBurst=7",
     "--param=httpApiReservedConcurrency=3",
     "--param=syncBucket=crm-exports",
+    `--param=hubspotSecretArn=${HUBSPOT}`,
     "--param=alarmTopicArn=arn:aws:sns:us-east-1:123456789012:ops",
   ]);
   withJwt = packageTemplate([
@@ -348,6 +354,7 @@ describe("the packaged CloudFormation template", () => {
           expect([
             { "Fn::If": ["CreateZohoSecret", { Ref: "ZohoSecret" }, ""] },
             { "Fn::If": ["CreateWebhookSecret", { Ref: "WebhookSecret" }, ""] },
+            "", // the hubspotSecretArn param, under its HasHubSpotSecret condition (below)
           ]).toContainEqual(statement.Resource);
         }
         if (services.has("events")) {
@@ -392,12 +399,38 @@ describe("the packaged CloudFormation template", () => {
         s.Action.some((a) => a.startsWith("secretsmanager:")),
       );
       expect(onSecret.flatMap((s: { Action: string[] }) => s.Action)).toEqual(
-        name === "HttpApiRole"
+        name === "HttpApiRole" || name === "ScheduledSyncRole"
           ? ["secretsmanager:GetSecretValue", "secretsmanager:GetSecretValue"]
           : ["secretsmanager:GetSecretValue"],
       );
     }
     expect(JSON.stringify(template)).not.toContain("PutSecretValue");
+  });
+
+  it("lets only the sync read the HubSpot token's secret, named by the hubspotSecretArn param, and none without it", () => {
+    const raw = (t: Template) =>
+      (t.Resources.ScheduledSyncRole as Resource).Properties.Policies[0].PolicyDocument.Statement;
+    const hubspot = (t: Template) =>
+      raw(t).find((s: Json) => s["Fn::If"]?.[0] === "HasHubSpotSecret")?.["Fn::If"];
+    expect(hubspot(withExistingSecret)?.[1]).toEqual({
+      Effect: "Allow",
+      Action: ["secretsmanager:GetSecretValue"],
+      Resource: HUBSPOT,
+    });
+    expect(hubspot(withExistingSecret)?.[2]).toEqual({ Ref: "AWS::NoValue" });
+    expect(withExistingSecret.Conditions?.HasHubSpotSecret).toEqual({
+      "Fn::Not": [{ "Fn::Equals": [HUBSPOT, ""] }],
+    });
+    expect(template.Conditions?.HasHubSpotSecret).toEqual({
+      "Fn::Not": [{ "Fn::Equals": ["", ""] }],
+    });
+    for (const [name, role] of ofType(withExistingSecret, "AWS::IAM::Role"))
+      if (name !== "ScheduledSyncRole") expect(JSON.stringify(role)).not.toContain(HUBSPOT);
+    const sync = withExistingSecret.Resources.ScheduledSyncLambdaFunction as Resource;
+    expect(sync.Properties.Environment.Variables).toMatchObject({
+      HUBSPOT_SECRET_ID: HUBSPOT,
+      HUBSPOT_API_URL: "https://api.hubapi.com",
+    });
   });
 
   it("lets only the worker put events, on the named bus only", () => {
