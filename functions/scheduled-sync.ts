@@ -1,17 +1,13 @@
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
-import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import middy from "@middy/core";
 import { required } from "../lib/config";
-import { HubSpotClient } from "../lib/crm/hubspot-client";
-import { ZohoCrmClient } from "../lib/crm/zoho-crm-client";
 import { createDependencies, lazy } from "../lib/dependencies";
 import { ServiceError, toServiceError } from "../lib/errors";
 import { errorForLog, logger, metrics } from "../lib/observability";
-import { runScheduledSync } from "../lib/sync/crm-sync";
 import { DynamoSyncLedger } from "../lib/sync/state";
-import { parseSyncInput, type SyncSummary } from "../lib/sync/sync";
+import { parseSyncInput, runSync, type SyncSummary } from "../lib/sync/sync";
 
 // The sync lists Books in the bulk lane; a page may wait for the next minute (the run has 300 s).
 const dependencies = lazy(() => {
@@ -21,27 +17,12 @@ const dependencies = lazy(() => {
     ledger: new DynamoSyncLedger({ dynamo: base.dynamo, table: base.config.ZOHO_LEDGER_TABLE }),
     // loaded and created on the first `s3` source only (lib/sync/s3-client.ts)
     s3: lazy(() => import("../lib/sync/s3-client").then(({ S3Client }) => new S3Client({}))),
-    // `zoho_crm` sources: COQL with the Books connection's token (the same grant)
-    zohoCrm: lazy(
-      () => new ZohoCrmClient({ tokens: base.tokens, timeoutMs: base.config.ZOHO_HTTP_TIMEOUT_MS }),
-    ),
-    // `hubspot` sources: only when the operator set HUBSPOT_SECRET_ID
-    ...(base.config.HUBSPOT_SECRET_ID
-      ? {
-          hubspot: lazy(
-            () =>
-              new HubSpotClient({
-                secretsManager: new SecretsManagerClient({}),
-                secretId: base.config.HUBSPOT_SECRET_ID as string,
-                baseUrl: base.config.HUBSPOT_API_URL,
-                cacheTtlSeconds: base.config.SECRET_CACHE_TTL_SECONDS,
-                timeoutMs: base.config.ZOHO_HTTP_TIMEOUT_MS,
-              }),
-          ),
-        }
-      : {}),
   };
 });
+
+// CRM sources (`zoho_crm`, `hubspot`): their readers and clients are loaded on the first such
+// run only, so a document source's cold start does not carry them
+const crm = lazy(() => import("../lib/sync/crm-run"));
 
 /**
  * The deployed rules carry only `{"mode": …}`; the rest of the input is the function's
@@ -68,23 +49,19 @@ function inputOf(event: unknown): unknown {
  */
 async function scheduledSync(event: unknown): Promise<SyncSummary> {
   const input = parseSyncInput(inputOf(event));
-  const { books, tokens, sqs, records, config, ledger, s3, zohoCrm, hubspot } = dependencies();
+  const deps = dependencies();
+  const { config } = deps;
+  const run = {
+    ...deps,
+    queueUrl: required(config, "BULK_QUEUE_URL"),
+    timeoutMs: config.ZOHO_HTTP_TIMEOUT_MS,
+  };
   try {
-    const summary = await runScheduledSync(
-      {
-        books,
-        tokens,
-        sqs,
-        records,
-        ledger,
-        s3,
-        zohoCrm,
-        ...(hubspot ? { hubspot } : {}),
-        queueUrl: required(config, "BULK_QUEUE_URL"),
-        timeoutMs: config.ZOHO_HTTP_TIMEOUT_MS,
-      },
-      input,
-    );
+    const { source } = input;
+    const summary =
+      source.type === "zoho_crm" || source.type === "hubspot"
+        ? await (await crm()).runCrmSource(run, { ...input, source })
+        : await runSync(run, { ...input, source });
     logger.info("Sync finished", { ...summary });
     metrics.addMetric("SyncJobsQueued", MetricUnit.Count, summary.jobs_queued);
     metrics.addMetric("SyncUnmatched", MetricUnit.Count, summary.unmatched + summary.ambiguous);

@@ -14,7 +14,10 @@ const TARGET_BYTES = 300 * 1024;
 const ABOVE_TARGET: Partial<Record<(typeof FUNCTIONS)[number], number>> = {
   "http-api": 340_000,
   "sqs-worker": 379_000,
-  "scheduled-sync": 397_000,
+  // +6 KB for the CRM sources' schemas (lib/crm/source.ts, rules, the query builders that check
+  // a rule set's limits), which every sync input's parse holds; their readers and clients load
+  // lazily (lib/sync/crm-run.ts). Making the schemas lazy too is left (docs/performance.md).
+  "scheduled-sync": 405_000,
 };
 
 const built = (name: string) =>

@@ -1,0 +1,49 @@
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import type { Config } from "../config";
+import type { TokenStore } from "../credentials/token-store";
+import { HubSpotClient } from "../crm/hubspot-client";
+import { ZohoCrmClient } from "../crm/zoho-crm-client";
+import { lazy } from "../lazy";
+import type { CrmSyncDependencies, CrmSyncInput } from "./crm-sync";
+import { runCrmSync } from "./crm-sync";
+
+/**
+ * The scheduled sync's CRM half, loaded by `functions/scheduled-sync.ts` on the first run with a
+ * `zoho_crm` or `hubspot` source (so a document source's cold start does not carry it): the CRM
+ * clients, created once per container.
+ */
+let clients: Pick<CrmSyncDependencies, "zohoCrm" | "hubspot"> | undefined;
+
+function crmClients(tokens: TokenStore, config: Config) {
+  clients ??= {
+    // `zoho_crm` sources: COQL with the Books connection's token (the same grant)
+    zohoCrm: lazy(() => new ZohoCrmClient({ tokens, timeoutMs: config.ZOHO_HTTP_TIMEOUT_MS })),
+    // `hubspot` sources: only when the operator set HUBSPOT_SECRET_ID
+    ...(config.HUBSPOT_SECRET_ID
+      ? {
+          hubspot: lazy(
+            () =>
+              new HubSpotClient({
+                secretsManager: new SecretsManagerClient({}),
+                secretId: config.HUBSPOT_SECRET_ID as string,
+                baseUrl: config.HUBSPOT_API_URL,
+                cacheTtlSeconds: config.SECRET_CACHE_TTL_SECONDS,
+                timeoutMs: config.ZOHO_HTTP_TIMEOUT_MS,
+              }),
+          ),
+        }
+      : {}),
+  };
+  return clients;
+}
+
+/** One run over a CRM source, with the container's CRM clients. */
+export function runCrmSource(
+  deps: Omit<CrmSyncDependencies, "zohoCrm" | "hubspot" | "tokens"> & {
+    config: Config;
+    tokens: TokenStore;
+  },
+  input: CrmSyncInput,
+) {
+  return runCrmSync({ ...deps, ...crmClients(deps.tokens, deps.config) }, input);
+}
