@@ -1,16 +1,16 @@
 import { createHash } from "node:crypto";
-import { findContactIdByEmail } from "../activation";
 import { organizationFor } from "../credentials/secret";
 import { buildBooksIndex, type CrmRecord, type MatchContext, matchRecord } from "../crm/match";
 import { evaluateRules, type MatchStrategy, type RuleDecision } from "../crm/rules";
 import { type CrmSource, emailFields } from "../crm/source";
-import { ServiceError, toServiceError } from "../errors";
+import { ServiceError } from "../errors";
 import { ZOHO_ID_PATTERN } from "../ids";
 import { logger } from "../observability";
 import type { BooksContact, StatusFilter, ZohoBooksClient } from "../zoho/books-client";
 import { type CrmClients, readCrm } from "./crm-read";
 import {
   brief,
+  emailCandidates,
   listContacts,
   type PlannedChange,
   queueChanges,
@@ -386,14 +386,7 @@ async function checkEmailMatches(
 ): Promise<void> {
   const dropped = new Set<string>();
   for (const [contactId, email] of byEmail) {
-    const candidates = await findContactIdByEmail(books, email, organizationId).then(
-      (id) => [id],
-      (error: unknown) => {
-        const { code, details } = toServiceError(error);
-        if (code !== "CONTACT_AMBIGUOUS" && code !== "CONTACT_NOT_FOUND") throw error;
-        return (details?.candidates as string[] | undefined) ?? [];
-      },
-    );
+    const candidates = await emailCandidates(books, email, organizationId);
     if (candidates.length === 1 && candidates[0] === contactId) continue;
     dropped.add(contactId);
     const change = plan.changes.find((c) => c.contact_id === contactId);

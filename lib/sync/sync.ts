@@ -616,6 +616,25 @@ async function changedSince(
 }
 
 /**
+ * The Books contacts whose contact persons have `email` (every person, not only the primary):
+ * one, several, or none.
+ */
+export function emailCandidates(
+  books: ZohoBooksClient,
+  email: string,
+  organizationId: string,
+): Promise<string[]> {
+  return findContactIdByEmail(books, email, organizationId).then(
+    (id) => [id],
+    (error: unknown) => {
+      const { code, details } = toServiceError(error);
+      if (code !== "CONTACT_AMBIGUOUS" && code !== "CONTACT_NOT_FOUND") throw error;
+      return (details?.candidates as string[] | undefined) ?? [];
+    },
+  );
+}
+
+/**
  * A list row shows only the primary person's email, so an email that names one contact of the
  * list may also be another contact's (a secondary person's, or one an incremental run did not
  * read): the API would refuse it as ambiguous. Each change named by email only is resolved as a
@@ -629,14 +648,7 @@ async function checkEmailsAgainstAll(
 ): Promise<void> {
   const dropped = new Set<string>();
   for (const [contactId, email] of plan.byEmailOnly) {
-    const candidates = await findContactIdByEmail(books, email, organizationId).then(
-      (id) => [id],
-      (error: unknown) => {
-        const { code, details } = toServiceError(error);
-        if (code !== "CONTACT_AMBIGUOUS" && code !== "CONTACT_NOT_FOUND") throw error;
-        return (details?.candidates as string[] | undefined) ?? [];
-      },
-    );
+    const candidates = await emailCandidates(books, email, organizationId);
     if (candidates.length === 1 && candidates[0] === contactId) continue;
     dropped.add(contactId);
     plan.ambiguous.push({
