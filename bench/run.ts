@@ -174,13 +174,14 @@ const lines: string[] = [];
 if (r.drain) {
   const d = r.drain;
   lines.push(
-    `| drain (${d.lane} lane, ceiling ${d.lane_ceiling_per_minute}/min of share ${d.minute_share} of ${d.limit_per_minute}) | jobs | seconds | rate ÷ ceiling (≥ 0.95) | 429 share (≤ 0.01) | lost (0) | DLQ (0) |`,
-    "| --- | --- | --- | --- | --- | --- | --- |",
+    `| drain (${d.lane} lane alone, share ${d.minute_share} of ${d.limit_per_minute}) | jobs | seconds | calls a minute ÷ share (≥ 0.95) | most calls in any 60 s (≤ share) | 429 share (≤ 0.01) | lost (0) | DLQ (0) |`,
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
     row([
       "worker + ledger budget",
       d.jobs,
       d.seconds,
-      d.rate_ratio,
+      d.share_ratio,
+      d.max_calls_in_60s,
       d.throttled_share,
       d.lost,
       d.dlq,
@@ -190,6 +191,7 @@ if (r.drain) {
       `${d.baseline.done} done`,
       d.baseline.seconds,
       d.baseline.rate_ratio,
+      "",
       d.baseline.throttled_share,
       "-",
       "-",
@@ -218,14 +220,15 @@ if (r.tokens) {
 if (r.mixed) {
   const m = r.mixed;
   lines.push(
-    "| mixed | Zoho 429 share (≤ 0.005) | HTTP 429 share (≤ 0.01) | real-time p50 / p95 s (p95 ≤ target) | bulk rate ÷ ceiling (≥ 0.95) | lost | DLQ |",
-    "| --- | --- | --- | --- | --- | --- | --- |",
+    "| mixed | Zoho 429 share (≤ 0.005) | HTTP 429 share (≤ 0.01) | real-time p50 / p95 s (p95 ≤ target) | all our calls a minute ÷ share | other integration refused (≤ 0.01) | lost | DLQ |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- |",
     row([
       "this run",
       m.throttled_share,
       m.http_throttled_share,
       `${m.realtime_p50_s} / ${m.realtime_p95_s} (target ${m.realtime_p95_target_s})`,
-      m.bulk_rate_ratio,
+      m.share_ratio,
+      m.other_integration_refused_share,
       m.lost,
       m.dlq,
     ]),
@@ -234,6 +237,7 @@ if (r.mixed) {
       "-",
       m.baseline.http_throttled_share,
       `- / ${m.baseline.realtime_p95_s}`,
+      "-",
       "-",
       "-",
       "-",
