@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { type BuildOptions, build, type Metafile } from "esbuild";
 
 export const ROOT = resolve(import.meta.dirname, "..");
@@ -61,8 +61,10 @@ export async function bundle(
       : { stdin: { contents: entry.contents, resolveDir: ROOT, loader: "ts" as const } }),
   });
   const metafile = result.metafile as Metafile;
+  // the entry's own output: an import()'s chunk is an entry point of the metafile too
+  const entryName = "path" in entry ? relative(ROOT, entry.path) : "<stdin>";
   const [entryPath] =
-    Object.entries(metafile.outputs).find(([, output]) => output.entryPoint !== undefined) ?? [];
+    Object.entries(metafile.outputs).find(([, output]) => output.entryPoint === entryName) ?? [];
   if (!entryPath) throw new Error(`bundling ${name} produced no entry`);
   // The chunks the entry reaches by static imports only, then by any import (a chunk nothing
   // reaches, such as one for an import() that tree shaking removed, is never loaded).
