@@ -348,7 +348,7 @@ if (r.worker?.deadline) {
 if (r.ledger?.contention) {
   const c = r.ledger.contention;
   lines.push(
-    `| slot contention (${c.callers} callers, ${c.slots} slots, ${c.seconds} s) | permits | lease requests / permit (≤ 3) | ledger requests / permit | interactive p95 wait s | realtime p95 wait s |`,
+    `| slot contention (${c.callers} callers, ${c.slots} slots, ${c.seconds} s) | permits | budget-item requests / permit (≤ 3) | ledger requests / permit | interactive p95 wait s | realtime p95 wait s |`,
     "| --- | --- | --- | --- | --- | --- |",
     row([
       "",

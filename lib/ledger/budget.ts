@@ -296,9 +296,7 @@ export class ZohoBudget {
     const { organizationId, lane, holder } = call;
     this.#refresh(call, this.#views.get(organizationId) as BudgetView);
     if (this.#obstacle(call.view, lane, now)) return; // the minute or the day
-    const slots =
-      this.#slotsFull(call.view, lane) ||
-      (!call.queued && this.#othersWait(call.view, lane, holder, now));
+    const slots = this.#mustWaitForSlot(call.view, lane, holder, now, call.queued);
     // dead containers' leases are cleared
     if (slots && (await this.#clearExpiredLeases(organizationId, call.view, now))) return;
     if (Date.now() > call.slotWaitEnds)
@@ -331,12 +329,13 @@ export class ZohoBudget {
     return until > now ? { kind: "minute", until } : undefined;
   }
 
-  #slotsFull(view: BudgetView, lane: Lane): boolean {
-    return view.leases.size >= laneSlots(this.#options.concurrency, lane);
-  }
-
-  #othersWait(view: BudgetView, lane: Lane, holder: string, now: number): boolean {
-    return lane !== "interactive" && waitersAhead(view, lane, holder, now) > 0;
+  /**
+   * Whether a call must wait for a slot: its lane's slots are all taken, or (when it is not in the
+   * queue yet) real-time or bulk calls wait ahead of it.
+   */
+  #mustWaitForSlot(view: BudgetView, lane: Lane, holder: string, now: number, queued: boolean) {
+    if (view.leases.size >= laneSlots(this.#options.concurrency, lane)) return true;
+    return !queued && lane !== "interactive" && waitersAhead(view, lane, holder, now) > 0;
   }
 
   /** How long a real-time or bulk call waits for its turn at a slot; 0: a slot is free for it now. */
@@ -483,7 +482,7 @@ export class ZohoBudget {
     const keep =
       lane !== "interactive" &&
       view !== undefined &&
-      (this.#slotsFull(view, lane) || waitersAhead(view, lane, holder, now) > 0);
+      this.#mustWaitForSlot(view, lane, holder, now, false);
     const next = keep ? randomUUID() : undefined;
     const release = () =>
       this.#write(organizationId, {
