@@ -16,28 +16,23 @@ import {
   budgetView,
   bulkPace,
   CLOCK_TOLERANCE_MS,
+  DEMAND_MEMORY_MS,
   freesAt,
+  KEPT_PLACE_MS,
+  KEPT_PREFIX,
   type Lane,
   laneLimit,
+  laneSlots,
   MARK_RETENTION_MS,
+  slotLimits,
   turnWaitMs,
-  WAITER_TTL_MS,
   WINDOW_MS,
+  waiterLive,
   waitersAhead,
   windowBase,
 } from "./window";
 
 export type { Lane } from "./window";
-
-/**
- * Concurrency slots a lane may hold: realtime leaves one to the HTTP API's interactive calls
- * (so one waits for at most one other HTTP call, never for the worker), bulk leaves one more to
- * realtime. With `ZOHO_CONCURRENCY` 1 or 2 the lanes share.
- */
-export function laneSlots(concurrency: number, lane: Lane): number {
-  const below = { interactive: 0, realtime: 1, bulk: 2 }[lane];
-  return Math.max(1, concurrency - below);
-}
 
 export interface BudgetOptions {
   dynamo: DynamoDBClient;
@@ -91,11 +86,6 @@ const DAY_AFTER_PROBE_MS = 86_400_000 - PROBE_INTERVAL_MS;
 const MAX_DAY_OPENINGS = 3;
 /** A wait for a concurrency slot longer than this is not waited here. */
 const MAX_SLOT_WAIT_MS = 5_000;
-/**
- * A place kept in the queue by a release serves a call that asks within this time; after it, the
- * place is left to expire (other waiters stop counting it after WAITER_TTL_MS).
- */
-const KEPT_PLACE_MS = 1_000;
 /** Old marks a take removes at most (keeps its expression small; takes are many). */
 const MARKS_REMOVED_PER_TAKE = 20;
 /** The budget item outlives two days of silence (DynamoDB's TTL); any call renews it. */
@@ -152,8 +142,8 @@ export class ZohoBudget {
   readonly #exhaustedUntil = new Map<string, number>();
   /** per organization: the budget item as this container last saw it */
   readonly #views = new Map<string, BudgetView>();
-  /** per organization: the place in a slot queue this container's last release kept for its next call */
-  readonly #kept = new Map<string, { lane: Lane; holder: string; at: number }>();
+  /** per organization: the places in a slot queue this container's releases kept for its next calls */
+  readonly #kept = new Map<string, { lane: Lane; holder: string; at: number }[]>();
   /** how long this container's calls hold their slot (a moving average), to time a wait for one */
   #holdMs = 250;
 
@@ -213,25 +203,32 @@ export class ZohoBudget {
   }
 
   async #startCall(organizationId: string, lane: Lane, options: AcquireOptions): Promise<Call> {
-    // a place this container's last release kept in the queue, while fresh, is this call's
-    const kept = this.#kept.get(organizationId);
-    this.#kept.delete(organizationId);
-    const keptFresh = kept?.lane === lane && this.#options.now() - kept.at < KEPT_PLACE_MS;
+    const kept = this.#claimKeptPlace(organizationId, lane);
     const seen = this.#views.get(organizationId);
     return {
       organizationId,
       lane,
-      holder: keptFresh ? kept.holder : randomUUID(),
+      holder: kept ?? randomUUID(),
       deadline: this.#options.now() + options.maxWaitMs,
       slotWaitEnds: Date.now() + MAX_SLOT_WAIT_MS, // real time: ends under a frozen test clock too
       view: seen ?? (await this.#read(organizationId)),
       fresh: seen === undefined,
-      queued: keptFresh,
+      queued: kept !== undefined,
       early: 0,
       due: false,
       demandShown: false,
       openings: 0,
     };
+  }
+
+  /** A fresh place a release of this container kept in the lane's queue, now this call's (each serves one call). */
+  #claimKeptPlace(organizationId: string, lane: Lane): string | undefined {
+    const now = this.#options.now();
+    const fresh = (this.#kept.get(organizationId) ?? []).filter((k) => now - k.at < KEPT_PLACE_MS);
+    const mine = fresh.findIndex((k) => k.lane === lane);
+    const [claimed] = mine < 0 ? [] : fresh.splice(mine, 1);
+    this.#kept.set(organizationId, fresh);
+    return claimed?.holder;
   }
 
   /** Opens the day, or waits out the minute; throws when the limit outlasts the call's wait. */
@@ -281,7 +278,7 @@ export class ZohoBudget {
       this.#refresh(call, await this.#enqueue(organizationId, lane, holder, now));
       return true;
     }
-    if (Date.now() + wait > call.slotWaitEnds) throw this.#slotsTaken(organizationId, lane);
+    if (Date.now() + wait > call.slotWaitEnds) throw this.#slotsTaken(call);
     await this.#options.sleep(wait);
     call.due = true; // its turn, as far as it knows: it tries once, and learns the item either way
     return true;
@@ -300,7 +297,7 @@ export class ZohoBudget {
     // dead containers' leases are cleared
     if (slots && (await this.#clearExpiredLeases(organizationId, call.view, now))) return;
     if (Date.now() > call.slotWaitEnds)
-      throw slots ? this.#slotsTaken(organizationId, lane) : this.#busy(organizationId);
+      throw slots ? this.#slotsTaken(call) : this.#busy(organizationId);
     call.early = Math.min(call.early + 1, 5);
     // a real-time or bulk call's next turn waits at least this long (#awaitTurn); an HTTP call's here
     if (lane === "interactive")
@@ -334,7 +331,7 @@ export class ZohoBudget {
    * queue yet) real-time or bulk calls wait ahead of it.
    */
   #mustWaitForSlot(view: BudgetView, lane: Lane, holder: string, now: number, queued: boolean) {
-    if (view.leases.size >= laneSlots(this.#options.concurrency, lane)) return true;
+    if (view.leases.size >= laneSlots(this.#options.concurrency, lane, view, now)) return true;
     return !queued && lane !== "interactive" && waitersAhead(view, lane, holder, now) > 0;
   }
 
@@ -342,7 +339,7 @@ export class ZohoBudget {
   #turnWaitMs(view: BudgetView, lane: "realtime" | "bulk", holder: string, now: number): number {
     return turnWaitMs(
       view,
-      laneSlots(this.#options.concurrency, lane),
+      laneSlots(this.#options.concurrency, lane, view, now),
       waitersAhead(view, lane, holder, now),
       { now, holdMs: this.#holdMs, leaseMs: this.#options.leaseSeconds * 1000 },
     );
@@ -390,7 +387,7 @@ export class ZohoBudget {
       ":limit": {
         N: String(windowBase(view, now - WINDOW_MS) + laneLimit(share, lane, view, now)),
       },
-      ":slots": { N: String(laneSlots(this.#options.concurrency, lane)) },
+      ":slots": { N: String(laneSlots(this.#options.concurrency, lane, view, now)) },
       ":leaseEnd": { N: String(now + this.#options.leaseSeconds * 1000) },
       ":ttl": { N: String(Math.ceil(now / 1000) + ITEM_TTL_SECONDS) },
     };
@@ -410,6 +407,14 @@ export class ZohoBudget {
       const pace = bulkPace(share);
       conditions.push("seq < :paced");
       values[":paced"] = { N: String(windowBase(view, now - pace.windowMs) + pace.calls) };
+      // the slot bulk leaves to real-time calls while they are about, decided by the item, not the view
+      const slots = slotLimits(this.#options.concurrency);
+      conditions.push(
+        "(size(leases) < :sharedSlots OR (size(waiting_realtime) = :zero AND (attribute_not_exists(seen_realtime) OR seen_realtime <= :demandSince)))",
+      );
+      values[":slots"] = { N: String(slots.bulk) };
+      values[":sharedSlots"] = { N: String(slots.bulkShared) };
+      values[":demandSince"] = { N: String(now - DEMAND_MEMORY_MS) };
     }
     const set = [
       "seq = seq + :one",
@@ -429,7 +434,7 @@ export class ZohoBudget {
       });
     for (const waiting of ["realtime", "bulk"] as const) {
       const gone = [...view.waiting[waiting]]
-        .filter(([other, since]) => other !== holder && since <= now - WAITER_TTL_MS)
+        .filter(([other, since]) => other !== holder && !waiterLive(other, since, now))
         .slice(0, MARKS_REMOVED_PER_TAKE);
       gone.forEach(([other], i) => {
         names[`#gone_${waiting}${i}`] = other;
@@ -483,22 +488,23 @@ export class ZohoBudget {
       lane !== "interactive" &&
       view !== undefined &&
       this.#mustWaitForSlot(view, lane, holder, now, false);
-    const next = keep ? randomUUID() : undefined;
+    const next = keep ? `${KEPT_PREFIX}${randomUUID()}` : undefined;
+    const values: Record<string, AttributeValue> = {
+      ...(notSent ? { ":one": { N: "1" } } : {}),
+      ...(next ? { ":now": { N: String(now) } } : {}),
+    };
     const release = () =>
       this.#write(organizationId, {
         UpdateExpression: `REMOVE leases.#holder${notSent ? " ADD remaining :one" : ""}${next ? ` SET waiting_${lane}.#next = :now` : ""}`,
         ConditionExpression: "attribute_exists(leases)",
         ExpressionAttributeNames: { "#holder": holder, ...(next ? { "#next": next } : {}) },
-        ...(notSent || next
-          ? {
-              ExpressionAttributeValues: {
-                ...(notSent ? { ":one": { N: "1" } } : {}),
-                ...(next ? { ":now": { N: String(now) } } : {}),
-              },
-            }
-          : {}),
+        ...(notSent || next ? { ExpressionAttributeValues: values } : {}),
       });
-    if (next) this.#kept.set(organizationId, { lane, holder: next, at: now });
+    if (next)
+      this.#kept.set(organizationId, [
+        ...(this.#kept.get(organizationId) ?? []),
+        { lane, holder: next, at: now },
+      ]);
     await pRetry(release, {
       retries: 3,
       minTimeout: 50,
@@ -569,10 +575,11 @@ export class ZohoBudget {
     );
   }
 
-  #slotsTaken(organizationId: string, lane: Lane) {
+  #slotsTaken({ organizationId, lane, view }: Call) {
+    const slots = laneSlots(this.#options.concurrency, lane, view, this.#options.now());
     return new ServiceError(
       "ZOHO_RATE_LIMITED",
-      `All ${laneSlots(this.#options.concurrency, lane)} Zoho calls in progress allowed for organization ${organizationId} (${lane}) are taken.`,
+      `All ${slots} Zoho calls in progress allowed for organization ${organizationId} (${lane}) are taken.`,
       { retryAfterSeconds: 2 },
     );
   }

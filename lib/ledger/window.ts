@@ -129,6 +129,31 @@ export function laneLimit(share: number, lane: Lane, view: BudgetView, now: numb
 }
 
 /**
+ * Concurrency slots a lane may hold: real-time leaves one to the HTTP API's interactive calls (so
+ * one waits for at most one other HTTP call, never for the worker); bulk leaves one more to
+ * real-time while real-time calls are about (one taken in the last DEMAND_MEMORY_MS, or one
+ * waiting: `realtimeAbout`), and uses it when they are not. With `ZOHO_CONCURRENCY` 1 or 2 the
+ * lanes share.
+ */
+export function laneSlots(concurrency: number, lane: Lane, view: BudgetView, now: number): number {
+  return slotLimits(concurrency)[lane === "bulk" && realtimeAbout(view, now) ? "bulkShared" : lane];
+}
+
+/** The slots of each lane, and bulk's while real-time calls are about. */
+export function slotLimits(concurrency: number) {
+  const below = (n: number) => Math.max(1, concurrency - n);
+  return { interactive: concurrency, realtime: below(1), bulk: below(1), bulkShared: below(2) };
+}
+
+/** Real-time calls took a slot in the last DEMAND_MEMORY_MS, or one waits for a slot. */
+export function realtimeAbout(view: BudgetView, now: number): boolean {
+  return (
+    view.seen.realtime > now - DEMAND_MEMORY_MS ||
+    [...view.waiting.realtime].some(([holder, since]) => waiterLive(holder, since, now))
+  );
+}
+
+/**
  * Bulk calls are spread over the window, a few at a time: at most `pace.calls` in any
  * `pace.windowMs`, about the share's own rate (a fortieth of it every fortieth of the window,
  * 3% faster so that the window, not a late wake-up compounding at each step, sets it). A full
@@ -143,6 +168,18 @@ export function bulkPace(share: number): { calls: number; windowMs: number } {
 
 /** A waiting call not served or gone by then has given up or died: it no longer counts. */
 export const WAITER_TTL_MS = 6_000;
+/**
+ * A place a release kept in the queue for its container's next call (a holder named `kept:…`)
+ * counts only this long: a container's next call asks at once or not at all (its batch ended),
+ * and a place no call claims must not hold the others back for WAITER_TTL_MS.
+ */
+export const KEPT_PLACE_MS = 1_000;
+export const KEPT_PREFIX = "kept:";
+
+/** Whether a waiter still counts: not given up, and a kept place only while fresh. */
+export function waiterLive(holder: string, since: number, now: number): boolean {
+  return since > now - (holder.startsWith(KEPT_PREFIX) ? KEPT_PLACE_MS : WAITER_TTL_MS);
+}
 
 /** The calls waiting for a slot ahead of `holder` (all of them when it is not waiting yet). */
 export function waitersAhead(
@@ -152,7 +189,7 @@ export function waitersAhead(
   now: number,
 ): number {
   const live = (waiting: Map<string, number>) =>
-    [...waiting].filter(([, since]) => since > now - WAITER_TTL_MS);
+    [...waiting].filter(([holder, since]) => waiterLive(holder, since, now));
   const mine = view.waiting[lane].get(holder);
   const before = ([other, since]: [string, number]) =>
     mine === undefined || since < mine || (since === mine && other < holder);

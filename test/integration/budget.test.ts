@@ -3,7 +3,12 @@ import { createServer } from "node:net";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ServiceError } from "../../lib/errors";
-import { type BudgetOptions, type Lane, ZohoBudget } from "../../lib/ledger/budget";
+import {
+  type BudgetOptions,
+  type CallPermit,
+  type Lane,
+  ZohoBudget,
+} from "../../lib/ledger/budget";
 import { bulkPace, WINDOW_MS } from "../../lib/ledger/window";
 import { ZohoBooksClient } from "../../lib/zoho/books-client";
 import { type LocalAws, startLocalAws } from "../../local/aws";
@@ -334,23 +339,34 @@ describe("ZohoBudget: a daily limit Zoho reports without quota headers", () => {
 });
 
 describe("ZohoBudget: calls in progress", () => {
-  it("holds at most ZOHO_CONCURRENCY calls in progress across containers; bulk leaves one for the higher lanes", async () => {
+  it("holds at most ZOHO_CONCURRENCY calls in progress across containers; bulk leaves one to real-time calls while they are about", async () => {
     const [a, b] = [
       container(() => Date.now(), { concurrency: 4, minuteShare: 8_000 }),
       container(() => Date.now(), { concurrency: 4, minuteShare: 8_000 }),
     ];
+    const slotsTaken = { code: "ZOHO_RATE_LIMITED", retryAfterSeconds: 2 };
+    // alone, bulk uses every slot but the interactive one
     const bulk = [
       await a.acquire(ORG, "bulk", { maxWaitMs: 0 }),
       await b.acquire(ORG, "bulk", { maxWaitMs: 0 }),
+      await a.acquire(ORG, "bulk", { maxWaitMs: 0 }),
     ];
+    const fourth = refusal(b.acquire(ORG, "bulk", { maxWaitMs: 0 }));
+    // a real-time call waits for the first slot bulk frees, ahead of the waiting bulk call
+    const realtime = b.acquire(ORG, "realtime", { maxWaitMs: 0 });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await (bulk.shift() as CallPermit).release();
     const started = Date.now();
-    const third = refusal(a.acquire(ORG, "bulk", { maxWaitMs: 0 }));
-    const realtime = await b.acquire(ORG, "realtime", { maxWaitMs: 0 }); // the slot bulk left free
+    const permits = [await realtime, ...bulk];
     expect(Date.now() - started).toBeLessThan(1_000);
-    expect(await third).toMatchObject({ code: "ZOHO_RATE_LIMITED", retryAfterSeconds: 2 });
-    await Promise.all([...bulk, realtime].map((p) => p.release()));
+    expect(await fourth).toMatchObject(slotsTaken);
+    // while real-time calls are about, bulk holds one slot less: 2 in progress (1 bulk, 1 real-time) is its all
+    await (permits.pop() as CallPermit).release();
+    expect(await refusal(a.acquire(ORG, "bulk", { maxWaitMs: 0 }))).toMatchObject(slotsTaken);
+    const interactive = await b.acquire(ORG, "interactive", { maxWaitMs: 0 });
+    await Promise.all([...permits, interactive].map((p) => p.release()));
     await (await a.acquire(ORG, "bulk", { maxWaitMs: 0 })).release();
-  }, 15_000);
+  }, 30_000);
 
   it("keeps a slot for the HTTP API's interactive calls: however many realtime jobs poll, one gets it at once", async () => {
     const workers = [1, 2, 3].map(() => container(() => Date.now(), { concurrency: 5 }));

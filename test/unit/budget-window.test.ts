@@ -3,8 +3,12 @@ import { describe, expect, it } from "vitest";
 import {
   type BudgetView,
   budgetView,
+  DEMAND_MEMORY_MS,
   freesAt,
+  KEPT_PLACE_MS,
+  KEPT_PREFIX,
   laneLimit,
+  laneSlots,
   turnWaitMs,
   WAITER_TTL_MS,
   waitersAhead,
@@ -94,5 +98,30 @@ describe("the queue for a slot", () => {
     expect(waitersAhead(view, "realtime", "b", 1_000)).toBe(1);
     expect(waitersAhead(view, "realtime", "new", 1_000)).toBe(2);
     expect(waitersAhead(view, "bulk", "c", 1_000)).toBe(2);
+  });
+
+  it("counts a place a release kept only while fresh: an unclaimed one does not hold the others back", () => {
+    const waiting = {
+      realtime: new Map<string, number>(),
+      bulk: new Map([
+        [`${KEPT_PREFIX}fresh`, 10_000 - KEPT_PLACE_MS + 1],
+        [`${KEPT_PREFIX}unclaimed`, 10_000 - KEPT_PLACE_MS],
+        ["waiting", 10_000 - KEPT_PLACE_MS],
+      ]),
+    };
+    expect(waitersAhead(viewOf([], { waiting }), "bulk", "new", 10_000)).toBe(2);
+  });
+
+  it("gives bulk the slot it leaves to real-time calls only while none took one lately or waits", () => {
+    const idle = viewOf([]);
+    expect(laneSlots(5, "bulk", idle, 100_000)).toBe(4);
+    expect(laneSlots(5, "realtime", idle, 100_000)).toBe(4);
+    expect(laneSlots(5, "interactive", idle, 100_000)).toBe(5);
+    const seen = viewOf([], { seen: { interactive: 0, realtime: 90_000 } });
+    expect(laneSlots(5, "bulk", seen, 100_000)).toBe(3);
+    expect(laneSlots(5, "bulk", seen, 90_000 + DEMAND_MEMORY_MS)).toBe(4);
+    const waiting = { realtime: new Map([["r", 99_000]]), bulk: new Map<string, number>() };
+    expect(laneSlots(5, "bulk", viewOf([], { waiting }), 100_000)).toBe(3);
+    expect(laneSlots(2, "bulk", viewOf([], { waiting }), 100_000)).toBe(1);
   });
 });
