@@ -24,6 +24,7 @@ import {
   laneLimit,
   laneSlots,
   MARK_RETENTION_MS,
+  marksToMerge,
   slotLimits,
   turnWaitMs,
   WINDOW_MS,
@@ -432,6 +433,16 @@ export class ZohoBudget {
         names[`#old${i}`] = String(time);
         remove.push(`marks.#old${i}`);
       });
+    const merge = marksToMerge(view, now, bulkPace(share).windowMs, MARKS_REMOVED_PER_TAKE);
+    if (merge) {
+      names["#keep"] = String(merge.keep[0]);
+      values[":keepCount"] = { N: String(merge.keep[1]) };
+      set.push("marks.#keep = :keepCount");
+      merge.remove.forEach((time, i) => {
+        names[`#merged${i}`] = String(time);
+        remove.push(`marks.#merged${i}`);
+      });
+    }
     for (const waiting of ["realtime", "bulk"] as const) {
       const gone = [...view.waiting[waiting]]
         .filter(([other, since]) => other !== holder && !waiterLive(other, since, now))

@@ -9,8 +9,11 @@ import {
   KEPT_PREFIX,
   laneLimit,
   laneSlots,
+  MARK_BUCKET_MS,
+  marksToMerge,
   turnWaitMs,
   WAITER_TTL_MS,
+  WINDOW_MS,
   waitersAhead,
   windowBase,
 } from "../../lib/ledger/window";
@@ -23,6 +26,15 @@ function viewOf(times: number[], extra: Partial<BudgetView> = {}): BudgetView {
     marks: times.map((time, i): [number, number] => [time, i]),
     ...extra,
   };
+}
+
+/** The view after a take's merge of `merge` marks (what DynamoDB's SET and REMOVE do to the map). */
+function afterMerge(view: BudgetView, merge: ReturnType<typeof marksToMerge>): BudgetView {
+  if (merge === undefined) return view;
+  const marks = new Map(view.marks);
+  for (const time of merge.remove) marks.delete(time);
+  marks.set(merge.keep[0], merge.keep[1]);
+  return { ...view, marks: [...marks].sort((a, b) => a[0] - b[0]) };
 }
 
 describe("the sliding window's arithmetic", () => {
@@ -48,6 +60,48 @@ describe("the sliding window's arithmetic", () => {
         },
       ),
     );
+  });
+
+  it("merges old marks into buckets without ever counting fewer calls in a window, from views however stale", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0, max: 70_000 }), { minLength: 2, maxLength: 200 }),
+        fc.array(fc.integer({ min: 0, max: 200 }), { maxLength: 30 }),
+        fc.integer({ min: 0, max: 70_000 }),
+        (raw, staleness, since) => {
+          const times = [...raw].sort((a, b) => a - b);
+          const exact = viewOf(times);
+          // takes at 70 s merge from views that miss the latest marks (and the merges of others)
+          let merged = exact;
+          for (const missing of staleness) {
+            const stale = {
+              ...merged,
+              marks: merged.marks.slice(0, Math.max(0, merged.marks.length - missing)),
+            };
+            merged = afterMerge(merged, marksToMerge(stale, 70_000, 1_500, 20));
+          }
+          expect(windowBase(merged, since)).toBeLessThanOrEqual(windowBase(exact, since));
+        },
+      ),
+    );
+  });
+
+  it("keeps about two marks a second past the recent ones at 960 calls a minute", () => {
+    const times = Array.from({ length: 1_000 }, (_, i) => i * 62.5);
+    let view = viewOf(times);
+    const now = 62_500;
+    for (let take = 0; take < 1_000; take++)
+      view = afterMerge(view, marksToMerge(view, now, 1_500, 20));
+    expect(view.marks.length).toBeLessThan(160);
+    // every call still counts, at most a bucket longer (8 calls a bucket at this rate)
+    for (const since of [now - WINDOW_MS, 20_000, 30_000, 45_123]) {
+      const exact = 1_000 - windowBase(viewOf(times), since);
+      const counted = view.seq - windowBase(view, since);
+      expect(counted).toBeGreaterThanOrEqual(exact);
+      expect(counted).toBeLessThanOrEqual(exact + MARK_BUCKET_MS / 62.5);
+    }
+    // the recent two seconds keep one mark a call, for the bulk pace
+    expect(view.marks.filter(([time]) => time >= now - 2_000)).toHaveLength(32);
   });
 
   it("says when the calls over a limit have left the window", () => {
