@@ -3,6 +3,7 @@ import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import middy from "@middy/core";
 import { required } from "../lib/config";
+import type { WatchSummary } from "../lib/crm/watch-run";
 import { createDependencies, lazy } from "../lib/dependencies";
 import { ServiceError, toServiceError } from "../lib/errors";
 import { errorForLog, logger, metrics } from "../lib/observability";
@@ -23,6 +24,8 @@ const dependencies = lazy(() => {
 // CRM sources (`zoho_crm`, `hubspot`): their readers and clients are loaded on the first such
 // run only, so a document source's cold start does not carry them
 const crm = lazy(() => import("../lib/sync/crm-run"));
+// `{"mode": "watch"}` runs: the Zoho CRM notification channel, loaded on the first such run only
+const watch = lazy(() => import("../lib/crm/watch-run"));
 
 /**
  * The deployed rules carry only `{"mode": …}`; the rest of the input is the function's
@@ -47,8 +50,10 @@ function inputOf(event: unknown): unknown {
  * On its EventBridge schedule: reconciles Zoho Books with the desired state the rule's constant
  * input points at, and queues the changes for the worker. Returns and logs the summary.
  */
-async function scheduledSync(event: unknown): Promise<SyncSummary> {
-  const input = parseSyncInput(inputOf(event));
+async function scheduledSync(event: unknown): Promise<SyncSummary | WatchSummary> {
+  const raw = inputOf(event);
+  if ((raw as { mode?: unknown } | null)?.mode === "watch") return watchRun(raw);
+  const input = parseSyncInput(raw);
   const deps = dependencies();
   const { config } = deps;
   const run = {
@@ -79,7 +84,36 @@ async function scheduledSync(event: unknown): Promise<SyncSummary> {
   }
 }
 
-export const handler = middy<unknown, SyncSummary>()
+/**
+ * A `{"mode": "watch"}` run: enables or renews the Zoho CRM notification channel of the input's
+ * `zoho_crm` source (the input is checked as a sync's), queues nothing.
+ */
+async function watchRun(raw: unknown): Promise<WatchSummary> {
+  const input = parseSyncInput({ ...(raw as object), mode: "full" });
+  const { tokens, dynamo, config } = dependencies();
+  try {
+    const summary = await (await watch()).runWatch(
+      {
+        tokens,
+        dynamo,
+        table: config.ZOHO_LEDGER_TABLE,
+        apiBaseUrl: config.API_BASE_URL,
+        timeoutMs: config.ZOHO_HTTP_TIMEOUT_MS,
+      },
+      input,
+    );
+    logger.info("Watch run finished", { ...summary });
+    metrics.addMetric("CrmWatchCalls", MetricUnit.Count, summary.crm_calls);
+    return summary;
+  } catch (thrown) {
+    const error = toServiceError(thrown);
+    logger.error("Watch run failed", { error: errorForLog(error), details: error.details });
+    metrics.addMetric("SyncFailed", MetricUnit.Count, 1);
+    throw error;
+  }
+}
+
+export const handler = middy<unknown, SyncSummary | WatchSummary>()
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics, { captureColdStartMetric: true }))
   .handler(scheduledSync);

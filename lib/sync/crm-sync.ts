@@ -340,11 +340,14 @@ async function planCrmRun(
   return plan;
 }
 
-/** The job of one change, with the rule, record and value that decided it. */
-function changeFor(
+/**
+ * The job of one change, with the rule, record and value that decided it (also the Zoho CRM
+ * notifications' jobs: lib/crm/notifications.ts).
+ */
+export function changeFor(
   contactId: string,
   { record, decision }: Decided,
-  input: CrmSyncInput,
+  input: Pick<CrmSyncInput, "source" | "guard">,
 ): PlannedChange {
   const action = decision.status === "active" ? "activate" : "deactivate";
   return {
