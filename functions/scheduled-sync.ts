@@ -24,8 +24,6 @@ const dependencies = lazy(() => {
 // CRM sources (`zoho_crm`, `hubspot`): their readers and clients are loaded on the first such
 // run only, so a document source's cold start does not carry them
 const crm = lazy(() => import("../lib/sync/crm-run"));
-// `{"mode": "watch"}` runs: the Zoho CRM notification channel, loaded on the first such run only
-const watch = lazy(() => import("../lib/crm/watch-run"));
 
 /**
  * The deployed rules carry only `{"mode": …}`; the rest of the input is the function's
@@ -48,11 +46,17 @@ function inputOf(event: unknown): unknown {
 
 /**
  * On its EventBridge schedule: reconciles Zoho Books with the desired state the rule's constant
- * input points at, and queues the changes for the worker. Returns and logs the summary.
+ * input points at, and queues the changes for the worker. Returns and logs the summary. A
+ * `{"mode": "watch"}` run instead keeps a `zoho_crm` source's Zoho CRM notification channel alive
+ * (lib/crm/watch-run.ts; the input checked as a sync's) and queues nothing.
  */
 async function scheduledSync(event: unknown): Promise<SyncSummary | WatchSummary> {
   const raw = inputOf(event);
-  if ((raw as { mode?: unknown } | null)?.mode === "watch") return watchRun(raw);
+  if ((raw as { mode?: unknown } | null)?.mode === "watch")
+    return (await crm()).runScheduledWatch(
+      dependencies(),
+      parseSyncInput({ ...(raw as object), mode: "full" }),
+    );
   const input = parseSyncInput(raw);
   const deps = dependencies();
   const { config } = deps;
@@ -79,35 +83,6 @@ async function scheduledSync(event: unknown): Promise<SyncSummary | WatchSummary
   } catch (thrown) {
     const error = toServiceError(thrown);
     logger.error("Sync failed", { error: errorForLog(error), details: error.details });
-    metrics.addMetric("SyncFailed", MetricUnit.Count, 1);
-    throw error;
-  }
-}
-
-/**
- * A `{"mode": "watch"}` run: enables or renews the Zoho CRM notification channel of the input's
- * `zoho_crm` source (the input is checked as a sync's), queues nothing.
- */
-async function watchRun(raw: unknown): Promise<WatchSummary> {
-  const input = parseSyncInput({ ...(raw as object), mode: "full" });
-  const { tokens, dynamo, config } = dependencies();
-  try {
-    const summary = await (await watch()).runWatch(
-      {
-        tokens,
-        dynamo,
-        table: config.ZOHO_LEDGER_TABLE,
-        apiBaseUrl: config.API_BASE_URL,
-        timeoutMs: config.ZOHO_HTTP_TIMEOUT_MS,
-      },
-      input,
-    );
-    logger.info("Watch run finished", { ...summary });
-    metrics.addMetric("CrmWatchCalls", MetricUnit.Count, summary.crm_calls);
-    return summary;
-  } catch (thrown) {
-    const error = toServiceError(thrown);
-    logger.error("Watch run failed", { error: errorForLog(error), details: error.details });
     metrics.addMetric("SyncFailed", MetricUnit.Count, 1);
     throw error;
   }

@@ -1,9 +1,10 @@
 import * as z from "zod/mini";
+import { findContactIdByEmail } from "../activation";
 import { toServiceError } from "../errors";
 import { ZOHO_ID_PATTERN } from "../ids";
-import { changeFor } from "../sync/crm-sync";
-import { emailCandidates, type PlannedChange } from "../sync/sync";
+import type { PlannedChange } from "../sync/sync";
 import type { BooksContact, ZohoBooksClient } from "../zoho/books-client";
+import { changeFor } from "./change";
 import { COQL_LIMITS, coqlString } from "./coql";
 import { buildBooksIndex, type CrmRecord, type MatchResult, matchRecord } from "./match";
 import { evaluateRules, type MatchStrategy, ruleFields } from "./rules";
@@ -184,7 +185,7 @@ async function matchNotified(
       const email = emailFields(source)
         .map((f) => record[f])
         .find((v): v is string => typeof v === "string" && v.trim() !== "");
-      const candidates = await emailCandidates(books, email ?? "", organizationId);
+      const candidates = await emailOwners(books, email ?? "", organizationId);
       if (candidates.length !== 1 || candidates[0] !== result.matched)
         return {
           result: { ambiguous: [...new Set([result.matched, ...candidates])], by: "email" },
@@ -194,6 +195,22 @@ async function matchNotified(
     return { result, contacts };
   }
   return { result: { unmatched: true, notes: [] }, contacts };
+}
+
+/**
+ * Every contact with a person of that email (findContactIdByEmail's candidates), as the sync's
+ * `emailCandidates` (lib/sync/sync.ts) gives them; not imported from there, which would bring the
+ * desired-state sources (and the S3 client's chunk) into the HTTP API's bundle.
+ */
+function emailOwners(books: ZohoBooksClient, email: string, organizationId: string) {
+  return findContactIdByEmail(books, email, organizationId).then(
+    (id) => [id],
+    (error: unknown) => {
+      const { code, details } = toServiceError(error);
+      if (code !== "CONTACT_AMBIGUOUS" && code !== "CONTACT_NOT_FOUND") throw error;
+      return (details?.candidates as string[] | undefined) ?? [];
+    },
+  );
 }
 
 /** The Books contacts one strategy could match the record with (one Books call, or none). */

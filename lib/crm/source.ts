@@ -36,7 +36,10 @@ export const ZohoCrmSourceSchema = z
        */
       notifications: z.optional(z.boolean({ error: "source.notifications must be true or false" })),
     },
-    { error: "a zoho_crm source is {type, module, rules, match, notifications?}" },
+    {
+      error:
+        "a zoho_crm source is {type, module, rules, match}, and notifications: false to turn its Zoho CRM notifications off",
+    },
   )
   .check(
     z.refine((source) => queryProblem(source) === undefined, {

@@ -1,7 +1,9 @@
+import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import type { Config } from "../config";
 import { organizationFor, type SecretReader } from "../credentials/secret";
-import { ServiceError } from "../errors";
-import { logger } from "../observability";
+import { ServiceError, toServiceError } from "../errors";
+import { errorForLog, logger, metrics } from "../observability";
 import type { SyncInput } from "../sync/sync";
 import type { AccessTokenSource } from "../zoho/books-client";
 import {
@@ -118,6 +120,37 @@ export async function runWatch(
   const channel = plan === "enable" ? "enabled" : "renewed";
   logger.info("Zoho CRM notification channel saved", { channel, ...saved });
   return { ...summary, channel, ...saved, crm_calls: api.calls };
+}
+
+/**
+ * The scheduled sync's `{"mode": "watch"}` run with the function's dependencies (the input is
+ * checked as a sync's), logged and counted; a failure is logged and rethrown (the sync's alarm).
+ */
+export async function runScheduledWatch(
+  deps: { tokens: WatchRunDependencies["tokens"]; dynamo: DynamoDBClient; config: Config },
+  input: SyncInput,
+): Promise<WatchSummary> {
+  const { config } = deps;
+  try {
+    const summary = await runWatch(
+      {
+        tokens: deps.tokens,
+        dynamo: deps.dynamo,
+        table: config.ZOHO_LEDGER_TABLE,
+        apiBaseUrl: config.API_BASE_URL,
+        timeoutMs: config.ZOHO_HTTP_TIMEOUT_MS,
+      },
+      input,
+    );
+    logger.info("Watch run finished", { ...summary });
+    metrics.addMetric("CrmWatchCalls", MetricUnit.Count, summary.crm_calls);
+    return summary;
+  } catch (thrown) {
+    const error = toServiceError(thrown);
+    logger.error("Watch run failed", { error: errorForLog(error), details: error.details });
+    metrics.addMetric("SyncFailed", MetricUnit.Count, 1);
+    throw error;
+  }
 }
 
 const fetchOf = (deps: WatchRunDependencies) => (deps.fetch ? { fetch: deps.fetch } : {});

@@ -76,7 +76,7 @@ const StoredConfig = z.object({
 });
 
 /**
- * The channel's ledger item (`org#<id>` / `crm-watch`).
+ * The channel's ledger item (`ledgerKeys.crmWatch`).
  *
  * @example
  * const watch = new WatchLedger({ dynamo, table });
