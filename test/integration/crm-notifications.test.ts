@@ -289,6 +289,43 @@ describe("POST /webhooks/zoho-crm-notifications", () => {
     expect(queued()).toEqual([]);
   });
 
+  it("queues the job of a record Zoho reports created (operation insert), matched by its Books id field", async () => {
+    await watchRun({
+      source: { ...source, match: ["books_id_field:Books_Contact_Id", "zcrm_link"] },
+    });
+    // contact 8 is inactive (every 4th); a new account names it and is a Customer
+    const account = await sandbox.crm.createRecord("Accounts", {
+      Account_Name: "Zylker Reborn",
+      Account_Type: "Customer",
+      Books_Contact_Id: contactId(8),
+    });
+    expect(sandbox.crm.deliveries().map((d) => [d.body.operation, d.status])).toEqual([
+      ["insert", 202],
+    ]);
+    expect(queued()).toEqual([
+      expect.objectContaining({
+        contact_id: contactId(8),
+        action: "activate",
+        reason: expect.objectContaining({ crm_record_id: account.id, value: "Customer" }),
+      }),
+    ]);
+  });
+
+  it("answers an error, so Zoho may deliver again, when a job cannot be queued", async () => {
+    await watchRun();
+    sqs.reset();
+    sqs.on(SendMessageBatchCommand).rejects(
+      Object.assign(new Error("Service unavailable"), {
+        name: "ServiceUnavailable",
+        $metadata: { httpStatusCode: 503 },
+      }),
+    );
+    await sandbox.crm.updateRecord("Accounts", crmAccountId(4), { Account_Type: "Customer" });
+    const [delivery] = sandbox.crm.deliveries();
+    expect(delivery?.outcome).toBe("failed");
+    expect(delivery?.status).toBeGreaterThanOrEqual(500);
+  });
+
   it("answers a delete 202 and queues nothing: absence never deactivates", async () => {
     await watchRun();
     // the service's channel does not ask for deletes; Zoho's body for one, as a channel that did would get it
