@@ -209,6 +209,22 @@ describe("watch runs: the notification channel", () => {
     expect(ourChannel().channel_id).toBe(first.channel_id);
   });
 
+  it("takes back the channel pointing at its route when the ledger lost its item: one channel, a token it knows", async () => {
+    const first = await watchRun();
+    const { token: lost } = ourChannel();
+    await ledger.reset(); // the ledger item (and its token digests) gone
+    expect(await watchRun()).toMatchObject({ channel: "renewed", channel_id: first.channel_id });
+    const channel = ourChannel();
+    expect(channel.token).not.toBe(lost);
+    const body = { module: "Accounts", ids: [crmAccountId(2)], operation: "update" };
+    expect(
+      (await notify({ ...body, channel_id: channel.channel_id, token: channel.token })).status,
+    ).toBe(202);
+    expect((await notify({ ...body, channel_id: channel.channel_id, token: lost })).status).toBe(
+      401,
+    );
+  });
+
   it("refuses a grant without ZohoCRM.notifications.ALL by name, and enables nothing", async () => {
     sandbox.settings.grantedScopes = ALL_SCOPES.filter(
       (s) => !s.startsWith("ZohoCRM.notifications"),
