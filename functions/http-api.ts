@@ -227,6 +227,8 @@ async function contactHistory(event: Event) {
 
 // Queueing and the webhook route, loaded on the first request that queues (lib/intake.ts).
 const intake = lazy(() => import("../lib/intake"));
+// The built-in Zoho CRM notification source, loaded on its first notification only.
+const crmNotifications = lazy(() => import("../lib/webhooks/zoho-crm-notifications"));
 const webhooks = lazy(async () => {
   const route = await intake();
   const { config } = dependencies();
@@ -246,6 +248,9 @@ const webhooks = lazy(async () => {
  * window, gets the job id of its first delivery and queues nothing.
  */
 async function acceptWebhook(event: Event) {
+  // Zoho CRM's notifications: a built-in source, checked by the channel's token (lib/crm/watch.ts)
+  if (event.pathParameters?.source === "zoho-crm-notifications")
+    return (await crmNotifications()).acceptCrmNotification(dependencies(), event);
   const {
     acceptJobs,
     authorizeWebhook,

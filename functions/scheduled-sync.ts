@@ -3,6 +3,7 @@ import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
 import middy from "@middy/core";
 import { required } from "../lib/config";
+import type { WatchSummary } from "../lib/crm/watch-run";
 import { createDependencies, lazy } from "../lib/dependencies";
 import { ServiceError, toServiceError } from "../lib/errors";
 import { errorForLog, logger, metrics } from "../lib/observability";
@@ -45,10 +46,18 @@ function inputOf(event: unknown): unknown {
 
 /**
  * On its EventBridge schedule: reconciles Zoho Books with the desired state the rule's constant
- * input points at, and queues the changes for the worker. Returns and logs the summary.
+ * input points at, and queues the changes for the worker. Returns and logs the summary. A
+ * `{"mode": "watch"}` run instead keeps a `zoho_crm` source's Zoho CRM notification channel alive
+ * (lib/crm/watch-run.ts; the input checked as a sync's) and queues nothing.
  */
-async function scheduledSync(event: unknown): Promise<SyncSummary> {
-  const input = parseSyncInput(inputOf(event));
+async function scheduledSync(event: unknown): Promise<SyncSummary | WatchSummary> {
+  const raw = inputOf(event);
+  if ((raw as { mode?: unknown } | null)?.mode === "watch")
+    return (await crm()).runScheduledWatch(
+      dependencies(),
+      parseSyncInput({ ...(raw as object), mode: "full" }),
+    );
+  const input = parseSyncInput(raw);
   const deps = dependencies();
   const { config } = deps;
   const run = {
@@ -79,7 +88,7 @@ async function scheduledSync(event: unknown): Promise<SyncSummary> {
   }
 }
 
-export const handler = middy<unknown, SyncSummary>()
+export const handler = middy<unknown, SyncSummary | WatchSummary>()
   .use(injectLambdaContext(logger, { resetKeys: true }))
   .use(logMetrics(metrics, { captureColdStartMetric: true }))
   .handler(scheduledSync);

@@ -80,6 +80,17 @@ export const EnvSchema = z.object({
    * only; empty (the stack's default) is the same as unset
    */
   HUBSPOT_SECRET_ID: z.optional(z.string({ error: "must be a secret name or ARN" })),
+  /**
+   * the deployment's HTTP API URL (`https://<id>.execute-api.<region>.amazonaws.com`, or a custom
+   * domain): the scheduled sync's watch runs give Zoho CRM `{API_BASE_URL}/webhooks/zoho-crm-notifications`;
+   * empty (a local stage without it) is the same as unset
+   */
+  API_BASE_URL: z.optional(
+    z.union([
+      z.literal(""),
+      z.url({ protocol: /^https?$/, error: "must be an http(s) URL (the HTTP API's base URL)" }),
+    ]),
+  ),
   /** HubSpot's API base URL: another one for the local HubSpot sandbox */
   HUBSPOT_API_URL: z._default(
     z.url({ protocol: /^https?$/, error: "must be an http(s) URL" }),

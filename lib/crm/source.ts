@@ -30,8 +30,16 @@ export const ZohoCrmSourceSchema = z
       }),
       rules: RulesSchema,
       match: MatchSchema,
+      /**
+       * Zoho CRM change notifications (lib/crm/watch.ts): on unless `false`; off, the schedule's
+       * watch runs enable no channel and the source is read by the scheduled runs only
+       */
+      notifications: z.optional(z.boolean({ error: "source.notifications must be true or false" })),
     },
-    { error: "a zoho_crm source is {type, module, rules, match}" },
+    {
+      error:
+        "a zoho_crm source is {type, module, rules, match}, and notifications: false to turn its Zoho CRM notifications off",
+    },
   )
   .check(
     z.refine((source) => queryProblem(source) === undefined, {

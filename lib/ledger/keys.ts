@@ -12,6 +12,7 @@ import type { AttributeValue, CreateTableCommandInput } from "@aws-sdk/client-dy
  * | `connection#<secretId>`    | `token`               | the shared access token, grant lease, back-off | credentials/token-store |
  * | `org#<organization_id>`    | `budget`              | Zoho's budget: the calls of the sliding minute, the calls in progress, the daily quota, the lanes' demand | ledger/budget |
  * | `org#<organization_id>`    | `sync`                | the scheduled sync's watermark and digest      | sync/state |
+ * | `org#<organization_id>`    | `crm-watch`           | the Zoho CRM notification channel: its id, expiry, token digests and the source it serves | crm/watch |
  * | `org#<organization_id>`    | `pending#<contact>`   | a sync job queued for the contact, not ended   | sync/state, jobs/records |
  * | `job#<job_id>`             | `job`                 | a job's record: state, attempts, outcome       | jobs/records |
  * | `contact#<org>#<contact>`  | `change#<at>#<job_id>`| one status change of the contact (history)     | jobs/records |
@@ -58,6 +59,8 @@ export const ledgerKeys = {
   token: (secretId: string) => key(`connection#${secretId}`, "token"),
   budget: (organizationId: string) => key(organization(organizationId), "budget"),
   syncState: (organizationId: string) => key(organization(organizationId), "sync"),
+  /** the organization's Zoho CRM notification channel (one per organization) */
+  crmWatch: (organizationId: string) => key(organization(organizationId), "crm-watch"),
   /** written when the sync queues a job for the contact, deleted when the job ends */
   pendingJob: (organizationId: string, contactId: string) =>
     key(organization(organizationId), `${PENDING}${contactId}`),

@@ -7,6 +7,10 @@ import { lazy } from "../lazy";
 import type { CrmSyncDependencies, CrmSyncInput } from "./crm-sync";
 import { runCrmSync } from "./crm-sync";
 
+// `{"mode": "watch"}` runs (the Zoho CRM notification channel) load with the CRM half: one more
+// import() target would split the function's eager bundle further (lib/intake.ts says why).
+export { runScheduledWatch } from "../crm/watch-run";
+
 /**
  * The scheduled sync's CRM half, loaded by `functions/scheduled-sync.ts` on the first run with a
  * `zoho_crm` or `hubspot` source (so a document source's cold start does not carry it): the CRM

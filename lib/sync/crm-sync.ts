@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { organizationFor } from "../credentials/secret";
+import { changeFor } from "../crm/change";
 import { buildBooksIndex, type CrmRecord, type MatchContext, matchRecord } from "../crm/match";
 import { evaluateRules, type MatchStrategy, type RuleDecision } from "../crm/rules";
 import { type CrmSource, emailFields } from "../crm/source";
@@ -338,30 +339,6 @@ async function planCrmRun(
   plan.changes = plan.changes.filter((change) => !pending.has(change.contact_id));
   plan.alreadyQueued = before - plan.changes.length;
   return plan;
-}
-
-/** The job of one change, with the rule, record and value that decided it. */
-function changeFor(
-  contactId: string,
-  { record, decision }: Decided,
-  input: CrmSyncInput,
-): PlannedChange {
-  const action = decision.status === "active" ? "activate" : "deactivate";
-  return {
-    contact_id: contactId,
-    action,
-    // within the job schema's bounds (lib/jobs/job.ts): a long picklist value is cut, not refused
-    reason: {
-      rule: decision.rule.slice(0, 200),
-      crm_record_id: record.id,
-      field: decision.field,
-      value: decision.value.slice(0, 200),
-      source: input.source.type,
-    },
-    ...(action === "deactivate" && input.guard.outstanding
-      ? { guard: { outstanding: true as const } }
-      : {}),
-  };
 }
 
 function recordEmail(record: CrmRecord, source: CrmSource): string {
