@@ -194,6 +194,25 @@ export async function findContactIdByEmail(
   );
 }
 
+/**
+ * The Books contacts whose contact persons have `email` (every person, not only the primary):
+ * one, several, or none.
+ */
+export function emailCandidates(
+  books: ZohoBooksClient,
+  email: string,
+  organizationId: string,
+): Promise<string[]> {
+  return findContactIdByEmail(books, email, organizationId).then(
+    (id) => [id],
+    (error: unknown) => {
+      const { code, details } = toServiceError(error);
+      if (code !== "CONTACT_AMBIGUOUS" && code !== "CONTACT_NOT_FOUND") throw error;
+      return (details?.candidates as string[] | undefined) ?? [];
+    },
+  );
+}
+
 /** The amounts each contact type is held for: what the business still owes or is owed. */
 const GUARDED_AMOUNTS: Record<string, ReadonlyArray<keyof BalanceAmounts>> = {
   customer: ["outstanding_receivable_amount", "unused_credits_receivable_amount"],

@@ -1,5 +1,5 @@
 import * as z from "zod/mini";
-import { findContactIdByEmail } from "../activation";
+import { emailCandidates } from "../activation";
 import { toServiceError } from "../errors";
 import { ZOHO_ID_PATTERN } from "../ids";
 import type { PlannedChange } from "../sync/sync";
@@ -185,7 +185,7 @@ async function matchNotified(
       const email = emailFields(source)
         .map((f) => record[f])
         .find((v): v is string => typeof v === "string" && v.trim() !== "");
-      const candidates = await emailOwners(books, email ?? "", organizationId);
+      const candidates = await emailCandidates(books, email ?? "", organizationId);
       if (candidates.length !== 1 || candidates[0] !== result.matched)
         return {
           result: { ambiguous: [...new Set([result.matched, ...candidates])], by: "email" },
@@ -195,22 +195,6 @@ async function matchNotified(
     return { result, contacts };
   }
   return { result: { unmatched: true, notes: [] }, contacts };
-}
-
-/**
- * Every contact with a person of that email (findContactIdByEmail's candidates), as the sync's
- * `emailCandidates` (lib/sync/sync.ts) gives them; not imported from there, which would bring the
- * desired-state sources (and the S3 client's chunk) into the HTTP API's bundle.
- */
-function emailOwners(books: ZohoBooksClient, email: string, organizationId: string) {
-  return findContactIdByEmail(books, email, organizationId).then(
-    (id) => [id],
-    (error: unknown) => {
-      const { code, details } = toServiceError(error);
-      if (code !== "CONTACT_AMBIGUOUS" && code !== "CONTACT_NOT_FOUND") throw error;
-      return (details?.candidates as string[] | undefined) ?? [];
-    },
-  );
 }
 
 /** The Books contacts one strategy could match the record with (one Books call, or none). */

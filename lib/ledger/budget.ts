@@ -377,7 +377,7 @@ export class ZohoBudget {
    * condition failed (the fresh item is then this container's view).
    */
   async #take(call: Call, now: number): Promise<BudgetView | undefined> {
-    const { organizationId, lane, holder, view, queued } = call;
+    const { organizationId, lane, holder, view } = call;
     const share = this.#options.minuteShare;
     const names: Record<string, string> = { "#at": String(now), "#holder": holder };
     const values: Record<string, AttributeValue> = {
@@ -399,11 +399,6 @@ export class ZohoBudget {
       "reset_at > :now",
       "(attribute_not_exists(closed_until) OR closed_until <= :now)",
     ];
-    // a call that did not queue goes only where no one waits for a slot ahead of it
-    if (!queued && lane !== "interactive") {
-      for (const ahead of lane === "bulk" ? ["realtime", "bulk"] : ["realtime"])
-        conditions.push(`size(waiting_${ahead}) = :zero`);
-    }
     if (lane === "bulk") {
       const pace = bulkPace(share);
       conditions.push("seq < :paced");
@@ -424,7 +419,30 @@ export class ZohoBudget {
       "expires_at = :ttl",
       ...(lane === "bulk" ? [] : [`seen_${lane} = :now`]),
     ];
-    // what the item need not keep: its own place in the queue, marks past the window, calls that gave up waiting
+    const remove = this.#upkeep(call, now, { names, values, set, conditions });
+    return this.#write(organizationId, {
+      UpdateExpression: `SET ${set.join(", ")} ADD remaining :minusOne${remove.length ? ` REMOVE ${remove.join(", ")}` : ""}`,
+      ConditionExpression: conditions.join(" AND "),
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+    });
+  }
+  /**
+   * What a take also does to the item: removes what it need not keep (its own place in the queue,
+   * marks past the window, calls that gave up waiting), merges old marks, and lets a call that
+   * did not queue go only where no one still waiting is ahead of it. Returns the paths to remove.
+   */
+  #upkeep(
+    { lane, holder, view, queued }: Call,
+    now: number,
+    update: {
+      names: Record<string, string>;
+      values: Record<string, AttributeValue>;
+      set: string[];
+      conditions: string[];
+    },
+  ): string[] {
+    const { names, values, set, conditions } = update;
     const remove = queued && lane !== "interactive" ? [`waiting_${lane}.#holder`] : [];
     view.marks
       .filter(([time]) => time < now - MARK_RETENTION_MS)
@@ -433,7 +451,12 @@ export class ZohoBudget {
         names[`#old${i}`] = String(time);
         remove.push(`marks.#old${i}`);
       });
-    const merge = marksToMerge(view, now, bulkPace(share).windowMs, MARKS_REMOVED_PER_TAKE);
+    const merge = marksToMerge(
+      view,
+      now,
+      bulkPace(this.#options.minuteShare).windowMs,
+      MARKS_REMOVED_PER_TAKE,
+    );
     if (merge) {
       names["#keep"] = String(merge.keep[0]);
       values[":keepCount"] = { N: String(merge.keep[1]) };
@@ -458,12 +481,7 @@ export class ZohoBudget {
         values[`:gone_${waiting}`] = { N: String(gone.length) };
       }
     }
-    return this.#write(organizationId, {
-      UpdateExpression: `SET ${set.join(", ")} ADD remaining :minusOne${remove.length ? ` REMOVE ${remove.join(", ")}` : ""}`,
-      ConditionExpression: conditions.join(" AND "),
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: values,
-    });
+    return remove;
   }
 
   #permit({ organizationId, lane, holder }: Call, probe: boolean, takenAt: number): CallPermit {

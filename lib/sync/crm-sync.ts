@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { emailCandidates } from "../activation";
 import { organizationFor } from "../credentials/secret";
 import { changeFor } from "../crm/change";
 import { buildBooksIndex, type CrmRecord, type MatchContext, matchRecord } from "../crm/match";
@@ -11,7 +12,6 @@ import type { BooksContact, StatusFilter, ZohoBooksClient } from "../zoho/books-
 import { type CrmClients, readCrm } from "./crm-read";
 import {
   brief,
-  emailCandidates,
   listContacts,
   type PlannedChange,
   queueChanges,

@@ -2,10 +2,10 @@ import { createHash } from "node:crypto";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import * as z from "zod/mini";
-import { type Action, findContactIdByEmail, normalizeEmail } from "../activation";
+import { type Action, emailCandidates, normalizeEmail } from "../activation";
 import { organizationFor, type SecretReader } from "../credentials/secret";
 import { HubSpotSourceSchema, ZohoCrmSourceSchema } from "../crm/source";
-import { ServiceError, toServiceError } from "../errors";
+import { ServiceError } from "../errors";
 import { zohoIdSchema } from "../ids";
 import { describeIssues } from "../jobs/job";
 import { acceptJobs, type UnqueuedJob } from "../jobs/queue";
@@ -613,25 +613,6 @@ async function changedSince(
   const newest = Date.parse(contacts[0]?.last_modified_time ?? "");
   // Zoho's times have whole seconds: a change in the listing's first second counts.
   return !Number.isNaN(newest) && newest >= Math.floor(at.getTime() / 1000) * 1000;
-}
-
-/**
- * The Books contacts whose contact persons have `email` (every person, not only the primary):
- * one, several, or none.
- */
-export function emailCandidates(
-  books: ZohoBooksClient,
-  email: string,
-  organizationId: string,
-): Promise<string[]> {
-  return findContactIdByEmail(books, email, organizationId).then(
-    (id) => [id],
-    (error: unknown) => {
-      const { code, details } = toServiceError(error);
-      if (code !== "CONTACT_AMBIGUOUS" && code !== "CONTACT_NOT_FOUND") throw error;
-      return (details?.candidates as string[] | undefined) ?? [];
-    },
-  );
 }
 
 /**
