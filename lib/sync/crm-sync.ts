@@ -19,7 +19,7 @@ import type {
   ZohoBooksClient,
 } from "../zoho/books-client";
 import { type CrmClients, readCrm } from "./crm-read";
-import type { BooksStatuses, CrmLink } from "./crm-state";
+import type { BooksStatuses, CrmLedger, CrmLink } from "./crm-state";
 import {
   brief,
   emailCandidates,
@@ -42,7 +42,10 @@ import {
  * nothing queued and the watermark where it was.
  */
 
-export interface CrmSyncDependencies extends SyncDependencies, CrmClients {}
+export interface CrmSyncDependencies extends SyncDependencies, CrmClients {
+  /** the Books statuses and CRM links kept between runs; without it every run lists Books */
+  crmLedger?: CrmLedger;
+}
 
 export type CrmSyncInput = Omit<SyncInput, "source"> & { source: CrmSource };
 
@@ -125,12 +128,12 @@ export async function runCrmSync(
   const read = await readCrm(deps, input.source, { since, now: readAt });
   const decided = decide(read.records, input.source, readAt);
   const callsBefore = deps.books.calls;
-  const ledgerBefore = deps.ledger?.crm?.requests ?? 0;
+  const ledgerBefore = deps.crmLedger?.requests ?? 0;
   const books = await readBooks(deps, organizationId, input, decided.records, now);
   const plan = await planCrmRun(deps, organizationId, input, decided.records, books);
   const summary = summarizeCrm(organizationId, input, { since, read, decided, books, plan });
   summary.zoho_calls = deps.books.calls - callsBefore;
-  const ledgerRequests = () => (deps.ledger?.crm?.requests ?? 0) - ledgerBefore;
+  const ledgerRequests = () => (deps.crmLedger?.requests ?? 0) - ledgerBefore;
   summary.crm_ledger_requests = ledgerRequests();
   if (plan.changes.length > input.max_changes)
     throw new ServiceError(
@@ -141,8 +144,8 @@ export async function runCrmSync(
   if (input.dry_run) return { ...summary, planned: plan.changes };
   summary.jobs_queued = await queueChanges(deps, organizationId, plan.changes, now(), summary);
   // Books as this run saw it, for the next incremental runs (a snapshot too big is dropped).
-  if (books.statuses && deps.ledger?.crm) {
-    summary.books_statuses_kept = await deps.ledger.crm
+  if (books.statuses && deps.crmLedger) {
+    summary.books_statuses_kept = await deps.crmLedger
       .saveBooksStatuses(organizationId, books.statuses)
       .catch((error: unknown) => {
         logger.warn("Could not keep the Books statuses; the next run lists Books", {
@@ -242,7 +245,7 @@ async function readBooks(
 ): Promise<BooksRead> {
   const relevant = decided.filter(canChange(input));
   const before = deps.books.calls;
-  const crmLedger = deps.ledger?.crm;
+  const crmLedger = deps.crmLedger;
   const read: BooksRead = {
     contacts: new Map(),
     from: "listing",
@@ -339,7 +342,7 @@ async function modifiedSince(
 /**
  * `zcrm_link` needs each contact's `zcrm_account_id` / `zcrm_contact_id`. Zoho's list sample
  * shows no such field on rows (the contact's detail has them). The links a run learns are kept
- * in the ledger (`org#<id>#zcrm`, one item per CRM record, read with one Query):
+ * in the ledger (`ledgerKeys.crmLink`, one item per CRM record, read with one Query):
  * - rows that carry the link are the truth for their contacts: the kept links are corrected by
  *   them (a contact relinked or unlinked in Books is forgotten at once), and a full listing
  *   forgets the links of contacts that no longer exist;
@@ -361,7 +364,7 @@ async function learnLinks(
   const at = source.match.findIndex((strategy) => strategy.kind === "zcrm_link");
   if (source.type !== "zoho_crm" || at < 0) return;
   const field = linkField(source);
-  const crmLedger = deps.ledger?.crm;
+  const crmLedger = deps.crmLedger;
   const stored =
     (await crmLedger?.links(organizationId, source.module).catch(ledgerWarning("CRM links"))) ??
     new Map<string, CrmLink>();
@@ -381,58 +384,9 @@ async function learnLinks(
       if (contact && contact[field] === undefined) contact[field] = crmId;
     }
 
-  const lookups: Array<[string, CrmLink]> = [];
-  if (!rowsCarryLinks) {
-    const earlier: MatchStrategy[] = source.match.slice(0, at);
-    const index = buildBooksIndex([...read.contacts.values()]);
-    const context = matchContext(source);
-    // An incremental run that listed only the status a change can come from: a record that names
-    // a Books contact by id that is not listed names one already as wanted (or none).
-    const namesContact = (record: CrmRecord) =>
-      input.mode === "incremental" &&
-      read.from === "listing" &&
-      earlier.some(
-        (s) =>
-          s.kind === "books_id_field" &&
-          typeof record[s.field] === "string" &&
-          ZOHO_ID_PATTERN.test((record[s.field] as string).trim()),
-      );
-    const needed = relevant
-      .filter(
-        ({ record }) =>
-          ZOHO_ID_PATTERN.test(record.id) &&
-          !stored.has(record.id) &&
-          !namesContact(record) &&
-          (!earlier.length || "unmatched" in matchRecord(record, earlier, index, context)),
-      )
-      .map(({ record }) => record.id);
-    // Over the cap, each day starts further on, so a full run learns every link within a few days
-    // instead of the same first ones every day.
-    const start =
-      needed.length > MAX_LINK_LOOKUPS
-        ? (Math.floor(now.getTime() / 86_400_000) * MAX_LINK_LOOKUPS) % needed.length
-        : 0;
-    const ordered = [...needed.slice(start), ...needed.slice(0, start)];
-    for (const id of ordered.slice(MAX_LINK_LOOKUPS)) read.notLookedUp.add(id);
-    for (const id of ordered.slice(0, MAX_LINK_LOOKUPS)) {
-      const { contacts: found } = await deps.books.listContacts({
-        organizationId,
-        filterBy: "Status.All",
-        ...(field === "zcrm_account_id" ? { zcrmAccountId: id } : { zcrmContactId: id }),
-      });
-      for (const row of found) {
-        read.contacts.set(row.contact_id, {
-          ...read.contacts.get(row.contact_id),
-          ...row,
-          [field]: id,
-        });
-        read.statuses?.statuses.set(row.contact_id, row.status);
-        read.rowsRead++;
-      }
-      lookups.push([id, { contacts: found.map((row) => row.contact_id), from: "lookup" }]);
-    }
-    read.lookups = Math.min(ordered.length, MAX_LINK_LOOKUPS);
-  }
+  const lookups = rowsCarryLinks
+    ? []
+    : await lookUpLinks(deps.books, organizationId, input, relevant, read, stored, now);
   read.links = {
     known: knownAtStart,
     learned: lookups.length + [...changes.put.values()].filter((l) => l.from === "rows").length,
@@ -447,6 +401,75 @@ async function learnLinks(
         error: (error as Error).message,
       }),
     );
+}
+
+/**
+ * The links the run still needs, looked up one record at a time (see {@link learnLinks}):
+ * records that can change something, that no earlier strategy matched and whose link is not kept.
+ */
+async function lookUpLinks(
+  books: ZohoBooksClient,
+  organizationId: string,
+  input: CrmSyncInput,
+  relevant: ReadonlyArray<Decided>,
+  read: BooksRead,
+  stored: ReadonlyMap<string, CrmLink>,
+  now: Date,
+): Promise<Array<[string, CrmLink]>> {
+  const { source } = input;
+  const at = source.match.findIndex((strategy) => strategy.kind === "zcrm_link");
+  const field = linkField(source);
+  const lookups: Array<[string, CrmLink]> = [];
+  const earlier: MatchStrategy[] = source.match.slice(0, at);
+  const index = buildBooksIndex([...read.contacts.values()]);
+  const context = matchContext(source);
+  // An incremental run that listed only the status a change can come from: a record that names
+  // a Books contact by id that is not listed names one already as wanted (or none).
+  const namesContact = (record: CrmRecord) =>
+    input.mode === "incremental" &&
+    read.from === "listing" &&
+    earlier.some(
+      (s) =>
+        s.kind === "books_id_field" &&
+        typeof record[s.field] === "string" &&
+        ZOHO_ID_PATTERN.test((record[s.field] as string).trim()),
+    );
+  const needed = relevant
+    .filter(
+      ({ record }) =>
+        ZOHO_ID_PATTERN.test(record.id) &&
+        !stored.has(record.id) &&
+        !namesContact(record) &&
+        (!earlier.length || "unmatched" in matchRecord(record, earlier, index, context)),
+    )
+    .map(({ record }) => record.id);
+  // Over the cap, each day starts further on, so a full run learns every link within a few days
+  // instead of the same first ones every day.
+  const start =
+    needed.length > MAX_LINK_LOOKUPS
+      ? (Math.floor(now.getTime() / 86_400_000) * MAX_LINK_LOOKUPS) % needed.length
+      : 0;
+  const ordered = [...needed.slice(start), ...needed.slice(0, start)];
+  for (const id of ordered.slice(MAX_LINK_LOOKUPS)) read.notLookedUp.add(id);
+  for (const id of ordered.slice(0, MAX_LINK_LOOKUPS)) {
+    const { contacts: found } = await books.listContacts({
+      organizationId,
+      filterBy: "Status.All",
+      ...(field === "zcrm_account_id" ? { zcrmAccountId: id } : { zcrmContactId: id }),
+    });
+    for (const row of found) {
+      read.contacts.set(row.contact_id, {
+        ...read.contacts.get(row.contact_id),
+        ...row,
+        [field]: id,
+      });
+      read.statuses?.statuses.set(row.contact_id, row.status);
+      read.rowsRead++;
+    }
+    lookups.push([id, { contacts: found.map((row) => row.contact_id), from: "lookup" }]);
+  }
+  read.lookups = Math.min(ordered.length, MAX_LINK_LOOKUPS);
+  return lookups;
 }
 
 /**

@@ -7,7 +7,6 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import { batchWriteLedger, getLedgerItem, ledgerError, num, str } from "../ledger/dynamo";
 import { keyInPrefix, ledgerKeys, ledgerPrefixes, ledgerPrefixQuery } from "../ledger/keys";
-import { type CrmLedger, DynamoCrmLedger } from "./crm-state";
 
 /** What the last successful run of an organization's sync left for the next one. */
 export interface SyncState {
@@ -29,8 +28,6 @@ export interface SyncLedger {
   ): Promise<void>;
   /** deletes the pending items of contacts whose jobs could not be queued after all */
   unmarkPending(organizationId: string, contactIds: ReadonlyArray<string>): Promise<void>;
-  /** CRM sources: Books statuses and learned links (without it a CRM run lists Books every time) */
-  readonly crm?: CrmLedger;
 }
 
 /**
@@ -50,13 +47,11 @@ export class DynamoSyncLedger implements SyncLedger {
   readonly #dynamo: DynamoDBClient;
   readonly #table: string;
   readonly #now: () => Date;
-  readonly crm: CrmLedger;
 
   constructor(options: { dynamo: DynamoDBClient; table: string; now?: () => Date }) {
     this.#dynamo = options.dynamo;
     this.#table = options.table;
     this.#now = options.now ?? (() => new Date());
-    this.crm = new DynamoCrmLedger(options);
   }
 
   async state(organizationId: string): Promise<SyncState | undefined> {

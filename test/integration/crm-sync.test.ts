@@ -9,6 +9,7 @@ import { TokenStore } from "../../lib/credentials/token-store";
 import { HubSpotClient } from "../../lib/crm/hubspot-client";
 import { ZohoCrmClient } from "../../lib/crm/zoho-crm-client";
 import { JobRecords } from "../../lib/jobs/records";
+import { DynamoCrmLedger } from "../../lib/sync/crm-state";
 import { type CrmSyncDependencies, runScheduledSync } from "../../lib/sync/crm-sync";
 import { DynamoSyncLedger } from "../../lib/sync/state";
 import { parseSyncInput, type SyncSummary } from "../../lib/sync/sync";
@@ -138,6 +139,7 @@ function wire(sandbox: Sandbox) {
     sqs: new SQSClient({}),
     records: new JobRecords({ dynamo: ledger.dynamo, table: ledger.table, retentionDays: 400 }),
     ledger: new DynamoSyncLedger({ dynamo: ledger.dynamo, table: ledger.table }),
+    crmLedger: new DynamoCrmLedger({ dynamo: ledger.dynamo, table: ledger.table }),
     queueUrl: BULK_QUEUE_URL,
     timeoutMs: 5000,
     zohoCrm: () => crm,
@@ -153,7 +155,7 @@ function wire(sandbox: Sandbox) {
 }
 
 /** The CRM sync's items in the test ledger, read and written as a run does. */
-const ledgerLinks = () => new DynamoSyncLedger({ dynamo: ledger.dynamo, table: ledger.table }).crm;
+const ledgerLinks = () => new DynamoCrmLedger({ dynamo: ledger.dynamo, table: ledger.table });
 
 /** The jobs queued, every one on the bulk queue. */
 const queued = () =>
