@@ -108,8 +108,9 @@ interface Decided {
  * One run over a CRM source. Incremental runs read the records modified since the last
  * successful run's read (less {@link WATERMARK_MARGIN_MS}) when the source and options are the
  * same as then; otherwise, and on full runs, every record a rule can decide. Books: a full run
- * lists every contact (and reports the records that match none); an incremental run lists only
- * the status lists a change can come from, or none when no record has an opinion.
+ * lists every contact (and reports the records that match none) and keeps their statuses; an
+ * incremental run reads those and the contacts modified since, or lists the status lists a change
+ * can come from, or nothing when no record can change anything ({@link readBooks}).
  */
 export async function runCrmSync(
   deps: CrmSyncDependencies,
