@@ -520,6 +520,37 @@ describe("zoho_crm source: what the ledger keeps between runs (Books statuses, l
     ]);
   });
 
+  it("a stale kept status makes no wrong change: the job sets what the CRM wants, and the worker finds it already so", async () => {
+    const { run } = wire(small);
+    await run({ ...input, mode: "full" });
+    // The kept statuses say contact 1 is inactive; in Books it is active, and not modified since.
+    const crm = ledgerLinks();
+    const kept = await crm.booksStatuses(ORGANIZATION_ID);
+    kept?.statuses.set(contactId(1), "inactive");
+    await crm.saveBooksStatuses(ORGANIZATION_ID, kept as NonNullable<typeof kept>);
+    await small.crm.updateRecord("Accounts", crmAccountId(1), { Last_Activity_Time: isoAgo(1) });
+    const summary = await run({ ...input, mode: "incremental" });
+    expect(summary).toMatchObject({ books_read: "statuses", jobs_queued: 1 });
+    const jobs = queued();
+    expect(jobs).toEqual([
+      expect.objectContaining({ contact_id: contactId(1), action: "activate" }),
+    ]);
+    const records = new JobRecords({
+      dynamo: ledger.dynamo,
+      table: ledger.table,
+      retentionDays: 400,
+    });
+    await workerHandler(
+      sqsEvent(jobs.map((job) => sqsRecord(job, { eventSourceARN: BULK_QUEUE_ARN }))),
+      lambdaContext("worker"),
+    );
+    expect(await records.get(jobs[0].job_id)).toMatchObject({
+      state: "done",
+      outcome: "already_active",
+    });
+    expect(small.contact(contactId(1))?.status).toBe("active");
+  });
+
   it("lists Books as before when no statuses are kept, or when a record may be matched by email", async () => {
     const { run } = wire(small);
     await small.crm.updateRecord("Accounts", crmAccountId(4), { Account_Type: "Customer" });
