@@ -4,7 +4,7 @@
  * them to bench/results.json (the tracked figures docs/performance.md quotes). `--smoke` runs
  * small sizes (CI uses it to keep the benchmark working; its timings mean nothing) and fails when an
  * invariant breaks (a lost job, a DLQ entry, more than one 45 a day, a PutSecretValue, a grant
- * storm). `--only a,b` runs only those parts (cold,warm,tokens,drain,mixed,daily_cap,concurrency,grant_storm,sync,deadline,contention,ledger,multi_org,cost).
+ * storm). `--only a,b` runs only those parts (cold,warm,tokens,drain,mixed,daily_cap,concurrency,grant_storm,sync,crm_sync,deadline,contention,ledger,multi_org,cost).
  */
 import { writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { ROOT } from "./bundle";
 import { type ColdStartFigure, coldStart } from "./cold-start";
 import { cost, costProblems } from "./cost";
+import { crmSyncCost } from "./crm-sync";
 import { drain } from "./drain";
 import { ledgerContention, workerDeadline } from "./edges";
 import { requestsPerJob, sequentialRequests } from "./ledger";
@@ -123,6 +124,19 @@ if (runs("sync"))
   results.sync = await timed("sync", "sync list calls per hourly run", () =>
     syncCost(smoke ? 1_000 : 10_000, smoke ? 50 : 500),
   );
+if (runs("crm_sync")) {
+  const crmSize = smoke
+    ? { accounts: 1_000, changed: 50, workers: 2 }
+    : { accounts: 10_000, changed: 500, workers: 2 };
+  results.crm_sync = {
+    zoho_crm: await timed("crm_sync", "CRM sync from Zoho CRM: runs and the worker", () =>
+      crmSyncCost("zoho_crm", crmSize),
+    ),
+    hubspot: await timed("crm_sync", "CRM sync from HubSpot: runs and the worker", () =>
+      crmSyncCost("hubspot", crmSize),
+    ),
+  };
+}
 if (runs("deadline"))
   results.worker = {
     deadline: await timed("deadline", "the worker at its deadline", () => workerDeadline()),
@@ -319,6 +333,30 @@ if (r.sync) {
     "",
   );
 }
+if (r.crm_sync) {
+  lines.push(
+    "| crm_sync (accounts, changed) | incremental CRM / Books calls (≤ 5 / ≤ 5) | full CRM / Books calls (≤ 5 COQL) | after the jobs: CRM / Books | jobs | done | held | lost (0) | ledger requests (first full, full, incremental) | CRM credits a day |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...(["zoho_crm", "hubspot"] as const)
+      .filter((source) => r.crm_sync[source])
+      .map((source) => {
+        const c = r.crm_sync[source];
+        return row([
+          `${source} (${c.accounts}, ${c.changed})`,
+          `${c.incremental.crm_calls} / ${c.incremental.books_calls}`,
+          `${c.full.crm_calls} / ${c.full.books_calls}`,
+          `${c.incremental_after_jobs.crm_calls} / ${c.incremental_after_jobs.books_calls}`,
+          c.jobs,
+          c.done,
+          c.held,
+          c.lost,
+          `${c.ledger_requests.full_first}, ${c.ledger_requests.full}, ${c.ledger_requests.incremental}`,
+          c.credits ? c.credits.per_day : "-",
+        ]);
+      }),
+    "",
+  );
+}
 if (r.cold_start) {
   lines.push(
     `| function | bundle KB in files (+ loaded by import() later) (≤ 300) | import ms | import ÷ fetch-only (${r.cold_start_baseline_ms} ms), worst of runs (≤ 2.0) | warm µs | warm ÷ bare fetch |`,
@@ -458,6 +496,18 @@ if (r.worker?.deadline) {
   );
   check(failures, "deadline", d.duplicates === 0 && d.duplicate_events === 0, "a job ran twice");
   check(failures, "deadline", d.lost === 0 && d.dlq === 0, `lost ${d.lost}, DLQ ${d.dlq}`);
+}
+for (const source of ["zoho_crm", "hubspot"] as const) {
+  const c = r.crm_sync?.[source];
+  if (!c) continue;
+  check(failures, "crm_sync", c.lost === 0, `${source}: lost ${c.lost}`);
+  check(failures, "crm_sync", c.parked === 0, `${source}: parked ${c.parked}`);
+  check(
+    failures,
+    "crm_sync",
+    c.incremental.crm_calls <= 5 && c.incremental.books_calls <= 5,
+    `${source}: incremental ${c.incremental.crm_calls} CRM and ${c.incremental.books_calls} Books calls`,
+  );
 }
 if (r.multi_org) {
   const m = r.multi_org;

@@ -14,6 +14,8 @@ import type { AttributeValue, CreateTableCommandInput } from "@aws-sdk/client-dy
  * | `org#<organization_id>`    | `sync`                | the scheduled sync's watermark and digest      | sync/state |
  * | `org#<organization_id>`    | `crm-watch`           | the Zoho CRM notification channel: its id, expiry, token digests and the source it serves | crm/watch |
  * | `org#<organization_id>`    | `pending#<contact>`   | a sync job queued for the contact, not ended   | sync/state, jobs/records |
+ * | `org#<organization_id>`    | `books-statuses`      | every Books contact's status as a CRM sync last saw it (gzip'd id lists), and since when | sync/crm-state |
+ * | `org#<organization_id>#zcrm` | `<module>#<crm_id>` | the Books contacts a Zoho CRM record is linked to (the integration's link), as learned | sync/crm-state |
  * | `job#<job_id>`             | `job`                 | a job's record: state, attempts, outcome       | jobs/records |
  * | `contact#<org>#<contact>`  | `change#<at>#<job_id>`| one status change of the contact (history)     | jobs/records |
  * | `webhook#<source>`         | `event#<event_id>`    | a webhook event already turned into a job      | jobs/records |
@@ -52,6 +54,7 @@ const organization = (organizationId: string) => `org#${organizationId}`;
 const contactHistory = (organizationId: string, contactId: string) =>
   `contact#${organizationId}#${contactId}`;
 const PENDING = "pending#";
+const crmLinks = (organizationId: string) => `${organization(organizationId)}#zcrm`;
 const CHANGE = "change#";
 
 /** The key of each kind of ledger item (the table above). */
@@ -64,6 +67,11 @@ export const ledgerKeys = {
   /** written when the sync queues a job for the contact, deleted when the job ends */
   pendingJob: (organizationId: string, contactId: string) =>
     key(organization(organizationId), `${PENDING}${contactId}`),
+  /** the Books statuses a CRM sync's incremental run starts from (sync/crm-state) */
+  booksStatuses: (organizationId: string) => key(organization(organizationId), "books-statuses"),
+  /** the Books contacts linked to one Zoho CRM record (`module` Accounts or Contacts) */
+  crmLink: (organizationId: string, module: string, crmId: string) =>
+    key(crmLinks(organizationId), `${module}#${crmId}`),
   job: (jobId: string) => key(`job#${jobId}`, "job"),
   change: (organizationId: string, contactId: string, at: string, jobId: string) =>
     key(contactHistory(organizationId, contactId), `${CHANGE}${at}#${jobId}`),
@@ -84,6 +92,10 @@ export const ledgerPrefixes = {
   pendingJobs: (organizationId: string): LedgerPrefix => ({
     partition: organization(organizationId),
     sortPrefix: PENDING,
+  }),
+  crmLinks: (organizationId: string, module: string): LedgerPrefix => ({
+    partition: crmLinks(organizationId),
+    sortPrefix: `${module}#`,
   }),
   history: (organizationId: string, contactId: string): LedgerPrefix => ({
     partition: contactHistory(organizationId, contactId),

@@ -1,9 +1,11 @@
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import type { Config } from "../config";
 import type { TokenStore } from "../credentials/token-store";
 import { HubSpotClient } from "../crm/hubspot-client";
 import { ZohoCrmClient } from "../crm/zoho-crm-client";
 import { lazy } from "../lazy";
+import { DynamoCrmLedger } from "./crm-state";
 import type { CrmSyncDependencies, CrmSyncInput } from "./crm-sync";
 import { runCrmSync } from "./crm-sync";
 
@@ -41,13 +43,22 @@ function crmClients(tokens: TokenStore, config: Config) {
   return clients;
 }
 
-/** One run over a CRM source, with the container's CRM clients. */
+/**
+ * One run over a CRM source, with the container's CRM clients and the ledger's CRM items (Books
+ * statuses, learned links: lib/sync/crm-state.ts, loaded here rather than with the function).
+ */
 export function runCrmSource(
-  deps: Omit<CrmSyncDependencies, "zohoCrm" | "hubspot" | "tokens"> & {
+  deps: Omit<CrmSyncDependencies, "zohoCrm" | "hubspot" | "tokens" | "crmLedger"> & {
     config: Config;
     tokens: TokenStore;
+    dynamo: DynamoDBClient;
   },
   input: CrmSyncInput,
 ) {
-  return runCrmSync({ ...deps, ...crmClients(deps.tokens, deps.config) }, input);
+  const crmLedger = new DynamoCrmLedger({
+    dynamo: deps.dynamo,
+    table: deps.config.ZOHO_LEDGER_TABLE,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+  return runCrmSync({ ...deps, ...crmClients(deps.tokens, deps.config), crmLedger }, input);
 }

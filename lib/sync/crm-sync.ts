@@ -2,14 +2,26 @@ import { createHash } from "node:crypto";
 import { emailCandidates } from "../activation";
 import { organizationFor } from "../credentials/secret";
 import { changeFor } from "../crm/change";
-import { buildBooksIndex, type CrmRecord, type MatchContext, matchRecord } from "../crm/match";
+import {
+  buildBooksIndex,
+  type CrmRecord,
+  type MatchableContact,
+  type MatchContext,
+  matchRecord,
+} from "../crm/match";
 import { evaluateRules, type MatchStrategy, type RuleDecision } from "../crm/rules";
 import { type CrmSource, emailFields } from "../crm/source";
 import { ServiceError } from "../errors";
 import { ZOHO_ID_PATTERN } from "../ids";
 import { logger } from "../observability";
-import type { BooksContact, StatusFilter, ZohoBooksClient } from "../zoho/books-client";
+import type {
+  BooksContact,
+  ContactStatus,
+  StatusFilter,
+  ZohoBooksClient,
+} from "../zoho/books-client";
 import { type CrmClients, readCrm } from "./crm-read";
+import type { BooksStatuses, CrmLedger, CrmLink } from "./crm-state";
 import {
   brief,
   listContacts,
@@ -31,7 +43,10 @@ import {
  * nothing queued and the watermark where it was.
  */
 
-export interface CrmSyncDependencies extends SyncDependencies, CrmClients {}
+export interface CrmSyncDependencies extends SyncDependencies, CrmClients {
+  /** the Books statuses and CRM links kept between runs; without it every run lists Books */
+  crmLedger?: CrmLedger;
+}
 
 export type CrmSyncInput = Omit<SyncInput, "source"> & { source: CrmSource };
 
@@ -55,10 +70,33 @@ export function isCrmSource(source: SyncInput["source"]): source is CrmSource {
 export function runScheduledSync(
   deps: CrmSyncDependencies,
   input: SyncInput,
-): Promise<SyncSummary> {
+): Promise<CrmSyncSummary> {
   const { source } = input;
   if (isCrmSource(source)) return runCrmSync(deps, { ...input, source });
   return runSync(deps, { ...input, source });
+}
+
+/**
+ * A CRM run's summary: the sync's, and how the run knew Books. `held` is not in it: the guard
+ * reads each contact when its job runs, after the run has ended; `guarded` counts the
+ * deactivations queued with the guard, and each held job is in its job record (`held`), the
+ * contact's history and an `Activation held` event (docs/sync.md, "What the guard costs").
+ */
+export interface CrmSyncSummary extends SyncSummary {
+  /** `listing`: status lists read; `statuses`: the ledger's statuses and the contacts modified since */
+  books_read?: "listing" | "statuses";
+  /** `statuses`: the Books contacts modified since this time were read */
+  books_modified_since?: string | null;
+  /** deactivations queued with the guard (`guard.outstanding`): the worker may hold them */
+  guarded?: number;
+  /** `zcrm_link`: links kept in the ledger at the start, learned (rows or lookups) and forgotten */
+  links_known?: number;
+  links_learned?: number;
+  links_forgotten?: number;
+  /** DynamoDB requests for the Books statuses and the CRM links (not the watermark nor pending) */
+  crm_ledger_requests?: number;
+  /** whether the run kept the Books statuses (false: too many contacts for one item) */
+  books_statuses_kept?: boolean;
 }
 
 /** A record with the rule's opinion on it. */
@@ -71,13 +109,14 @@ interface Decided {
  * One run over a CRM source. Incremental runs read the records modified since the last
  * successful run's read (less {@link WATERMARK_MARGIN_MS}) when the source and options are the
  * same as then; otherwise, and on full runs, every record a rule can decide. Books: a full run
- * lists every contact (and reports the records that match none); an incremental run lists only
- * the status lists a change can come from, or none when no record has an opinion.
+ * lists every contact (and reports the records that match none) and keeps their statuses; an
+ * incremental run reads those and the contacts modified since, or lists the status lists a change
+ * can come from, or nothing when no record can change anything ({@link readBooks}).
  */
 export async function runCrmSync(
   deps: CrmSyncDependencies,
   input: CrmSyncInput,
-): Promise<SyncSummary> {
+): Promise<CrmSyncSummary> {
   const { organizationId } = await organizationFor(deps.tokens, input.organization_id);
   const now = deps.now ?? (() => new Date());
   const digest = crmDigest(input);
@@ -91,10 +130,13 @@ export async function runCrmSync(
   const read = await readCrm(deps, input.source, { since, now: readAt });
   const decided = decide(read.records, input.source, readAt);
   const callsBefore = deps.books.calls;
-  const books = await readBooks(deps, organizationId, input, decided.records, readAt);
+  const ledgerBefore = deps.crmLedger?.requests ?? 0;
+  const books = await readBooks(deps, organizationId, input, decided.records, now);
   const plan = await planCrmRun(deps, organizationId, input, decided.records, books);
   const summary = summarizeCrm(organizationId, input, { since, read, decided, books, plan });
   summary.zoho_calls = deps.books.calls - callsBefore;
+  const ledgerRequests = () => (deps.crmLedger?.requests ?? 0) - ledgerBefore;
+  summary.crm_ledger_requests = ledgerRequests();
   if (plan.changes.length > input.max_changes)
     throw new ServiceError(
       "SYNC_LIMIT_EXCEEDED",
@@ -103,6 +145,18 @@ export async function runCrmSync(
     );
   if (input.dry_run) return { ...summary, planned: plan.changes };
   summary.jobs_queued = await queueChanges(deps, organizationId, plan.changes, now(), summary);
+  // Books as this run saw it, for the next incremental runs (a snapshot too big is dropped).
+  if (books.statuses && deps.crmLedger) {
+    summary.books_statuses_kept = await deps.crmLedger
+      .saveBooksStatuses(organizationId, books.statuses)
+      .catch((error: unknown) => {
+        logger.warn("Could not keep the Books statuses; the next run lists Books", {
+          error: (error as Error).message,
+        });
+        return false;
+      });
+    summary.crm_ledger_requests = ledgerRequests();
+  }
   // Only a run that did all it planned moves the watermark: a failed run reads again.
   await deps.ledger?.saveState(organizationId, { listedAt: readAt, digest }).catch((error) =>
     logger.warn("Could not save the CRM sync watermark; the next run reads the CRM again", {
@@ -141,83 +195,242 @@ function decide(
   return { records: decided, noOpinion: records.length - decided.length };
 }
 
+/** A Books contact as a run knows it: a list row, or an id and status kept in the ledger. */
+type KnownContact = MatchableContact & { status: ContactStatus };
+
 /** What a run read of Books. */
 interface BooksRead {
-  /** by contact id: the listed rows, and the rows link lookups found (with the link set) */
-  contacts: Map<string, BooksContact>;
+  /** by contact id: what the run knows of each contact, the CRM link set where known */
+  contacts: Map<string, KnownContact>;
+  /** how: status lists (`listing`), or the statuses kept in the ledger and the contacts modified since */
+  from: "listing" | "statuses";
   filters: StatusFilter[];
+  /** `statuses`: the contacts modified since this were read */
+  modifiedSince: Date | undefined;
   listCalls: number;
+  /** Books rows read (listings and lookups) */
+  rowsRead: number;
   lookups: number;
   /** records whose link was not looked up (the run's lookups were used up): left alone */
   notLookedUp: Set<string>;
+  /** Books statuses to keep for the next runs, when the run knows every contact's */
+  statuses: BooksStatuses | undefined;
+  links: { known: number; learned: number; forgotten: number };
 }
 
 /** Whether a record's opinion can lead to a job at all (deactivations only when applied). */
 const canChange = (input: CrmSyncInput) => (d: Decided) =>
   d.decision.status === "active" || input.apply_deactivations;
 
-/** Lists Books (see {@link runCrmSync}), then learns the CRM links the rows do not carry. */
+const linkField = (source: CrmSource) =>
+  source.type === "zoho_crm" && source.module === "Contacts"
+    ? "zcrm_contact_id"
+    : "zcrm_account_id";
+
+/**
+ * What the run needs of Books, as cheaply as it can have it, then the CRM links it still lacks
+ * ({@link learnLinks}):
+ * - an incremental run whose organization has Books statuses in the ledger (a full run keeps
+ *   them) reads only the contacts modified since they were taken (`Status.All` newest first,
+ *   stopping at the first older row: one call in a quiet hour) and knows every contact's status;
+ * - otherwise it lists: a full run every contact (`Status.All`), an incremental run only the
+ *   status lists a change can come from, nothing when no record can change anything.
+ * A record needs no contact's status to be exact: the job sets the status the CRM wants, and one
+ * whose contact is already so ends `already_active` / `already_inactive` (lib/activation.ts).
+ */
 async function readBooks(
   deps: CrmSyncDependencies,
   organizationId: string,
   input: CrmSyncInput,
   decided: ReadonlyArray<Decided>,
-  now: Date,
+  now: () => Date,
 ): Promise<BooksRead> {
   const relevant = decided.filter(canChange(input));
-  const wants = (status: "active" | "inactive") =>
-    relevant.some((d) => d.decision.status === status);
-  const filters: StatusFilter[] =
-    input.mode === "full"
-      ? ["Status.All"]
-      : [
-          ...(wants("active") ? (["Status.Inactive"] as const) : []),
-          ...(wants("inactive") ? (["Status.Active"] as const) : []),
-        ];
   const before = deps.books.calls;
-  const contacts = new Map<string, BooksContact>();
-  for (const filterBy of filters) {
-    const listed = await listContacts(deps.books, organizationId, filterBy, undefined);
-    for (const contact of listed.contacts) contacts.set(contact.contact_id, contact);
+  const crmLedger = deps.crmLedger;
+  const read: BooksRead = {
+    contacts: new Map(),
+    from: "listing",
+    filters: [],
+    modifiedSince: undefined,
+    listCalls: 0,
+    rowsRead: 0,
+    lookups: 0,
+    notLookedUp: new Set(),
+    statuses: undefined,
+    links: { known: 0, learned: 0, forgotten: 0 },
+  };
+  if (input.mode === "incremental" && relevant.length === 0) return read;
+  // The email strategy compares list rows' emails, which the kept statuses do not hold.
+  const kept =
+    input.mode === "incremental" && !input.source.match.some((s) => s.kind === "email")
+      ? await crmLedger?.booksStatuses(organizationId).catch(ledgerWarning("Books statuses"))
+      : undefined;
+  let rows: BooksContact[];
+  if (kept) {
+    const since = new Date(kept.asOf.getTime() - WATERMARK_MARGIN_MS);
+    const listedAt = now();
+    const listed = await listContacts(deps.books, organizationId, "Status.All", since);
+    rows = listed.contacts;
+    for (const row of rows) kept.statuses.set(row.contact_id, row.status);
+    for (const [contact_id, status] of kept.statuses)
+      read.contacts.set(contact_id, { contact_id, status });
+    // A contact deleted during a listing of several pages may have shifted another past a page
+    // boundary: then the next run reads from the same time again.
+    const stable =
+      listed.pages <= 1 || !(await modifiedSince(deps.books, organizationId, listedAt));
+    Object.assign(read, {
+      from: "statuses",
+      filters: ["Status.All"],
+      modifiedSince: since,
+      statuses: { asOf: stable ? listedAt : kept.asOf, statuses: kept.statuses },
+    });
+  } else {
+    const wants = (status: ContactStatus) => relevant.some((d) => d.decision.status === status);
+    read.filters =
+      input.mode === "full"
+        ? ["Status.All"]
+        : [
+            ...(wants("active") ? (["Status.Inactive"] as const) : []),
+            ...(wants("inactive") ? (["Status.Active"] as const) : []),
+          ];
+    const listedAt = now();
+    rows = [];
+    for (const filterBy of read.filters)
+      rows.push(...(await listContacts(deps.books, organizationId, filterBy, undefined)).contacts);
+    if (input.mode === "full")
+      read.statuses = {
+        asOf: listedAt,
+        statuses: new Map(rows.map((row) => [row.contact_id, row.status])),
+      };
   }
-  const listCalls = deps.books.calls - before;
-  const learned = await learnLinks(deps.books, organizationId, input.source, relevant, contacts, {
-    now,
-    mode: input.mode,
+  for (const row of rows) read.contacts.set(row.contact_id, { ...row });
+  read.listCalls = deps.books.calls - before;
+  read.rowsRead = rows.length;
+  await learnLinks(deps, organizationId, input, relevant, read, rows, now());
+  return read;
+}
+
+/** A warning instead of a failure: what the ledger keeps for the CRM sync only saves calls. */
+const ledgerWarning = (what: string) => (error: unknown) => {
+  logger.warn(
+    `Could not read the CRM sync's ${what} from the ledger; the run reads Books instead`,
+    {
+      error: (error as Error).message,
+    },
+  );
+  return undefined;
+};
+
+/** Whether any contact was modified at or after `at` (the newest contact, one call). */
+async function modifiedSince(
+  books: ZohoBooksClient,
+  organizationId: string,
+  at: Date,
+): Promise<boolean> {
+  const { contacts } = await books.listContacts({
+    organizationId,
+    filterBy: "Status.All",
+    modifiedSince: at,
+    sortColumn: "last_modified_time",
+    sortOrder: "D",
+    perPage: 1,
   });
-  return { contacts, filters, listCalls, ...learned };
+  const newest = Date.parse(contacts[0]?.last_modified_time ?? "");
+  // Zoho's times have whole seconds: a change in the listing's first second counts.
+  return !Number.isNaN(newest) && newest >= Math.floor(at.getTime() / 1000) * 1000;
 }
 
 /**
  * `zcrm_link` needs each contact's `zcrm_account_id` / `zcrm_contact_id`. Zoho's list sample
- * shows no such field on rows (the contact's detail has them); when the rows read carry none,
- * each record the earlier strategies could not match is looked up with the documented filter
- * `GET /contacts?zcrm_account_id=<id>` (`zcrm_contact_id` for the Contacts module): one Books call
- * a record, at most {@link MAX_LINK_LOOKUPS} a run. The rows found join `contacts` with the link set.
+ * shows no such field on rows (the contact's detail has them). The links a run learns are kept
+ * in the ledger (`ledgerKeys.crmLink`, one item per CRM record, read with one Query):
+ * - rows that carry the link are the truth for their contacts: the kept links are corrected by
+ *   them (a contact relinked or unlinked in Books is forgotten at once), and a full listing
+ *   forgets the links of contacts that no longer exist;
+ * - a record with no kept link, when the rows read carry none, is looked up with the documented
+ *   filter `GET /contacts?zcrm_account_id=<id>` (`zcrm_contact_id` for the Contacts module): one
+ *   Books call a record, at most {@link MAX_LINK_LOOKUPS} a run, its answer kept (a link for
+ *   90 days, "linked to none" for 7, then looked up again: Books may relink a contact).
  */
 async function learnLinks(
-  books: ZohoBooksClient,
+  deps: CrmSyncDependencies,
   organizationId: string,
-  source: CrmSource,
+  input: CrmSyncInput,
   relevant: ReadonlyArray<Decided>,
-  contacts: Map<string, BooksContact>,
-  { now, mode }: { now: Date; mode: CrmSyncInput["mode"] },
-): Promise<{ lookups: number; notLookedUp: Set<string> }> {
-  const notLookedUp = new Set<string>();
+  read: BooksRead,
+  rows: ReadonlyArray<BooksContact>,
+  now: Date,
+): Promise<void> {
+  const { source } = input;
   const at = source.match.findIndex((strategy) => strategy.kind === "zcrm_link");
-  if (source.type !== "zoho_crm" || at < 0) return { lookups: 0, notLookedUp };
-  const rowsCarryLinks = [...contacts.values()].some(
+  if (source.type !== "zoho_crm" || at < 0) return;
+  const field = linkField(source);
+  const crmLedger = deps.crmLedger;
+  const stored =
+    (await crmLedger?.links(organizationId, source.module).catch(ledgerWarning("CRM links"))) ??
+    new Map<string, CrmLink>();
+  const rowsCarryLinks = rows.some(
     (c) => c.zcrm_account_id !== undefined || c.zcrm_contact_id !== undefined,
   );
-  if (rowsCarryLinks) return { lookups: 0, notLookedUp };
-  const before: MatchStrategy[] = source.match.slice(0, at);
-  const index = buildBooksIndex([...contacts.values()]);
+  const knownAtStart = stored.size;
+  const changes = reconcileLinks(stored, rows, {
+    field,
+    rowsCarryLinks,
+    everyContact: input.mode === "full",
+  });
+  // The kept links (corrected) set on the contacts the run knows; a row's own link wins.
+  for (const [crmId, link] of stored)
+    for (const id of link.contacts) {
+      const contact = read.contacts.get(id);
+      if (contact && contact[field] === undefined) contact[field] = crmId;
+    }
+
+  const lookups = rowsCarryLinks
+    ? []
+    : await lookUpLinks(deps.books, organizationId, input, relevant, read, stored, now);
+  read.links = {
+    known: knownAtStart,
+    learned: lookups.length + [...changes.put.values()].filter((l) => l.from === "rows").length,
+    forgotten: changes.remove.length,
+  };
+  for (const [id, link] of lookups) changes.put.set(id, link);
+  // a link forgotten above and learned again by a lookup is one write, not a put and a delete
+  changes.remove = changes.remove.filter((id) => !changes.put.has(id));
+  if (crmLedger && (changes.put.size > 0 || changes.remove.length > 0))
+    await crmLedger.saveLinks(organizationId, source.module, changes).catch((error: unknown) =>
+      logger.warn("Could not keep the CRM links learned; the next run learns them again", {
+        error: (error as Error).message,
+      }),
+    );
+}
+
+/**
+ * The links the run still needs, looked up one record at a time (see {@link learnLinks}):
+ * records that can change something, that no earlier strategy matched and whose link is not kept.
+ */
+async function lookUpLinks(
+  books: ZohoBooksClient,
+  organizationId: string,
+  input: CrmSyncInput,
+  relevant: ReadonlyArray<Decided>,
+  read: BooksRead,
+  stored: ReadonlyMap<string, CrmLink>,
+  now: Date,
+): Promise<Array<[string, CrmLink]>> {
+  const { source } = input;
+  const at = source.match.findIndex((strategy) => strategy.kind === "zcrm_link");
+  const field = linkField(source);
+  const lookups: Array<[string, CrmLink]> = [];
+  const earlier: MatchStrategy[] = source.match.slice(0, at);
+  const index = buildBooksIndex([...read.contacts.values()]);
   const context = matchContext(source);
-  // An incremental run lists only the status a change can come from: a record that names a Books
-  // contact by id that is not listed names one already as wanted (or none), and needs no lookup.
+  // An incremental run that listed only the status a change can come from: a record that names
+  // a Books contact by id that is not listed names one already as wanted (or none).
   const namesContact = (record: CrmRecord) =>
-    mode === "incremental" &&
-    before.some(
+    input.mode === "incremental" &&
+    read.from === "listing" &&
+    earlier.some(
       (s) =>
         s.kind === "books_id_field" &&
         typeof record[s.field] === "string" &&
@@ -227,8 +440,9 @@ async function learnLinks(
     .filter(
       ({ record }) =>
         ZOHO_ID_PATTERN.test(record.id) &&
+        !stored.has(record.id) &&
         !namesContact(record) &&
-        (!before.length || "unmatched" in matchRecord(record, before, index, context)),
+        (!earlier.length || "unmatched" in matchRecord(record, earlier, index, context)),
     )
     .map(({ record }) => record.id);
   // Over the cap, each day starts further on, so a full run learns every link within a few days
@@ -238,18 +452,76 @@ async function learnLinks(
       ? (Math.floor(now.getTime() / 86_400_000) * MAX_LINK_LOOKUPS) % needed.length
       : 0;
   const ordered = [...needed.slice(start), ...needed.slice(0, start)];
-  for (const id of ordered.slice(MAX_LINK_LOOKUPS)) notLookedUp.add(id);
-  const linkField = source.module === "Accounts" ? "zcrm_account_id" : "zcrm_contact_id";
+  for (const id of ordered.slice(MAX_LINK_LOOKUPS)) read.notLookedUp.add(id);
   for (const id of ordered.slice(0, MAX_LINK_LOOKUPS)) {
-    const { contacts: rows } = await books.listContacts({
+    const { contacts: found } = await books.listContacts({
       organizationId,
       filterBy: "Status.All",
-      ...(linkField === "zcrm_account_id" ? { zcrmAccountId: id } : { zcrmContactId: id }),
+      ...(field === "zcrm_account_id" ? { zcrmAccountId: id } : { zcrmContactId: id }),
     });
-    for (const row of rows)
-      contacts.set(row.contact_id, { ...contacts.get(row.contact_id), ...row, [linkField]: id });
+    for (const row of found) {
+      read.contacts.set(row.contact_id, {
+        ...read.contacts.get(row.contact_id),
+        ...row,
+        [field]: id,
+      });
+      read.statuses?.statuses.set(row.contact_id, row.status);
+      read.rowsRead++;
+    }
+    lookups.push([id, { contacts: found.map((row) => row.contact_id), from: "lookup" }]);
   }
-  return { lookups: Math.min(ordered.length, MAX_LINK_LOOKUPS), notLookedUp };
+  read.lookups = Math.min(ordered.length, MAX_LINK_LOOKUPS);
+  return lookups;
+}
+
+/**
+ * The kept links corrected by what the rows read say (and `stored` with them): a row that carries
+ * the link states its contact's link; a full listing (`everyContact`) also says which contacts
+ * exist. Returns the items to write.
+ */
+export function reconcileLinks(
+  stored: Map<string, CrmLink>,
+  rows: ReadonlyArray<MatchableContact>,
+  options: {
+    field: "zcrm_account_id" | "zcrm_contact_id";
+    rowsCarryLinks: boolean;
+    everyContact: boolean;
+  },
+): { put: Map<string, CrmLink>; remove: string[] } {
+  const { field, rowsCarryLinks, everyContact } = options;
+  const listed = new Set(rows.map((row) => row.contact_id));
+  const next = new Map<string, Set<string>>();
+  for (const [crmId, link] of stored)
+    next.set(
+      crmId,
+      new Set(
+        link.contacts.filter(
+          (id) => !(rowsCarryLinks && listed.has(id)) && !(everyContact && !listed.has(id)),
+        ),
+      ),
+    );
+  if (rowsCarryLinks)
+    for (const row of rows) {
+      const crmId = row[field];
+      if (crmId) next.set(crmId, (next.get(crmId) ?? new Set()).add(row.contact_id));
+    }
+  const put = new Map<string, CrmLink>();
+  const remove: string[] = [];
+  for (const [crmId, ids] of next) {
+    const before = stored.get(crmId);
+    const contacts = [...ids].sort();
+    const same =
+      before !== undefined &&
+      before.contacts.length === contacts.length &&
+      [...before.contacts].sort().every((id, i) => id === contacts[i]);
+    if (same) continue;
+    // a link no contact holds any more is forgotten (a kept "linked to none" stays as it is)
+    if (contacts.length === 0) remove.push(crmId);
+    else put.set(crmId, { contacts, from: rowsCarryLinks ? "rows" : (before?.from ?? "rows") });
+  }
+  for (const crmId of remove) stored.delete(crmId);
+  for (const [crmId, link] of put) stored.set(crmId, link);
+  return { put, remove };
 }
 
 function matchContext(source: CrmSource): MatchContext {
@@ -388,7 +660,7 @@ function summarizeCrm(
     books: BooksRead;
     plan: CrmPlan;
   },
-): SyncSummary {
+): CrmSyncSummary {
   const { plan, books } = run;
   const count = (action: string) => plan.changes.filter((c) => c.action === action).length;
   return {
@@ -397,7 +669,7 @@ function summarizeCrm(
     dry_run: input.dry_run,
     listed: books.filters,
     modified_since: run.since?.toISOString() ?? null,
-    contacts_read: books.contacts.size,
+    contacts_read: books.rowsRead,
     desired: run.decided.records.length,
     duplicates: plan.duplicates,
     to_activate: count("activate"),
@@ -422,5 +694,12 @@ function summarizeCrm(
     ambiguous_records: plan.ambiguous.slice(0, SAMPLE),
     link_lookups: books.lookups,
     link_lookups_skipped: books.notLookedUp.size,
+    books_read: books.from,
+    books_modified_since: books.modifiedSince?.toISOString() ?? null,
+    guarded: plan.changes.filter((change) => change.guard?.outstanding).length,
+    links_known: books.links.known,
+    links_learned: books.links.learned,
+    links_forgotten: books.links.forgotten,
+    crm_ledger_requests: 0,
   };
 }

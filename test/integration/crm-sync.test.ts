@@ -9,6 +9,7 @@ import { TokenStore } from "../../lib/credentials/token-store";
 import { HubSpotClient } from "../../lib/crm/hubspot-client";
 import { ZohoCrmClient } from "../../lib/crm/zoho-crm-client";
 import { JobRecords } from "../../lib/jobs/records";
+import { DynamoCrmLedger } from "../../lib/sync/crm-state";
 import { type CrmSyncDependencies, runScheduledSync } from "../../lib/sync/crm-sync";
 import { DynamoSyncLedger } from "../../lib/sync/state";
 import { parseSyncInput, type SyncSummary } from "../../lib/sync/sync";
@@ -109,7 +110,7 @@ beforeEach(async () => {
   await ledger.reset();
   sqs.reset();
   acceptEverything(sqs);
-});
+}, 60_000); // after a run over 10,000 accounts the ledger holds 10,000 links to delete
 
 /**
  * A run as the deployed function wires it, with a token store, Books, CRM and HubSpot clients of
@@ -138,6 +139,7 @@ function wire(sandbox: Sandbox) {
     sqs: new SQSClient({}),
     records: new JobRecords({ dynamo: ledger.dynamo, table: ledger.table, retentionDays: 400 }),
     ledger: new DynamoSyncLedger({ dynamo: ledger.dynamo, table: ledger.table }),
+    crmLedger: new DynamoCrmLedger({ dynamo: ledger.dynamo, table: ledger.table }),
     queueUrl: BULK_QUEUE_URL,
     timeoutMs: 5000,
     zohoCrm: () => crm,
@@ -151,6 +153,9 @@ function wire(sandbox: Sandbox) {
       runScheduledSync(deps, parseSyncInput({ organization_id: ORGANIZATION_ID, ...input })),
   };
 }
+
+/** The CRM sync's items in the test ledger, read and written as a run does. */
+const ledgerLinks = () => new DynamoCrmLedger({ dynamo: ledger.dynamo, table: ledger.table });
 
 /** The jobs queued, every one on the bulk queue. */
 const queued = () =>
@@ -409,10 +414,19 @@ describe("zoho_crm source: a run from the CRM to Books", () => {
     expect(today.unmatched).toBe(unlinked.length);
     const mark = small.requests().length;
     deps.now = () => new Date(Date.now() + DAY);
-    expect(await run(input)).toMatchObject({ link_lookups: 200, link_lookups_skipped: 68 });
+    // the 200 learned are kept in the ledger: the next run looks up only the other 68
+    expect(await run(input)).toMatchObject({
+      link_lookups: 68,
+      link_lookups_skipped: 0,
+      links_known: 200,
+      links_learned: 68,
+    });
     const next = lookedUp(mark);
-    // together the two days learn every link
     expect(new Set([...first, ...next]).size).toBe(268);
+    // every link is learned once: a third run looks none up
+    const third = small.requests().length;
+    expect(await run(input)).toMatchObject({ link_lookups: 0, links_known: 268 });
+    expect(lookedUp(third).size).toBe(0);
   });
 
   it("engagement rule: active within 180 days, inactive after 3650, nothing in between, end to end", async () => {
@@ -466,6 +480,164 @@ describe("zoho_crm source: a run from the CRM to Books", () => {
     expect((await step(2000)).jobs).toEqual([]);
     // ...until an activity within 180 days does.
     expect((await step(3)).jobs).toEqual([
+      expect.objectContaining({ contact_id: contactId(1), action: "activate" }),
+    ]);
+  });
+});
+
+describe("zoho_crm source: what the ledger keeps between runs (Books statuses, learned links)", () => {
+  const input = { source: accountsByType, apply_deactivations: true };
+
+  it("an incremental run after a full one reads only the Books contacts modified since, and finds a change made in Books", async () => {
+    const { run } = wire(small);
+    const full = await run({ ...input, mode: "full" });
+    expect(full).toMatchObject({ books_read: "listing", books_statuses_kept: true });
+    // Someone deactivates contact 1 in Books; its CRM account (a Customer) is touched in the CRM.
+    small.setContactStatus(contactId(1), "inactive");
+    await small.crm.updateRecord("Accounts", crmAccountId(1), { Last_Activity_Time: isoAgo(1) });
+    const mark = small.requests().length;
+    const incremental = await run({ ...input, mode: "incremental" });
+    expect(incremental).toMatchObject({
+      books_read: "statuses",
+      listed: ["Status.All"],
+      contacts_read: 1,
+      zoho_calls: 1,
+      to_activate: 1,
+      jobs_queued: 1,
+      books_statuses_kept: true,
+    });
+    const [listing, ...more] = small
+      .requests()
+      .slice(mark)
+      .filter((r) => r.url.includes("/contacts"))
+      .map((r) => new URL(r.url, small.url).searchParams);
+    expect(more).toEqual([]);
+    expect(listing?.get("filter_by")).toBe("Status.All");
+    expect(listing?.get("sort_column")).toBe("last_modified_time");
+    expect(listing?.get("sort_order")).toBe("D");
+    expect(queued()).toEqual([
+      expect.objectContaining({ contact_id: contactId(1), action: "activate" }),
+    ]);
+  });
+
+  it("a stale kept status makes no wrong change: the job sets what the CRM wants, and the worker finds it already so", async () => {
+    const { run } = wire(small);
+    await run({ ...input, mode: "full" });
+    // The kept statuses say contact 1 is inactive; in Books it is active, and not modified since.
+    const crm = ledgerLinks();
+    const kept = await crm.booksStatuses(ORGANIZATION_ID);
+    kept?.statuses.set(contactId(1), "inactive");
+    await crm.saveBooksStatuses(ORGANIZATION_ID, kept as NonNullable<typeof kept>);
+    await small.crm.updateRecord("Accounts", crmAccountId(1), { Last_Activity_Time: isoAgo(1) });
+    const summary = await run({ ...input, mode: "incremental" });
+    expect(summary).toMatchObject({ books_read: "statuses", jobs_queued: 1 });
+    const jobs = queued();
+    expect(jobs).toEqual([
+      expect.objectContaining({ contact_id: contactId(1), action: "activate" }),
+    ]);
+    const records = new JobRecords({
+      dynamo: ledger.dynamo,
+      table: ledger.table,
+      retentionDays: 400,
+    });
+    await workerHandler(
+      sqsEvent(jobs.map((job) => sqsRecord(job, { eventSourceARN: BULK_QUEUE_ARN }))),
+      lambdaContext("worker"),
+    );
+    expect(await records.get(jobs[0].job_id)).toMatchObject({
+      state: "done",
+      outcome: "already_active",
+    });
+    expect(small.contact(contactId(1))?.status).toBe("active");
+  });
+
+  it("lists Books as before when no statuses are kept, or when a record may be matched by email", async () => {
+    const { run } = wire(small);
+    await small.crm.updateRecord("Accounts", crmAccountId(4), { Account_Type: "Customer" });
+    const first = await run({ ...input, mode: "incremental" });
+    // no watermark yet: every record is read, and both status lists listed
+    expect(first).toMatchObject({
+      books_read: "listing",
+      listed: ["Status.Inactive", "Status.Active"],
+    });
+    // a first incremental run keeps no statuses: it did not see every contact
+    expect(first.books_statuses_kept).toBeUndefined();
+    await run({ ...input, mode: "full", source: { ...accountsByType, match: ["email"] } });
+    await small.crm.updateRecord("Accounts", crmAccountId(8), { Account_Type: "Customer" });
+    const byEmail = await run({
+      ...input,
+      mode: "incremental",
+      source: { ...accountsByType, match: ["zcrm_link", "email"] },
+    });
+    expect(byEmail).toMatchObject({ books_read: "listing" });
+  });
+
+  it("forgets a kept link Books contradicts: a contact that no longer exists, a contact the rows link elsewhere", async () => {
+    const { run } = wire(small);
+    small.settings.booksListCrmIds = false;
+    const crm = ledgerLinks();
+    // learned earlier: account 4 → a contact since deleted; account 8 → contact 4 (since relinked)
+    await crm.saveLinks(ORGANIZATION_ID, "Accounts", {
+      put: new Map([
+        [crmAccountId(4), { contacts: ["460000000999999"], from: "lookup" as const }],
+        [crmAccountId(8), { contacts: [contactId(4)], from: "lookup" as const }],
+      ]),
+      remove: [],
+    });
+    await small.crm.updateRecord("Accounts", crmAccountId(4), { Account_Type: "Customer" });
+    const source = { ...accountsByType, match: ["zcrm_link"] };
+    const full = await run({ mode: "full", source });
+    // the deleted contact's link is forgotten and account 4 looked up again in the same run
+    expect(full.links_forgotten).toBe(1);
+    const lookups = small
+      .requests()
+      .filter((r) => r.url.includes("zcrm_account_id="))
+      .map((r) => new URL(r.url, small.url).searchParams.get("zcrm_account_id"));
+    expect(lookups).toContain(crmAccountId(4));
+    expect((await crm.links(ORGANIZATION_ID, "Accounts")).get(crmAccountId(4))).toEqual({
+      contacts: [contactId(4)],
+      from: "lookup",
+    });
+    // Rows that carry the link say contact 4 is account 4's, not account 8's.
+    small.settings.booksListCrmIds = true;
+    await run({ mode: "full", source });
+    const links = await crm.links(ORGANIZATION_ID, "Accounts");
+    expect(links.get(crmAccountId(8))).toEqual({ contacts: [contactId(8)], from: "rows" });
+    // (the same link learned by a lookup is kept as it is: no write)
+    expect(links.get(crmAccountId(4))?.contacts).toEqual([contactId(4)]);
+    // contact 4 got one job, from account 4 (a Customer): never one from account 8's kept link
+    expect(queued().filter((j) => j.contact_id === contactId(4))).toEqual([
+      expect.objectContaining({
+        action: "activate",
+        reason: expect.objectContaining({ crm_record_id: crmAccountId(4) }),
+      }),
+    ]);
+  });
+
+  it("an incremental run matches by the links kept, with no lookup, when list rows carry none", async () => {
+    const { run } = wire(small);
+    small.settings.booksListCrmIds = false;
+    const source = { ...accountsByType, match: ["zcrm_link"] };
+    // the full run learns the links of the Customers (what can change without deactivations)
+    const full = await run({ mode: "full", source });
+    expect(full.link_lookups).toBeGreaterThan(0);
+    // contact 1 is deactivated in Books; its account, a Customer, is touched in the CRM
+    small.setContactStatus(contactId(1), "inactive");
+    await small.crm.updateRecord("Accounts", crmAccountId(1), { Last_Activity_Time: isoAgo(1) });
+    const mark = small.requests().length;
+    const incremental = await run({ mode: "incremental", source });
+    expect(incremental).toMatchObject({
+      books_read: "statuses",
+      link_lookups: 0,
+      zoho_calls: 1,
+      jobs_queued: 1,
+    });
+    const books = small
+      .requests()
+      .slice(mark)
+      .filter((r) => r.url.includes("/contacts"));
+    expect(books).toHaveLength(1);
+    expect(queued()).toEqual([
       expect.objectContaining({ contact_id: contactId(1), action: "activate" }),
     ]);
   });
@@ -596,15 +768,20 @@ describe("zoho_crm source: what a run costs (10,000 accounts linked to 10,000 Bo
       apply_deactivations: true,
       max_changes: 500,
     });
+    // Books: the statuses the full run kept, and the contacts modified since (none): one call
     expect(incremental).toMatchObject({
       crm_records_read: 500,
       crm_calls: 1,
       to_activate: 500,
       jobs_queued: 500,
-      listed: ["Status.Inactive"],
+      listed: ["Status.All"],
+      books_read: "statuses",
+      contacts_read: 0,
       link_lookups: 0,
+      zoho_calls: 1,
     });
     expect(incremental.crm_calls).toBeLessThanOrEqual(5);
+    expect(incremental.zoho_calls).toBeLessThanOrEqual(5);
     expect(new Set(queued().map((j) => j.contact_id))).toEqual(new Set(changed.map(contactId)));
     console.info("incremental run", {
       crm_calls: incremental.crm_calls,
