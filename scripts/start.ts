@@ -1,10 +1,12 @@
 /**
  * `npm start`: the whole system on this machine, offline, wired as serverless.yml wires it in
- * AWS. Ports come from the environment (HTTP_PORT, LAMBDA_PORT, SANDBOX_PORT, AWS_PORT) or the
+ * AWS, with the local Zoho CRM (in the sandbox) and HubSpot for the sync's CRM sources. Ports come
+ * from the environment (HTTP_PORT, LAMBDA_PORT, SANDBOX_PORT, AWS_PORT, HUBSPOT_PORT) or the
  * defaults below. Ctrl-C stops everything.
  */
 
 import { SEED } from "../local/sandbox";
+import { crmAccountId } from "../local/sandbox/crm/seed";
 import { type LocalStack, PortTakenError, startLocalStack } from "../local/stack/stack";
 
 /** each port: the variable that moves it, and its default */
@@ -13,6 +15,7 @@ const PORTS = {
   lambdaPort: ["LAMBDA_PORT", 3002],
   sandboxPort: ["SANDBOX_PORT", 4010],
   awsPort: ["AWS_PORT", 4566],
+  hubspotPort: ["HUBSPOT_PORT", 4020],
 } as const;
 type PortOption = keyof typeof PORTS;
 
@@ -35,6 +38,7 @@ let stack: LocalStack;
 try {
   stack = await startLocalStack({
     ...ports,
+    crm: true,
     log: process.env.VERBOSE ? (line) => console.log(`[offline] ${line}`) : undefined,
   });
 } catch (error) {
@@ -54,12 +58,35 @@ try {
   process.exit(1);
 }
 
-const { httpUrl } = stack;
+const { httpUrl, lambdaUrl } = stack;
+const crmRecords = `${stack.sandbox.url}/__sandbox/crm/Accounts`;
+const invokeSync = `${lambdaUrl}/2015-03-31/functions/zoho-contact-status-local-scheduledSync/invocations`;
+const accountRule = { field: "Account_Type", active: ["Customer"], inactive: ["Former Customer"] };
+const zohoCrmSource = {
+  type: "zoho_crm",
+  module: "Accounts",
+  rules: [accountRule],
+  match: ["zcrm_link", "email"],
+};
+const crmInput = JSON.stringify({ mode: "full", dry_run: true, source: zohoCrmSource });
+const watchInput = JSON.stringify({ mode: "watch", source: zohoCrmSource });
+const hubspotInput = JSON.stringify({
+  mode: "full",
+  dry_run: true,
+  source: {
+    type: "hubspot",
+    object: "companies",
+    rules: [{ field: "lifecyclestage", active: ["customer"], inactive: ["other"] }],
+    match: ["books_id_field:zoho_books_contact_id"],
+  },
+});
 console.log(`
 Zoho contact status is running locally.
 
   HTTP API               ${httpUrl}
   Zoho Books sandbox     ${stack.sandbox.url}   (inspect: ${stack.sandbox.url}/__sandbox/stats)
+  its Zoho CRM           ${stack.sandbox.url}/crm/v8   (records: ${stack.sandbox.url}/__sandbox/crm/Accounts, notification channels: ${stack.sandbox.url}/__sandbox/crm/channels)
+  HubSpot sandbox        ${stack.hubspot?.url}   (secret ${stack.hubspotSecretId})
   local AWS              ${stack.aws.url}   (Secrets Manager, SQS, DynamoDB, EventBridge; inspect: ${stack.aws.url}/__local/stats, events: ${stack.aws.url}/__local/events)
   secret                 ${stack.secretId}
   webhook secret         ${stack.webhookSecretId}   (source "local", token ${stack.webhookToken})
@@ -83,6 +110,21 @@ A CRM's webhook (Zoho CRM's form-encoded shape), then its job's status and the c
   curl -s ${httpUrl}/activations/<job_id>
   curl -s ${httpUrl}/contacts/${SEED.inactiveIds[2]}/history
   curl -s ${stack.aws.url}/__local/events
+
+The sync reading the CRM itself (docs/sync.md). CRM account 4 becomes a customer again (its Books
+contact ${SEED.inactiveId} is inactive); a dry run says what a run would do and why (the rule, the
+CRM record, the value); the HubSpot source reads the local HubSpot the same way:
+
+  curl -s -X PATCH ${crmRecords}/${crmAccountId(4)} -H 'content-type: application/json' -d '{"Account_Type":"Customer"}'
+  curl -s -X POST ${invokeSync} -d '${crmInput}'
+  curl -s -X POST ${invokeSync} -d '${hubspotInput}'
+
+Zoho CRM's change notifications: a watch run enables the channel; the next edit reaches the HTTP
+API at once and queues a real-time job (then see the contact, as below):
+
+  curl -s -X POST ${invokeSync} -d '${watchInput}'
+  curl -s -X PATCH ${crmRecords}/${crmAccountId(8)} -H 'content-type: application/json' -d '{"Account_Type":"Customer"}'
+  curl -s ${stack.sandbox.url}/__sandbox/crm/deliveries
 
 Queued jobs are carried out by the worker within a second or two; then:
 

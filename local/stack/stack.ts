@@ -8,7 +8,15 @@ import { LambdaClient } from "@aws-sdk/client-lambda";
 import { CreateSecretCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import { type LocalAws, startLocalAws } from "../aws";
-import { type Sandbox, type SandboxSettings, sandboxSecret, startSandbox } from "../sandbox";
+import { type HubSpotSandbox, startHubSpotSandbox } from "../hubspot";
+import {
+  CRM_SCOPES,
+  DEFAULT_SETTINGS,
+  type Sandbox,
+  type SandboxSettings,
+  sandboxSecret,
+  startSandbox,
+} from "../sandbox";
 import { createLedgerTable, LOCAL_LEDGER_TABLE } from "./ledger-table";
 import { createQueueWithDlq } from "./queues";
 import { SqsPoller } from "./sqs-poller";
@@ -19,8 +27,14 @@ export interface LocalStackOptions {
   lambdaPort?: number;
   sandboxPort?: number;
   awsPort?: number;
+  hubspotPort?: number;
   /** contacts seeded in the sandbox's organization */
   contacts?: number;
+  /**
+   * The CRMs too: the sandbox's Zoho CRM with its scopes granted, and the local HubSpot (seeded
+   * with the Books contacts' companies and people) as the `hubspot` source's secret and URL.
+   */
+  crm?: boolean;
   sandbox?: Partial<SandboxSettings>;
   /** both queues' visibility timeout: longer than the worker's 90 s timeout, as in AWS */
   visibilityTimeoutSeconds?: number;
@@ -50,6 +64,9 @@ export interface LocalStack {
   webhookToken: string;
   /** the ledger table (DynamoDB) */
   ledgerTable: string;
+  /** the local HubSpot and its token's secret (with `crm`) */
+  hubspot: HubSpotSandbox | undefined;
+  hubspotSecretId: string | undefined;
   /** the activation queue (real-time jobs) and its DLQ */
   queueUrl: string;
   dlqUrl: string;
@@ -155,12 +172,28 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     lambdaPort: options.lambdaPort,
     sandboxPort: options.sandboxPort,
     awsPort: options.awsPort,
+    hubspotPort: options.crm ? options.hubspotPort : undefined,
   });
+  // With the CRMs, the grant carries the CRM scopes, and Books' list rows carry the integration's
+  // link (zcrm_account_id): whether Zoho's do is undocumented (the tests run both ways); with it,
+  // a first run needs no lookup per record, which at the default share would take minutes.
+  const crmScopes = options.crm
+    ? {
+        grantedScopes: [...DEFAULT_SETTINGS.grantedScopes, ...CRM_SCOPES],
+        booksListCrmIds: true,
+      }
+    : {};
   const sandbox = await startSandbox({
     port: options.sandboxPort ?? 0,
     ...(options.contacts === undefined ? {} : { contacts: options.contacts }),
-    ...(options.sandbox === undefined ? {} : { settings: options.sandbox }),
+    settings: { ...crmScopes, ...options.sandbox },
   });
+  const hubspot = options.crm
+    ? await startHubSpotSandbox({
+        port: options.hubspotPort ?? 0,
+        ...(options.contacts === undefined ? {} : { records: options.contacts }),
+      })
+    : undefined;
   const aws = await startLocalAws({ port: options.awsPort ?? 0 });
   const awsEnv = {
     AWS_REGION: "us-east-1",
@@ -192,6 +225,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       SecretString: JSON.stringify({ local: { preset: "zoho-crm", tokens: [webhookToken] } }),
     }),
   );
+  const hubspotSecretId = "zoho-contact-status/local/hubspot";
+  if (hubspot)
+    await secretsManager.send(
+      new CreateSecretCommand({
+        Name: hubspotSecretId,
+        SecretString: JSON.stringify({ access_token: hubspot.token }),
+      }),
+    );
   const ledgerTable = await createLedgerTable(dynamodb, LOCAL_LEDGER_TABLE);
   const visibilityTimeoutSeconds = options.visibilityTimeoutSeconds ?? 100;
   const { queueUrl, dlqUrl } = await createQueueWithDlq(sqs, {
@@ -217,7 +258,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     BULK_QUEUE_URL: bulk.queueUrl,
     BULK_DLQ_URL: bulk.dlqUrl,
     LOG_LEVEL: "INFO",
+    // the Zoho CRM notification channel's notify_url (watch runs)
+    API_BASE_URL: `http://127.0.0.1:${httpPort}`,
     ...options.env,
+  };
+  const params = {
+    ...(hubspot ? { hubspotSecretArn: hubspotSecretId, hubspotApiUrl: hubspot.url } : {}),
+    ...options.params,
   };
   const offline = spawnNodeInOwnGroup(
     resolve(ROOT, "node_modules/osls/bin/serverless.js"),
@@ -235,7 +282,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       "--noPrependStageInUrl",
       // API Gateway checks IAM signatures in AWS; serverless-offline cannot, so locally none is asked for.
       "--noAuth",
-      ...Object.entries(options.params ?? {}).map(([name, value]) => `--param=${name}=${value}`),
+      ...Object.entries(params).map(([name, value]) => `--param=${name}=${value}`),
     ],
     {
       cwd: ROOT,
@@ -247,7 +294,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await waitForOutput(offline, /Server ready/, options.log, 120_000);
   } catch (error) {
     await stopOffline();
-    await Promise.all([sandbox.close(), aws.close()]);
+    await Promise.all([sandbox.close(), aws.close(), hubspot?.close()]);
     throw error;
   }
 
@@ -276,6 +323,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     secretId,
     webhookSecretId,
     webhookToken,
+    hubspot,
+    hubspotSecretId: hubspot ? hubspotSecretId : undefined,
     ledgerTable,
     queueUrl,
     dlqUrl,
@@ -287,7 +336,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     async stop() {
       await Promise.all([poller?.stop(), bulkPoller?.stop()]);
       await stopOffline();
-      await Promise.all([sandbox.close(), aws.close()]);
+      await Promise.all([sandbox.close(), aws.close(), hubspot?.close()]);
     },
   };
 }
