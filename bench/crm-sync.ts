@@ -45,11 +45,11 @@ export interface CrmSyncFigures {
   /** guarded deactivations the run queued (the run cannot know which the worker holds) */
   guarded: number;
   /**
-   * jobs queued again by the next runs: a held job ends (its pending mark cleared), so the next
-   * run that reads its record (the hourly run's 10-minute overlap, or the full run) queues it
-   * again and the guard reads the contact again
+   * jobs the next runs queued again (0: a held job's contact keeps its pending item, saying why,
+   * for 20 h), and the contacts they reported `held` instead
    */
   requeued: { next_incremental: number; next_full: number };
+  held_reported: { next_incremental: number; next_full: number };
   /** DynamoDB requests for the kept Books statuses and CRM links, per run */
   ledger_requests: { full_first: number; full: number; incremental: number };
   /** Zoho CRM only: COQL credits of each run, and a day of 24 hourly runs and one full run */
@@ -272,6 +272,10 @@ export async function crmSyncCost(
       requeued: {
         next_incremental: afterJobs.summary.jobs_queued,
         next_full: nextFull.summary.jobs_queued,
+      },
+      held_reported: {
+        next_incremental: afterJobs.summary.held,
+        next_full: nextFull.summary.held,
       },
       ledger_requests: {
         full_first: fullFirst.summary.crm_ledger_requests ?? 0,

@@ -39,7 +39,7 @@ export async function syncCost(contacts: number, inactive: number): Promise<Sync
     const ledger: SyncLedger = {
       state: async (org) => states.get(org),
       saveState: async (org, state) => void states.set(org, state),
-      pendingContacts: async () => new Set(),
+      pendingContacts: async () => new Map(),
       markPending: async () => undefined,
       unmarkPending: async () => undefined,
     };

@@ -69,19 +69,24 @@ export class JobRecorder {
     return record;
   }
 
-  /** A sync job that ended (done, held or parked) frees its contact for the next sync run (lib/sync/state.ts). */
+  /**
+   * A sync job that ended done or parked frees its contact for the next sync run; a held one
+   * keeps it, saying why, for a while (lib/sync/state.ts).
+   */
   async #clearPending(record: JobRecord): Promise<void> {
     const organizationId = record.request.organization_id ?? record.organization_id;
     const contactId = record.request.contact_id ?? record.contact_id;
     if (record.source !== "sync" || !organizationId || !contactId) return;
-    await this.#options.records
-      .clearPending(organizationId, contactId, record.job_id)
-      .catch((error: unknown) =>
-        logger.error("Could not clear the contact's pending sync job", {
-          job_id: record.job_id,
-          error: (error as Error).message,
-        }),
-      );
+    const records = this.#options.records;
+    await (record.held
+      ? records.holdPending(organizationId, contactId, record.job_id, record.held)
+      : records.clearPending(organizationId, contactId, record.job_id)
+    ).catch((error: unknown) =>
+      logger.error("Could not clear the contact's pending sync job", {
+        job_id: record.job_id,
+        error: (error as Error).message,
+      }),
+    );
   }
 
   async #publish(record: JobRecord, detailType: string): Promise<void> {

@@ -26,6 +26,9 @@ import {
 } from "../ledger/keys";
 import type { ActivationJob, JobReason } from "./job";
 
+/** A held sync job's contact is reported, not queued again, this long (less than a day: the next daily run asks again). */
+export const HELD_TTL_SECONDS = 20 * 3_600;
+
 /** `held`: a guarded deactivation the contact's balance stopped (ended, not retried, not parked) */
 export type JobState = "queued" | "waiting" | "done" | "held" | "parked";
 
@@ -271,6 +274,32 @@ export class JobRecords {
           Key: ledgerKeys.pendingJob(organizationId, contactId),
           ConditionExpression: "job_id = :job",
           ExpressionAttributeValues: { ":job": { S: jobId } },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionFailed(error)) throw ledgerError(error, this.#options.table);
+    }
+  }
+
+  /**
+   * A sync job ended held: its contact keeps the item, now saying why, for HELD_TTL_SECONDS, so
+   * that the next runs report it (`held`) instead of queueing a deactivation the guard would hold
+   * again (a Books read each); the daily full run after it asks again. Only this job's item.
+   */
+  async holdPending(organizationId: string, contactId: string, jobId: string, held: Hold) {
+    const expires = Math.ceil(this.#options.now().getTime() / 1000) + HELD_TTL_SECONDS;
+    try {
+      await this.#options.dynamo.send(
+        new UpdateItemCommand({
+          TableName: this.#options.table,
+          Key: ledgerKeys.pendingJob(organizationId, contactId),
+          UpdateExpression: "SET held = :held, expires_at = :expires",
+          ConditionExpression: "job_id = :job",
+          ExpressionAttributeValues: {
+            ":job": { S: jobId },
+            ":held": { S: JSON.stringify(held) },
+            ":expires": { N: String(expires) },
+          },
         }),
       );
     } catch (error) {

@@ -24,6 +24,7 @@ import { type CrmClients, readCrm } from "./crm-read";
 import type { BooksStatuses, CrmLedger, CrmLink } from "./crm-state";
 import {
   brief,
+  type HeldContact,
   listContacts,
   type PlannedChange,
   queueChanges,
@@ -33,6 +34,7 @@ import {
   type SyncInput,
   type SyncSummary,
   WATERMARK_MARGIN_MS,
+  withoutPending,
 } from "./sync";
 
 /**
@@ -543,6 +545,8 @@ interface CrmPlan {
   duplicates: number;
   deactivationsSkipped: number;
   alreadyQueued: number;
+  /** deactivations the guard held lately: reported, not queued again */
+  held: HeldContact[];
 }
 
 /** Matches every record with an opinion, and plans one change per contact whose status differs. */
@@ -564,6 +568,7 @@ async function planCrmRun(
     duplicates: 0,
     deactivationsSkipped: 0,
     alreadyQueued: 0,
+    held: [],
   };
   const wanted = new Map<string, { first: Decided; by: string; statuses: Set<string> }>();
   for (const d of decided) {
@@ -606,11 +611,9 @@ async function planCrmRun(
     }
   }
   await checkEmailMatches(deps.books, organizationId, plan, byEmail);
-  const pending = (await deps.ledger?.pendingContacts(organizationId)) ?? new Set<string>();
-  const before = plan.changes.length;
-  plan.changes = plan.changes.filter((change) => !pending.has(change.contact_id));
-  plan.alreadyQueued = before - plan.changes.length;
-  return plan;
+  const pending = await deps.ledger?.pendingContacts(organizationId);
+  const { changes, alreadyQueued, held } = withoutPending(plan.changes, pending);
+  return { ...plan, changes, alreadyQueued, held };
 }
 
 function recordEmail(record: CrmRecord, source: CrmSource): string {
@@ -679,6 +682,8 @@ function summarizeCrm(
     ambiguous: plan.ambiguous.length,
     conflicting: plan.conflicting.length,
     already_queued: plan.alreadyQueued,
+    held: plan.held.length,
+    held_sample: plan.held.slice(0, SAMPLE),
     jobs_queued: 0,
     zoho_calls: 0,
     list_calls: books.listCalls,

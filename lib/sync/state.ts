@@ -5,6 +5,7 @@ import {
   QueryCommand,
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
+import type { Hold } from "../activation";
 import { batchWriteLedger, getLedgerItem, ledgerError, num, str } from "../ledger/dynamo";
 import { keyInPrefix, ledgerKeys, ledgerPrefixes, ledgerPrefixQuery } from "../ledger/keys";
 
@@ -21,13 +22,19 @@ export interface SyncLedger {
   state(organizationId: string): Promise<SyncState | undefined>;
   saveState(organizationId: string, state: SyncState): Promise<void>;
   /** contact ids with a sync job queued and not ended (nor expired) */
-  pendingContacts(organizationId: string): Promise<Set<string>>;
+  /** the contacts with a sync job waiting, or held lately (with what held it) */
+  pendingContacts(organizationId: string): Promise<Map<string, PendingJob>>;
   markPending(
     organizationId: string,
     jobs: ReadonlyArray<{ contact_id: string; job_id: string; action: string }>,
   ): Promise<void>;
   /** deletes the pending items of contacts whose jobs could not be queued after all */
   unmarkPending(organizationId: string, contactIds: ReadonlyArray<string>): Promise<void>;
+}
+
+/** A contact's pending item: a job waiting, or (`held`) one the guard held lately. */
+export interface PendingJob {
+  held?: Hold;
 }
 
 /**
@@ -84,8 +91,8 @@ export class DynamoSyncLedger implements SyncLedger {
     }
   }
 
-  async pendingContacts(organizationId: string): Promise<Set<string>> {
-    const contacts = new Set<string>();
+  async pendingContacts(organizationId: string): Promise<Map<string, PendingJob>> {
+    const contacts = new Map<string, PendingJob>();
     const pending = ledgerPrefixes.pendingJobs(organizationId);
     const nowSeconds = this.#now().getTime() / 1000;
     let start: Record<string, AttributeValue> | undefined;
@@ -95,7 +102,7 @@ export class DynamoSyncLedger implements SyncLedger {
           new QueryCommand({
             TableName: this.#table,
             ...ledgerPrefixQuery(pending),
-            ProjectionExpression: "#pk, #sk, expires_at",
+            ProjectionExpression: "#pk, #sk, expires_at, held",
             ...(start ? { ExclusiveStartKey: start } : {}),
           }),
         );
@@ -103,7 +110,8 @@ export class DynamoSyncLedger implements SyncLedger {
           // TTL deletes late: an expired item no longer holds its contact back.
           if (num(item.expires_at) <= nowSeconds) continue;
           const contactId = keyInPrefix(item, pending);
-          if (contactId) contacts.add(contactId);
+          const held = item.held?.S;
+          if (contactId) contacts.set(contactId, held ? { held: JSON.parse(held) } : {});
         }
         start = output.LastEvaluatedKey;
       } while (start);

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import * as z from "zod/mini";
-import { type Action, emailCandidates, normalizeEmail } from "../activation";
+import { type Action, emailCandidates, type Hold, normalizeEmail } from "../activation";
 import { organizationFor, type SecretReader } from "../credentials/secret";
 import { HubSpotSourceSchema, ZohoCrmSourceSchema } from "../crm/source";
 import { ServiceError } from "../errors";
@@ -25,7 +25,7 @@ import {
   type SourceConflict,
   type SyncSource,
 } from "./source";
-import type { SyncLedger } from "./state";
+import type { PendingJob, SyncLedger } from "./state";
 
 export {
   type DesiredEntry,
@@ -251,6 +251,10 @@ export interface SyncSummary {
   conflicting: number;
   /** planned changes left out because the contact has a sync job waiting */
   already_queued: number;
+  /** planned deactivations left out because the guard held the contact's last one lately (lib/sync/state.ts) */
+  held: number;
+  /** the first of them, with what held them */
+  held_sample: HeldContact[];
   jobs_queued: number;
   /** every Zoho call of the run; `list_calls` of them listed contacts */
   zoho_calls: number;
@@ -431,16 +435,34 @@ async function planRun(
   input: Pick<SyncInput, "mode" | "apply_deactivations" | "dry_run">,
   desired: DesiredState,
   listing: BooksListing,
-): Promise<{ plan: SyncPlan; changes: PlannedChange[] }> {
+): Promise<{ plan: SyncPlan } & ReturnType<typeof withoutPending>> {
   const plan = planChanges(listing.contacts, desired.entries, {
     applyDeactivations: input.apply_deactivations,
   });
   // Most entries match none of the few contacts read: only a full run can call them unmatched.
   if (input.mode === "incremental") plan.unmatched = [];
   await checkEmailsAgainstAll(deps.books, organizationId, plan);
-  const pending = (await deps.ledger?.pendingContacts(organizationId)) ?? new Set<string>();
-  const changes = plan.changes.filter((change) => !pending.has(change.contact_id));
-  return { plan, changes };
+  const pending = await deps.ledger?.pendingContacts(organizationId);
+  return { plan, ...withoutPending(plan.changes, pending) };
+}
+
+/** A contact whose guarded deactivation was held lately, and why. */
+export type HeldContact = { contact_id: string } & Hold;
+
+/**
+ * The changes whose contact has no sync job waiting and was not held lately; those that have are
+ * counted, and the held ones reported with what held them.
+ */
+export function withoutPending(
+  planned: PlannedChange[],
+  pending: ReadonlyMap<string, PendingJob> | undefined,
+): { changes: PlannedChange[]; alreadyQueued: number; held: HeldContact[] } {
+  const changes = planned.filter((change) => !pending?.has(change.contact_id));
+  const held = planned.flatMap((change) => {
+    const hold = pending?.get(change.contact_id)?.held;
+    return hold ? [{ contact_id: change.contact_id, ...hold }] : [];
+  });
+  return { changes, held, alreadyQueued: planned.length - changes.length - held.length };
 }
 
 /** Step 4: what the run found and will do, as the contract lists it (`jobs_queued` set later). */
@@ -449,7 +471,7 @@ export function summarize(
   input: Pick<SyncInput, "mode" | "apply_deactivations" | "dry_run">,
   desired: DesiredState,
   listing: Pick<BooksListing, "contacts" | "filters" | "since" | "listCalls">,
-  { plan, changes }: { plan: SyncPlan; changes: PlannedChange[] },
+  { plan, changes, alreadyQueued, held }: { plan: SyncPlan } & ReturnType<typeof withoutPending>,
   counts: { zohoCalls: number },
 ): SyncSummary {
   const count = (action: Action) => changes.filter((change) => change.action === action).length;
@@ -472,7 +494,9 @@ export function summarize(
     unmatched: plan.unmatched.length,
     ambiguous: plan.ambiguous.length,
     conflicting: conflicting.length,
-    already_queued: plan.changes.length - changes.length,
+    already_queued: alreadyQueued,
+    held: held.length,
+    held_sample: held.slice(0, SAMPLE),
     jobs_queued: 0,
     zoho_calls: counts.zohoCalls,
     list_calls: listing.listCalls,

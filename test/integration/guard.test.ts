@@ -3,7 +3,9 @@ import { GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import type { APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
+import { HELD_TTL_SECONDS } from "../../lib/jobs/records";
 import { ledgerKeys } from "../../lib/ledger/keys";
+import { DynamoSyncLedger } from "../../lib/sync/state";
 import { httpEvent, lambdaContext } from "../../local/lambda-events";
 import { type Sandbox, SEED, startSandbox } from "../../local/sandbox";
 import { type LocalWorker, startLocalWorker, TABLE } from "../support/local-worker";
@@ -124,7 +126,7 @@ describe("the guard before a deactivation", () => {
     expect(events[0]?.detail).toMatchObject({ state: "held", reason: REASON, held });
   });
 
-  it("a held sync job ends: its contact's pending mark is cleared, so a later run may queue it again", async () => {
+  it("a held sync job ends: its contact's pending item says why for 20 h, so runs report it held instead of queueing it again", async () => {
     sandbox.setContactAmounts(CUSTOMER, { outstanding_receivable_amount: 1 });
     const jobId = randomUUID();
     const pending = ledgerKeys.pendingJob(SEED.organizationId, CUSTOMER);
@@ -144,6 +146,48 @@ describe("the guard before a deactivation", () => {
     });
     await worker.runOnce();
     expect((await record(jobId)).state).toBe("held");
+    const { Item } = await worker.dynamo.send(
+      new GetItemCommand({ TableName: TABLE, Key: pending, ConsistentRead: true }),
+    );
+    const expiresIn = Number(Item?.expires_at?.N) - Date.now() / 1000;
+    expect(expiresIn).toBeGreaterThan(HELD_TTL_SECONDS - 60);
+    expect(expiresIn).toBeLessThanOrEqual(HELD_TTL_SECONDS + 1);
+    const held = {
+      code: "OUTSTANDING_BALANCE",
+      contact_type: "customer",
+      amounts: expect.objectContaining({ outstanding_receivable_amount: 1 }),
+    };
+    const ledger = new DynamoSyncLedger({ dynamo: worker.dynamo, table: TABLE });
+    const contacts = await ledger.pendingContacts(SEED.organizationId);
+    expect(contacts.get(CUSTOMER)).toEqual({ held: expect.objectContaining(held) });
+    // past its 20 h, the next run may queue the contact again (and the guard reads it again)
+    const later = new DynamoSyncLedger({
+      dynamo: worker.dynamo,
+      table: TABLE,
+      now: () => new Date(Date.now() + (HELD_TTL_SECONDS + 1) * 1000),
+    });
+    expect((await later.pendingContacts(SEED.organizationId)).has(CUSTOMER)).toBe(false);
+  });
+
+  it("a sync job that ends done clears its contact's pending item", async () => {
+    const jobId = randomUUID();
+    const pending = ledgerKeys.pendingJob(SEED.organizationId, OTHER_CUSTOMER);
+    await worker.dynamo.send(
+      new PutItemCommand({
+        TableName: TABLE,
+        Item: { ...pending, job_id: { S: jobId }, action: { S: "deactivate" } },
+      }),
+    );
+    await queueJob({
+      contact_id: OTHER_CUSTOMER,
+      organization_id: SEED.organizationId,
+      action: "deactivate",
+      source: "sync",
+      job_id: jobId,
+      guard: { outstanding: true },
+    });
+    await worker.runOnce();
+    expect((await record(jobId)).state).toBe("done");
     const { Item } = await worker.dynamo.send(
       new GetItemCommand({ TableName: TABLE, Key: pending, ConsistentRead: true }),
     );

@@ -5,6 +5,7 @@ import {
   parseSyncInput,
   planChanges,
   summarize,
+  withoutPending,
 } from "../../lib/sync/sync";
 
 // The sync's pure steps alone: what a run lists, and what it reports. Reading the source,
@@ -62,13 +63,13 @@ describe("summarize: what a run reports", () => {
   };
 
   it("counts the changes left after pending ones, skipped deactivations, unmatched and conflicts", () => {
-    const changes = plan.changes.filter((change) => change.contact_id !== "102"); // 102 pending
+    const pending = new Map([["102", {}]]); // 102 has a job waiting
     const summary = summarize(
       "42",
       input({ mode: "full" }),
       wanted,
       listing,
-      { plan, changes },
+      { plan, ...withoutPending(plan.changes, pending) },
       {
         zohoCalls: 3,
       },
@@ -95,6 +96,30 @@ describe("summarize: what a run reports", () => {
     expect(summary.conflicting_sample).toEqual([{ contact_id: "555" }]);
   });
 
+  it("reports a contact the guard held lately, with what held it, instead of queueing it again", () => {
+    const hold = {
+      code: "OUTSTANDING_BALANCE" as const,
+      message: "The customer has an outstanding receivable.",
+      contact_type: "customer",
+      amounts: { outstanding_receivable_amount: 120, unused_credits_receivable_amount: 0 },
+    };
+    const changes = [
+      { contact_id: "1", action: "deactivate" as const },
+      { contact_id: "2", action: "deactivate" as const },
+      { contact_id: "3", action: "activate" as const },
+    ];
+    const pending = new Map([
+      ["1", { held: hold }],
+      ["2", {}],
+    ]);
+    expect(withoutPending(changes, pending)).toEqual({
+      changes: [changes[2]],
+      alreadyQueued: 1,
+      held: [{ contact_id: "1", ...hold }],
+    });
+    expect(withoutPending(changes, undefined)).toEqual({ changes, alreadyQueued: 0, held: [] });
+  });
+
   it("keeps at most 20 of each sample", () => {
     const many: DesiredState = {
       entries: Array.from({ length: 30 }, (_, i) => ({
@@ -110,10 +135,7 @@ describe("summarize: what a run reports", () => {
       input(),
       many,
       { ...listing, contacts: [] },
-      {
-        plan: unmatched,
-        changes: [],
-      },
+      { plan: unmatched, changes: [], alreadyQueued: 0, held: [] },
       { zohoCalls: 0 },
     );
     expect([summary.unmatched, summary.unmatched_sample.length]).toEqual([30, 20]);

@@ -276,7 +276,7 @@ describe("the packaged CloudFormation template", () => {
     expect(rules.ScheduledSyncEventsRuleSchedule1?.State).toBe("DISABLED");
   });
 
-  it("runs the sync hourly (incremental) and daily (full), its input in SYNC_INPUT, and never retries a failed run", () => {
+  it("runs the sync hourly (incremental) and daily (full), the CRM watch every 6 hours, its input in SYNC_INPUT, and never retries a failed run", () => {
     const rules = Object.fromEntries(
       ofType(template, "AWS::Events::Rule").map(([k, r]) => [k, r.Properties]),
     );
@@ -289,8 +289,17 @@ describe("the packaged CloudFormation template", () => {
       State: "DISABLED",
       Targets: [{ Input: '{"mode":"full"}' }],
     });
+    expect(rules.ScheduledSyncEventsRuleSchedule3).toMatchObject({
+      ScheduleExpression: "rate(6 hours)",
+      State: "DISABLED",
+      Targets: [{ Input: '{"mode":"watch"}' }],
+    });
     const sync = template.Resources.ScheduledSyncLambdaFunction as Resource;
     expect(sync.Properties.Environment.Variables.SYNC_INPUT).toBe("{}");
+    // the notification channel's notify_url: the HTTP API's own URL
+    expect(JSON.stringify(sync.Properties.Environment.Variables.API_BASE_URL)).toContain(
+      '"Ref":"HttpApi"',
+    );
     // EventBridge invokes asynchronously: without this, Lambda runs a failed sync twice more,
     // listing Books three times.
     const invokeConfigs = ofType(template, "AWS::Lambda::EventInvokeConfig").map(([, r]) => r);
