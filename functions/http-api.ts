@@ -2,12 +2,12 @@ import { randomUUID } from "node:crypto";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
-import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import middy from "@middy/core";
 import httpRouterHandler from "@middy/http-router";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import * as z from "zod/mini";
 import { type Action, changeContactStatus } from "../lib/activation";
+import { lazySecretsManagerClient } from "../lib/aws/lazy-secrets-manager";
 import { required } from "../lib/config";
 import { organizationFor } from "../lib/credentials/secret";
 import { createDependencies, lazy } from "../lib/dependencies";
@@ -231,7 +231,7 @@ const webhooks = lazy(async () => {
   const route = await intake();
   const { config } = dependencies();
   const store = route.webhookConfigStore({
-    secretsManager: new SecretsManagerClient({}),
+    secretsManager: lazySecretsManagerClient(),
     secretId: required(config, "WEBHOOK_SECRET_ID"),
     maxAgeSeconds: config.SECRET_CACHE_TTL_SECONDS,
   });

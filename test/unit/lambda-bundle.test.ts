@@ -1,13 +1,29 @@
+import { createRequire } from "node:module";
+import { Readable } from "node:stream";
+import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
+import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { mockClient } from "aws-sdk-client-mock";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { bundle, FUNCTIONS, ROOT } from "../../bench/bundle";
+import { lazyEventBridgeClient } from "../../lib/aws/lazy-eventbridge";
+import { lazySecretsManagerClient } from "../../lib/aws/lazy-secrets-manager";
+import { secretCache } from "../../lib/credentials/secret-cache";
 import { defaultProvider } from "../../lib/lambda-bundle/credentials-from-env";
+import lazyHttps from "../../lib/lambda-bundle/lazy-https";
+import { ReadableStream as LazyReadableStream } from "../../lib/lambda-bundle/lazy-stream-web";
 import {
   EventStreamSerde,
   eventStreamSerdeProvider,
 } from "../../lib/lambda-bundle/no-event-streams";
 
+const secretsMock = mockClient(SecretsManagerClient);
+const eventsMock = mockClient(EventBridgeClient);
+
 afterEach(() => {
   vi.unstubAllEnvs();
+  vi.restoreAllMocks();
+  secretsMock.reset();
+  eventsMock.reset();
 });
 
 describe("the stand-ins the Lambda bundles use for two AWS SDK modules", () => {
@@ -34,6 +50,77 @@ describe("the stand-ins the Lambda bundles use for two AWS SDK modules", () => {
     expect(() => marshaller.serialize()).toThrow(/event streams are left out/);
     expect(() => marshaller.deserialize()).toThrow(/event streams are left out/);
     expect(() => new EventStreamSerde()).toThrow(/event streams are left out/);
+  });
+});
+
+describe("the stand-ins for two Node modules, loaded when first used", () => {
+  it("node:https: the real module's Agent and request, loaded on first use", () => {
+    const https = createRequire(import.meta.url)("node:https");
+    expect(lazyHttps.Agent).toBe(https.Agent);
+    expect(lazyHttps.request).toBe(https.request);
+    expect(new lazyHttps.Agent({ keepAlive: true })).toBeInstanceOf(https.Agent);
+  });
+
+  it("node:stream/web: ReadableStream answers instanceof as Node's own class", () => {
+    expect(new ReadableStream()).toBeInstanceOf(LazyReadableStream);
+    expect(Readable.from(["a"])).not.toBeInstanceOf(LazyReadableStream);
+    expect("text" instanceof (LazyReadableStream as unknown as typeof ReadableStream)).toBe(false);
+  });
+});
+
+describe("the AWS SDK clients created on their first send", () => {
+  it("Secrets Manager: one real client behind every read, and the secret cache reads through it", async () => {
+    secretsMock
+      .on(GetSecretValueCommand)
+      .resolves({ SecretString: '{"v":1}', VersionId: "version-1" });
+    const secretsManager = lazySecretsManagerClient();
+    expect(secretsMock.calls()).toHaveLength(0);
+    const cache = secretCache({
+      secretsManager,
+      secretId: "zoho",
+      what: "the Zoho secret",
+      maxAgeSeconds: 0,
+      parse: (text) => JSON.parse(text ?? ""),
+    });
+    await expect(cache.get()).resolves.toMatchObject({ value: { v: 1 }, versionId: "version-1" });
+    await cache.get();
+    const calls = secretsMock.commandCalls(GetSecretValueCommand, { SecretId: "zoho" });
+    expect(calls).toHaveLength(2);
+    expect(calls[0]?.thisValue).toBeInstanceOf(SecretsManagerClient);
+    expect(calls[1]?.thisValue).toBe(calls[0]?.thisValue);
+  });
+
+  it("Secrets Manager: the SDK's errors reach the secret cache, which maps them", async () => {
+    secretsMock
+      .on(GetSecretValueCommand)
+      .rejects(Object.assign(new Error("no such secret"), { name: "ResourceNotFoundException" }));
+    const cache = secretCache({
+      secretsManager: lazySecretsManagerClient(),
+      secretId: "zoho",
+      what: "the Zoho secret",
+      maxAgeSeconds: 300,
+      parse: (text) => text,
+    });
+    await expect(cache.get()).rejects.toMatchObject({ code: "CONFIGURATION_ERROR" });
+  });
+
+  it("EventBridge: one real client behind every event; destroyed only once created", async () => {
+    eventsMock.on(PutEventsCommand).resolves({ FailedEntryCount: 0 });
+    const destroyed = vi.spyOn(EventBridgeClient.prototype, "destroy");
+    lazyEventBridgeClient().destroy();
+    expect(destroyed).not.toHaveBeenCalled();
+
+    const events = lazyEventBridgeClient();
+    const command = new PutEventsCommand({
+      Entries: [{ Source: "test", DetailType: "t", Detail: "{}" }],
+    });
+    await expect(events.send(command)).resolves.toEqual({ FailedEntryCount: 0 });
+    await events.send(command);
+    const calls = eventsMock.commandCalls(PutEventsCommand);
+    expect(calls).toHaveLength(2);
+    expect(calls[1]?.thisValue).toBe(calls[0]?.thisValue);
+    events.destroy();
+    await vi.waitFor(() => expect(destroyed).toHaveBeenCalledTimes(1));
   });
 });
 
@@ -92,6 +179,32 @@ describe("each function's Lambda bundle, built with serverless.yml's esbuild opt
       const inputsOf = (outputs: string[]) =>
         outputs.flatMap((output) => Object.keys(metafile.outputs[output]?.inputs ?? {}));
       expect(inputsOf(loaded).filter((input) => input.endsWith(client))).toEqual([]);
+    },
+    60_000,
+  );
+
+  it.each(FUNCTIONS)(
+    "%s loads Secrets Manager, EventBridge's client, node:https and web streams only when used",
+    async (name) => {
+      const { metafile, loaded } = await bundle(`${name}-lazy-test`, {
+        path: `${ROOT}/functions/${name}.ts`,
+      });
+      const eager = loaded.flatMap((output) => Object.keys(metafile.outputs[output]?.inputs ?? {}));
+      expect(eager.filter((input) => input.includes("/@aws-sdk/client-secrets-manager/"))).toEqual(
+        [],
+      );
+      expect(eager.filter((input) => input.endsWith("/EventBridgeClient.js"))).toEqual([]);
+      const eagerImports = loaded.flatMap((output) =>
+        (metafile.outputs[output]?.imports ?? []).map(({ path }) => path),
+      );
+      expect(eagerImports).not.toContain("node:https");
+      expect(eagerImports).not.toContain("node:stream/web");
+      expect(Object.keys(metafile.inputs)).toEqual(
+        expect.arrayContaining([
+          "lib/lambda-bundle/lazy-https.ts",
+          "lib/lambda-bundle/lazy-stream-web.ts",
+        ]),
+      );
     },
     60_000,
   );
