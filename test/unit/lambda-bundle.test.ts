@@ -1,5 +1,7 @@
+import { spawnSync } from "node:child_process";
 import { createRequire } from "node:module";
 import { Readable } from "node:stream";
+import { pathToFileURL } from "node:url";
 import { EventBridgeClient, PutEventsCommand } from "@aws-sdk/client-eventbridge";
 import { GetSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { mockClient } from "aws-sdk-client-mock";
@@ -151,6 +153,40 @@ describe("each function's Lambda bundle, built with serverless.yml's esbuild opt
     const s3 = (input: string) => input.includes("node_modules/@aws-sdk/client-s3/");
     expect(inputsOf(loaded).filter(s3)).toEqual([]);
     expect(inputsOf(Object.keys(metafile.outputs)).filter(s3)).not.toEqual([]);
+    // nor S3's REST-XML protocol, which the SDK's shared barrels would carry into the eager chunk
+    // without lib/lambda-bundle/plugins.cjs
+    expect(inputsOf(loaded).filter((input) => input.includes("/protocols/xml/"))).toEqual([]);
+  }, 60_000);
+
+  it("the sync's S3 chunk, a copy of the SDK of its own, reads an object", async () => {
+    const { metafile } = await bundle("scheduled-sync-s3-read-test", {
+      path: `${ROOT}/functions/scheduled-sync.ts`,
+    });
+    const [chunk] =
+      Object.entries(metafile.outputs).find(([, output]) =>
+        output.entryPoint?.startsWith("lib/sync/s3-client.ts"),
+      ) ?? [];
+    expect(chunk).toBeDefined();
+    const script = `
+      import { createServer } from "node:http";
+      let asked;
+      const server = createServer((req, res) => { asked = req.method + " " + req.url; res.end("id,email\\n1,a@example.com\\n"); });
+      await new Promise((ready) => server.listen(0, "127.0.0.1", ready));
+      const { S3Client, GetObjectCommand } = await import(${JSON.stringify(pathToFileURL(`${ROOT}/${chunk}`).href)});
+      const s3 = new S3Client({ region: "us-east-1", endpoint: "http://127.0.0.1:" + server.address().port,
+        forcePathStyle: true, credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "example" } });
+      const object = await s3.send(new GetObjectCommand({ Bucket: "desired", Key: "contacts.csv" }));
+      process.stdout.write(JSON.stringify({ asked, body: await object.Body.transformToString() }));
+      server.close();`;
+    const run = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+      env: { PATH: process.env.PATH },
+      encoding: "utf8",
+    });
+    expect(run.status, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual({
+      asked: "GET /desired/contacts.csv?x-id=GetObject",
+      body: "id,email\n1,a@example.com\n",
+    });
   }, 60_000);
 
   it("the HTTP API parses queueing and the webhook route only on a request that queues", async () => {
