@@ -14,7 +14,7 @@ import { createDependencies, lazy } from "../lib/dependencies";
 import { ServiceError, toServiceError } from "../lib/errors";
 import { json, readJsonBody, routeNotFound } from "../lib/http";
 import { assertZohoId } from "../lib/ids";
-import { type ActivationJob, describeIssues, parseJob } from "../lib/jobs/job";
+import type { ActivationJob } from "../lib/jobs/job";
 import type { WebhookDedupe } from "../lib/jobs/records";
 import { httpErrorResponse } from "../lib/middleware/http-error-response";
 import { logger, metrics, outcomeForLog, recordOutcome } from "../lib/observability";
@@ -119,6 +119,7 @@ const ActivationsBody = z.object(
 async function acceptActivations(event: Event) {
   const query = event.queryStringParameters?.organization_id;
   const organizationId = query === undefined ? undefined : assertZohoId(query, "organization_id");
+  const { describeIssues, parseJob } = await intake();
   const body = ActivationsBody.safeParse(readJsonBody(event));
   if (!body.success) throw new ServiceError("INVALID_REQUEST", describeIssues(body.error.issues));
 
