@@ -70,6 +70,33 @@ describe("the stand-ins for two Node modules, loaded when first used", () => {
   });
 });
 
+describe("a bundled SDK client over the node:https stand-in", () => {
+  it("sends its request through Node's https (refused here: nothing listens on port 9)", async () => {
+    const { file, metafile } = await bundle("https-stand-in-test", {
+      contents: `import { DynamoDBClient, ListTablesCommand } from "@aws-sdk/client-dynamodb";
+        export async function send() {
+          const client = new DynamoDBClient({ region: "us-east-1", endpoint: "https://127.0.0.1:9",
+            maxAttempts: 1, credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "example" } });
+          try { await client.send(new ListTablesCommand({})); return "answered"; }
+          catch (error) { return error.code ?? error.name + ": " + error.message; }
+        }`,
+    });
+    expect(Object.keys(metafile.inputs)).toContain("lib/lambda-bundle/lazy-https.ts");
+    const run = spawnSync(
+      process.execPath,
+      [
+        "--input-type=module",
+        "-e",
+        `const { send } = await import(${JSON.stringify(pathToFileURL(file).href)});
+         process.stdout.write(await send());`,
+      ],
+      { env: { PATH: process.env.PATH }, encoding: "utf8" },
+    );
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toBe("ECONNREFUSED");
+  }, 60_000);
+});
+
 describe("the AWS SDK clients created on their first send", () => {
   it("Secrets Manager: one real client behind every read, and the secret cache reads through it", async () => {
     secretsMock
