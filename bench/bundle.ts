@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { type BuildOptions, build, type Metafile } from "esbuild";
@@ -27,7 +28,12 @@ function lambdaBuildOptions(): BuildOptions {
   );
   const options: Record<string, unknown> = JSON.parse(printed);
   for (const key of PLUGIN_KEYS) delete options[key];
-  return { ...options, absWorkingDir: ROOT, metafile: true, logLevel: "silent" };
+  // serverless-esbuild requires the plugins file it is given; so does the benchmark
+  const plugins: BuildOptions["plugins"] =
+    typeof options.plugins === "string"
+      ? createRequire(import.meta.url)(resolve(ROOT, options.plugins))
+      : [];
+  return { ...options, plugins, absWorkingDir: ROOT, metafile: true, logLevel: "silent" };
 }
 
 const OPTIONS = lambdaBuildOptions();

@@ -2,19 +2,19 @@ import { randomUUID } from "node:crypto";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { MetricUnit } from "@aws-lambda-powertools/metrics";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
-import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import middy from "@middy/core";
 import httpRouterHandler from "@middy/http-router";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import * as z from "zod/mini";
 import { type Action, changeContactStatus } from "../lib/activation";
+import { lazySecretsManagerClient } from "../lib/aws/lazy-secrets-manager";
 import { required } from "../lib/config";
 import { organizationFor } from "../lib/credentials/secret";
 import { createDependencies, lazy } from "../lib/dependencies";
 import { ServiceError, toServiceError } from "../lib/errors";
 import { json, readJsonBody, routeNotFound } from "../lib/http";
 import { assertZohoId } from "../lib/ids";
-import { type ActivationJob, describeIssues, parseJob } from "../lib/jobs/job";
+import type { ActivationJob } from "../lib/jobs/job";
 import type { WebhookDedupe } from "../lib/jobs/records";
 import { httpErrorResponse } from "../lib/middleware/http-error-response";
 import { logger, metrics, outcomeForLog, recordOutcome } from "../lib/observability";
@@ -119,6 +119,7 @@ const ActivationsBody = z.object(
 async function acceptActivations(event: Event) {
   const query = event.queryStringParameters?.organization_id;
   const organizationId = query === undefined ? undefined : assertZohoId(query, "organization_id");
+  const { describeIssues, parseJob } = await intake();
   const body = ActivationsBody.safeParse(readJsonBody(event));
   if (!body.success) throw new ServiceError("INVALID_REQUEST", describeIssues(body.error.issues));
 
@@ -233,7 +234,7 @@ const webhooks = lazy(async () => {
   const route = await intake();
   const { config } = dependencies();
   const store = route.webhookConfigStore({
-    secretsManager: new SecretsManagerClient({}),
+    secretsManager: lazySecretsManagerClient(),
     secretId: required(config, "WEBHOOK_SECRET_ID"),
     maxAgeSeconds: config.SECRET_CACHE_TTL_SECONDS,
   });

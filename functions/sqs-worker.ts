@@ -1,12 +1,12 @@
 import { BatchProcessor, EventType, processPartialResponse } from "@aws-lambda-powertools/batch";
 import { injectLambdaContext } from "@aws-lambda-powertools/logger/middleware";
 import { logMetrics } from "@aws-lambda-powertools/metrics/middleware";
-import { EventBridgeClient } from "@aws-sdk/client-eventbridge";
 import type { SQSClient } from "@aws-sdk/client-sqs";
 import middy from "@middy/core";
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from "aws-lambda";
 import pLimit from "p-limit";
 import { type ActivationOutcome, changeContactStatus } from "../lib/activation";
+import { lazyEventBridgeClient } from "../lib/aws/lazy-eventbridge";
 import { type Config, required } from "../lib/config";
 import { organizationFor } from "../lib/credentials/secret";
 import { createDependencies, lazy } from "../lib/dependencies";
@@ -44,7 +44,7 @@ const recorder = lazy(() => {
   const { records, config } = dependencies();
   return new JobRecorder({
     records,
-    eventBridge: new EventBridgeClient({}),
+    eventBridge: lazyEventBridgeClient(),
     eventBusName: config.EVENT_BUS_NAME,
   });
 });

@@ -1,4 +1,5 @@
 import type { SQSClient } from "@aws-sdk/client-sqs";
+import { lazyClient } from "./lazy-client";
 
 /**
  * An SQS client whose SDK module is loaded, and the client created, on its first `send`: the
@@ -9,15 +10,5 @@ import type { SQSClient } from "@aws-sdk/client-sqs";
  * `destroy()`; nothing reads an SQS client's `config` or `middlewareStack` here.
  */
 export function lazySqsClient(): SQSClient {
-  let client: Promise<SQSClient> | undefined;
-  const load = () => (client ??= import("./sqs-client").then(({ SQSClient }) => new SQSClient({})));
-  const served: Pick<SQSClient, "destroy"> & {
-    send: (command: Parameters<SQSClient["send"]>[0], options?: object) => Promise<unknown>;
-  } = {
-    send: async (command, options) => (await load()).send(command, options),
-    destroy: () => {
-      void client?.then((sqs) => sqs.destroy());
-    },
-  };
-  return served as unknown as SQSClient;
+  return lazyClient(() => import("./sqs-client").then(({ SQSClient }) => new SQSClient({})));
 }

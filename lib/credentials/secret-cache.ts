@@ -1,4 +1,4 @@
-import { GetSecretValueCommand, type SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { awsError } from "../errors";
 
 /** A secret's value as read, with its version (a failed grant blocks only that version). */
@@ -43,6 +43,9 @@ export function secretCache<T>(options: SecretCacheOptions<T>) {
     const fetchedAt = now();
     let output: { SecretString?: string; VersionId?: string };
     try {
+      // the command's module with the client's (a chunk of its own in a Lambda bundle): loaded on
+      // the first read, which many containers never make (lib/aws/lazy-secrets-manager.ts)
+      const { GetSecretValueCommand } = await import("../aws/secrets-manager");
       output = await secretsManager.send(new GetSecretValueCommand({ SecretId: secretId }));
     } catch (error) {
       throw awsError(error, `read ${options.what} ${secretId} in Secrets Manager`);

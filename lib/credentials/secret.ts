@@ -1,6 +1,7 @@
 import * as z from "zod/mini";
 import { ServiceError } from "../errors";
 import { assertZohoId, zohoIdSchema } from "../ids";
+import { lazy } from "../lazy";
 
 /** Zoho data centers: the accounts server that grants tokens, and the API domain it pairs with. */
 export const DATA_CENTERS = {
@@ -27,36 +28,39 @@ const httpUrl = () => z.url({ protocol: /^https?$/, error: "must be an http(s) U
  * service (the access token lives in the ledger). `access_token`, `api_domain` and
  * `access_token_expires_at`, which older versions wrote here, are still accepted: `api_domain`
  * is the fallback when a grant answers none, the other two are ignored. Unknown fields are
- * accepted too, so a secret shared with other tools stays valid.
+ * accepted too, so a secret shared with other tools stays valid. Built on the first read of
+ * the secret, which many containers never make (docs/performance.md, "Cold start").
  */
-export const ZohoSecretSchema = z.looseObject(
-  {
-    client_id: nonEmpty(),
-    client_secret: nonEmpty(),
-    refresh_token: nonEmpty(),
-    data_center: z._default(
-      z.enum(Object.keys(DATA_CENTERS) as [DataCenter, ...DataCenter[]], {
-        error: `must be one of ${Object.keys(DATA_CENTERS).join(", ")}`,
-      }),
-      "com",
-    ),
-    accounts_url: z.optional(httpUrl()),
-    organization_id: z.optional(zohoIdSchema()),
-    access_token: z.optional(nonEmpty()),
-    api_domain: z.optional(httpUrl()),
-    access_token_expires_at: z.optional(z.iso.datetime({ error: "must be an ISO-8601 time" })),
-  },
-  { error: "must be a JSON object" },
+const zohoSecretSchema = lazy(() =>
+  z.looseObject(
+    {
+      client_id: nonEmpty(),
+      client_secret: nonEmpty(),
+      refresh_token: nonEmpty(),
+      data_center: z._default(
+        z.enum(Object.keys(DATA_CENTERS) as [DataCenter, ...DataCenter[]], {
+          error: `must be one of ${Object.keys(DATA_CENTERS).join(", ")}`,
+        }),
+        "com",
+      ),
+      accounts_url: z.optional(httpUrl()),
+      organization_id: z.optional(zohoIdSchema()),
+      access_token: z.optional(nonEmpty()),
+      api_domain: z.optional(httpUrl()),
+      access_token_expires_at: z.optional(z.iso.datetime({ error: "must be an ISO-8601 time" })),
+    },
+    { error: "must be a JSON object" },
+  ),
 );
 
-export type ZohoSecret = z.infer<typeof ZohoSecretSchema>;
+export type ZohoSecret = z.infer<ReturnType<typeof zohoSecretSchema>>;
 
 /**
  * Parses the secret's JSON. A malformed secret is a `CONFIGURATION_ERROR` whose message names
  * the fields at fault and never repeats a value.
  */
 export function parseSecret(secretString: string | undefined, secretId: string): ZohoSecret {
-  return parseSecretJson(secretString, secretId, ZohoSecretSchema);
+  return parseSecretJson(secretString, secretId, zohoSecretSchema());
 }
 
 /**

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { type AttributeValue, DynamoDBClient, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
-import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import type { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { lazySecretsManagerClient } from "../aws/lazy-secrets-manager";
 import { type Config, ENV_DEFAULTS } from "../config";
 import { type ErrorCode, ServiceError } from "../errors";
 import { getLedgerItem, isConditionFailed, ledgerError, num, str } from "../ledger/dynamo";
@@ -366,7 +367,7 @@ export function tokenStoreFromConfig(
 ): TokenStore {
   return new TokenStore({
     secretId: config.ZOHO_SECRET_ID,
-    secretsManager: new SecretsManagerClient({}),
+    secretsManager: lazySecretsManagerClient(),
     dynamo,
     table: config.ZOHO_LEDGER_TABLE,
     cacheTtlSeconds: config.SECRET_CACHE_TTL_SECONDS,
