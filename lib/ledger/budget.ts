@@ -592,6 +592,7 @@ export class ZohoBudget {
     const until = (Math.floor(this.#options.now() / 60_000) + 1) * 60_000 + CLOCK_TOLERANCE_MS;
     await this.#write(organizationId, {
       UpdateExpression: "SET closed_until = :until",
+      ConditionExpression: "attribute_exists(leases)", // no item, no budget to close
       ExpressionAttributeValues: { ":until": { N: String(until) } },
     });
   }
@@ -653,7 +654,9 @@ export class ZohoBudget {
     await this.#write(organizationId, {
       UpdateExpression:
         "SET remaining = :remaining, quota = :quota, reset_at = :reset, reported = :false, seq = if_not_exists(seq, :zero), marks = if_not_exists(marks, :empty), leases = if_not_exists(leases, :empty), waiting_realtime = if_not_exists(waiting_realtime, :empty), waiting_bulk = if_not_exists(waiting_bulk, :empty), expires_at = :ttl",
-      ConditionExpression: "attribute_not_exists(reset_at) OR reset_at <= :now",
+      // a day past, or an item without its maps (a report written after the item was deleted)
+      ConditionExpression:
+        "attribute_not_exists(reset_at) OR reset_at <= :now OR attribute_not_exists(leases)",
       ExpressionAttributeValues: {
         ":remaining": { N: String(daily.probing ? 1 : this.#options.dailyQuota) },
         ":quota": { N: String(this.#options.dailyQuota) },

@@ -1,6 +1,6 @@
 import type { AddressInfo } from "node:net";
 import { createServer } from "node:net";
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient, GetItemCommand, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { ServiceError } from "../../lib/errors";
 import {
@@ -9,6 +9,7 @@ import {
   type Lane,
   ZohoBudget,
 } from "../../lib/ledger/budget";
+import { ledgerKeys } from "../../lib/ledger/keys";
 import { bulkPace, WINDOW_MS } from "../../lib/ledger/window";
 import { ZohoBooksClient } from "../../lib/zoho/books-client";
 import { type LocalAws, startLocalAws } from "../../local/aws";
@@ -322,6 +323,37 @@ describe("ZohoBudget: a daily limit Zoho reports without quota headers", () => {
     expect(await refusal(take(a))).toMatchObject({ code: "ZOHO_DAILY_LIMIT" });
     await probe.release({ zohoCode: 0, headers: undefined }); // Zoho took it: the day is open
     for (let i = 0; i < 20; i++) await (await take(i % 2 ? a : b)).release();
+  });
+
+  it("opens the day on an item a late write left without its maps (after the item was deleted)", async () => {
+    const budget = container(() => T0);
+    await (await take(budget)).release();
+    await ledger.reset();
+    // what a report or a 44 written after the item's deletion leaves: a day, no maps
+    await ledger.dynamo.send(
+      new PutItemCommand({
+        TableName: ledger.table,
+        Item: {
+          ...ledgerKeys.budget(ORG),
+          remaining: { N: "500" },
+          reset_at: { N: String(T0 + HOUR) },
+          reported: { BOOL: true },
+        },
+      }),
+    );
+    await (await take(budget)).release();
+    await (await take(container(() => T0))).release(); // a new container too
+  });
+
+  it("a 44 for an organization whose item is gone leaves no item behind", async () => {
+    const budget = container(() => T0);
+    const permit = await take(budget);
+    await ledger.reset();
+    await permit.release({ zohoCode: 44, headers: undefined });
+    const { Item } = await ledger.dynamo.send(
+      new GetItemCommand({ TableName: ledger.table, Key: ledgerKeys.budget(ORG) }),
+    );
+    expect(Item).toBeUndefined();
   });
 
   it("a probe Zoho refuses again closes the day for another hour", async () => {
