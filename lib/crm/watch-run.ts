@@ -21,6 +21,7 @@ import {
   WatchLedger,
   type WatchState,
 } from "./watch";
+import { ZohoCrmClient } from "./zoho-crm-client";
 
 /**
  * One watch run of the scheduled sync (`{"mode": "watch"}`, every 6 hours by default): keeps the
@@ -74,11 +75,12 @@ export async function runWatch(
   if (source.type !== "zoho_crm") return { ...summary, channel: "not_applicable", crm_calls: 0 };
   const now = (deps.now ?? (() => new Date()))();
   const ledger = new WatchLedger({ dynamo: deps.dynamo, table: deps.table });
-  const api = new WatchApiClient({
+  const crm = new ZohoCrmClient({
     tokens: deps.tokens,
     timeoutMs: deps.timeoutMs,
     ...fetchOf(deps),
   });
+  const api = new WatchApiClient(crm, deps.tokens);
   const state = await ledger.get(organizationId);
   if (source.notifications === false) {
     if (!state) return { ...summary, channel: "off", crm_calls: 0 };

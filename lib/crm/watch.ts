@@ -1,14 +1,13 @@
 import { createHash, randomBytes, randomInt, timingSafeEqual } from "node:crypto";
 import { DeleteItemCommand, type DynamoDBClient, PutItemCommand } from "@aws-sdk/client-dynamodb";
 import * as z from "zod/mini";
-import { ENV_DEFAULTS } from "../config";
 import { ServiceError } from "../errors";
 import { getLedgerItem, ledgerError, str } from "../ledger/dynamo";
 import { ledgerKeys } from "../ledger/keys";
 import { logger } from "../observability";
-import { type AccessToken, parseJsonObject } from "../zoho/accounts";
 import type { AccessTokenSource } from "../zoho/books-client";
 import type { ZohoCrmSource } from "./source";
+import type { CrmAnswer, ZohoCrmClient } from "./zoho-crm-client";
 
 /**
  * Zoho CRM change notifications, the channel side (issue 18, item 6): the scheduled sync's watch
@@ -259,26 +258,21 @@ export function scopeRefusal(why: string): ServiceError {
 }
 
 /** What the watch calls need. */
-export interface WatchApiOptions {
-  tokens: AccessTokenSource;
-  timeoutMs?: number;
-  fetch?: typeof fetch;
-}
-
 /**
- * `{api_domain}/crm/v8/actions/watch` over the Books connection's token (the same grant). Counts
- * its calls (each spends CRM credits). A refused token (`INVALID_TOKEN`) is replaced once.
+ * `{api_domain}/crm/v8/actions/watch`, through the CRM client (the Books connection's token, the
+ * same grant; its calls counted there, each spends CRM credits).
  */
 export class WatchApi {
+  readonly #crm: ZohoCrmClient;
   readonly #tokens: AccessTokenSource;
-  readonly #timeoutMs: number;
-  readonly #fetch: typeof fetch;
-  calls = 0;
 
-  constructor(options: WatchApiOptions) {
-    this.#tokens = options.tokens;
-    this.#timeoutMs = options.timeoutMs ?? ENV_DEFAULTS.ZOHO_HTTP_TIMEOUT_MS;
-    this.#fetch = options.fetch ?? fetch;
+  constructor(crm: ZohoCrmClient, tokens: AccessTokenSource) {
+    this.#crm = crm;
+    this.#tokens = tokens;
+  }
+
+  get calls(): number {
+    return this.#crm.calls;
   }
 
   /** Refuses, before any call, a grant whose `scope` lacks the notification scope. */
@@ -329,46 +323,12 @@ export class WatchApi {
   }
 
   async #call(method: string, body: unknown, query = ""): Promise<CrmAnswer> {
-    let token = await this.#tokens.getAccessToken();
-    for (let attempt = 1; ; attempt++) {
-      const answer = await this.#send(token, method, body, query);
-      const code = answer.body?.code;
-      if (answer.status === 401 && code === "INVALID_TOKEN" && attempt === 1) {
-        token = await this.#tokens.replaceRejectedToken(token.accessToken);
-        continue;
-      }
-      // a 400 or 207 says per item what Zoho refused: save() reads it
-      if (answer.status <= 400) return answer;
-      throw watchError(answer);
-    }
-  }
-
-  async #send(token: AccessToken, method: string, body: unknown, query: string) {
-    const url = new URL(`/crm/v8/actions/watch${query}`, token.apiDomain);
-    this.calls++;
-    try {
-      const response = await this.#fetch(url, {
-        method,
-        headers: {
-          Authorization: `Zoho-oauthtoken ${token.accessToken}`,
-          Accept: "application/json",
-          ...(body === undefined ? {} : { "Content-Type": "application/json" }),
-        },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
-      return { status: response.status, body: parseJsonObject(await response.text()) };
-    } catch (error) {
-      throw new ServiceError(
-        "CRM_UNAVAILABLE",
-        `Could not reach Zoho CRM's notification API at ${url.origin} (or it did not answer within ${this.#timeoutMs} ms).`,
-        { cause: error },
-      );
-    }
+    const answer = await this.#crm.request(method, `/crm/v8/actions/watch${query}`, body);
+    // a 400 or 207 says per item what Zoho refused: save() reads it
+    if (answer.status <= 400) return answer;
+    throw watchError(answer);
   }
 }
-
-type CrmAnswer = { status: number; body: Record<string, unknown> | undefined };
 
 function said(answer: CrmAnswer, result?: Record<string, unknown>): string {
   const body = result ?? answer.body;

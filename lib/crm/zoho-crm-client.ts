@@ -91,48 +91,54 @@ export class ZohoCrmClient {
   }
 
   /**
-   * One COQL query: its rows (`[]` for 204), and whether Zoho says more match. A refused token
-   * (`INVALID_TOKEN`) is replaced once, as the Books client does; every other refusal is final.
+   * One COQL query: its rows (`[]` for 204), and whether Zoho says more match; every refusal is
+   * final (a refused token is replaced once by `request`).
    */
   async coql(
     selectQuery: string,
     module: CrmModule,
   ): Promise<{ rows: CoqlRow[]; moreRecords: boolean }> {
+    const answer = await this.request("POST", "/crm/v8/coql", { select_query: selectQuery });
+    if (answer.status === 204) return { rows: [], moreRecords: false };
+    const body = answer.body;
+    if (answer.status === 200 && body && Array.isArray(body.data)) {
+      const info = (body.info ?? {}) as { more_records?: unknown };
+      return { rows: body.data as CoqlRow[], moreRecords: info.more_records === true };
+    }
+    throw crmAnswerToError(answer.status, body, module);
+  }
+
+  /**
+   * One call to the CRM API at `path` (from `{api_domain}`), counted, with the Books connection's
+   * token: a refused one (`INVALID_TOKEN`) is replaced once, as the Books client does. Any HTTP
+   * answer is returned; no answer in time is CRM_UNAVAILABLE.
+   */
+  async request(method: string, path: string, body?: unknown): Promise<CrmAnswer> {
     let token = await this.#tokens.getAccessToken();
     for (let attempt = 1; ; attempt++) {
-      const answer = await this.#send(token, selectQuery);
-      if (answer.status === 204) return { rows: [], moreRecords: false };
-      const body = answer.body;
-      if (answer.status === 200 && body && Array.isArray(body.data)) {
-        const info = (body.info ?? {}) as { more_records?: unknown };
-        return { rows: body.data as CoqlRow[], moreRecords: info.more_records === true };
-      }
-      const code = typeof body?.code === "string" ? body.code : undefined;
-      if (answer.status === 401 && code === "INVALID_TOKEN" && attempt === 1) {
+      const answer = await this.#send(token, method, path, body);
+      if (answer.status === 401 && answer.body?.code === "INVALID_TOKEN" && attempt === 1) {
         token = await this.#tokens.replaceRejectedToken(token.accessToken);
         continue;
       }
-      throw crmAnswerToError(answer.status, body, module);
+      return answer;
     }
   }
 
-  async #send(
-    token: AccessToken,
-    selectQuery: string,
-  ): Promise<{ status: number; body: Record<string, unknown> | undefined }> {
-    const url = new URL("/crm/v8/coql", token.apiDomain);
+  async #send(token: AccessToken, method: string, path: string, body: unknown) {
+    const url = new URL(path, token.apiDomain);
     this.calls++;
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), this.#timeoutMs);
     try {
       const response = await this.#fetch(url, {
-        method: "POST",
+        method,
         headers: {
           Authorization: `Zoho-oauthtoken ${token.accessToken}`,
-          "Content-Type": "application/json",
           Accept: "application/json",
+          ...(body === undefined ? {} : { "Content-Type": "application/json" }),
         },
-        body: JSON.stringify({ select_query: selectQuery }),
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         signal: timeout.signal,
       });
       return { status: response.status, body: parseJsonObject(await response.text()) };
@@ -153,6 +159,9 @@ export class ZohoCrmClient {
     }
   }
 }
+
+/** An HTTP answer of the CRM API: its status and JSON body (undefined when empty or not JSON). */
+export type CrmAnswer = { status: number; body: Record<string, unknown> | undefined };
 
 function scopeError(module: CrmModule, missing: string[], why: string): ServiceError {
   return new ServiceError(

@@ -24,6 +24,7 @@ import { type CrmClients, readCrm } from "./crm-read";
 import type { BooksStatuses, CrmLedger, CrmLink } from "./crm-state";
 import {
   brief,
+  changedSince,
   type HeldContact,
   listContacts,
   type PlannedChange,
@@ -279,8 +280,7 @@ async function readBooks(
       read.contacts.set(contact_id, { contact_id, status });
     // A contact deleted during a listing of several pages may have shifted another past a page
     // boundary: then the next run reads from the same time again.
-    const stable =
-      listed.pages <= 1 || !(await modifiedSince(deps.books, organizationId, listedAt));
+    const stable = listed.pages <= 1 || !(await changedSince(deps.books, organizationId, listedAt));
     Object.assign(read, {
       from: "statuses",
       filters: ["Status.All"],
@@ -323,25 +323,6 @@ const ledgerWarning = (what: string) => (error: unknown) => {
   );
   return undefined;
 };
-
-/** Whether any contact was modified at or after `at` (the newest contact, one call). */
-async function modifiedSince(
-  books: ZohoBooksClient,
-  organizationId: string,
-  at: Date,
-): Promise<boolean> {
-  const { contacts } = await books.listContacts({
-    organizationId,
-    filterBy: "Status.All",
-    modifiedSince: at,
-    sortColumn: "last_modified_time",
-    sortOrder: "D",
-    perPage: 1,
-  });
-  const newest = Date.parse(contacts[0]?.last_modified_time ?? "");
-  // Zoho's times have whole seconds: a change in the listing's first second counts.
-  return !Number.isNaN(newest) && newest >= Math.floor(at.getTime() / 1000) * 1000;
-}
 
 /**
  * `zcrm_link` needs each contact's `zcrm_account_id` / `zcrm_contact_id`. Zoho's list sample

@@ -621,7 +621,7 @@ export async function listContacts(
 }
 
 /** Whether any contact was modified at or after `at` (the newest contact, one call). */
-async function changedSince(
+export async function changedSince(
   books: ZohoBooksClient,
   organizationId: string,
   at: Date,

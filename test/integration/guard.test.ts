@@ -68,6 +68,27 @@ async function queueJob(job: Record<string, unknown>): Promise<string> {
   return MessageId as string;
 }
 
+/** A guarded sync deactivation queued as a run queues it: its contact's pending item, then the job. */
+async function queueSyncDeactivation(contactId: string) {
+  const jobId = randomUUID();
+  const pending = ledgerKeys.pendingJob(SEED.organizationId, contactId);
+  await worker.dynamo.send(
+    new PutItemCommand({
+      TableName: TABLE,
+      Item: { ...pending, job_id: { S: jobId }, action: { S: "deactivate" } },
+    }),
+  );
+  await queueJob({
+    contact_id: contactId,
+    organization_id: SEED.organizationId,
+    action: "deactivate",
+    source: "sync",
+    job_id: jobId,
+    guard: { outstanding: true },
+  });
+  return { jobId, pending };
+}
+
 const record = async (jobId: string) =>
   (await call({ method: "GET", path: `/activations/${jobId}` })).body;
 const history = async (contactId: string) =>
@@ -128,22 +149,7 @@ describe("the guard before a deactivation", () => {
 
   it("a held sync job ends: its contact's pending item says why for 20 h, so runs report it held instead of queueing it again", async () => {
     sandbox.setContactAmounts(CUSTOMER, { outstanding_receivable_amount: 1 });
-    const jobId = randomUUID();
-    const pending = ledgerKeys.pendingJob(SEED.organizationId, CUSTOMER);
-    await worker.dynamo.send(
-      new PutItemCommand({
-        TableName: TABLE,
-        Item: { ...pending, job_id: { S: jobId }, action: { S: "deactivate" } },
-      }),
-    );
-    await queueJob({
-      contact_id: CUSTOMER,
-      organization_id: SEED.organizationId,
-      action: "deactivate",
-      source: "sync",
-      job_id: jobId,
-      guard: { outstanding: true },
-    });
+    const { jobId, pending } = await queueSyncDeactivation(CUSTOMER);
     await worker.runOnce();
     expect((await record(jobId)).state).toBe("held");
     const { Item } = await worker.dynamo.send(
@@ -170,22 +176,7 @@ describe("the guard before a deactivation", () => {
   });
 
   it("a sync job that ends done clears its contact's pending item", async () => {
-    const jobId = randomUUID();
-    const pending = ledgerKeys.pendingJob(SEED.organizationId, OTHER_CUSTOMER);
-    await worker.dynamo.send(
-      new PutItemCommand({
-        TableName: TABLE,
-        Item: { ...pending, job_id: { S: jobId }, action: { S: "deactivate" } },
-      }),
-    );
-    await queueJob({
-      contact_id: OTHER_CUSTOMER,
-      organization_id: SEED.organizationId,
-      action: "deactivate",
-      source: "sync",
-      job_id: jobId,
-      guard: { outstanding: true },
-    });
+    const { jobId, pending } = await queueSyncDeactivation(OTHER_CUSTOMER);
     await worker.runOnce();
     expect((await record(jobId)).state).toBe("done");
     const { Item } = await worker.dynamo.send(
