@@ -232,6 +232,27 @@ describe("each function's Lambda bundle, built with serverless.yml's esbuild opt
     );
   }, 60_000);
 
+  it("the HTTP API parses the Zoho path only on a route that calls Zoho (or reads its secret)", async () => {
+    const { metafile, loaded } = await bundle("http-api-zoho-path-test", {
+      path: `${ROOT}/functions/http-api.ts`,
+    });
+    const inputsOf = (outputs: string[]) =>
+      outputs.flatMap((output) => Object.keys(metafile.outputs[output]?.inputs ?? {}));
+    const zohoPath = [
+      "lib/zoho-path.ts",
+      "lib/activation.ts",
+      "lib/credentials/token-store.ts",
+      "lib/ledger/budget.ts",
+      "lib/zoho/books-client.ts",
+      "lib/zoho/accounts.ts",
+    ];
+    const zoho = (input: string) => zohoPath.includes(input) || input.includes("/p-retry/");
+    expect(inputsOf(loaded).filter(zoho)).toEqual([]);
+    expect(inputsOf(Object.keys(metafile.outputs)).filter(zoho)).toEqual(
+      expect.arrayContaining(zohoPath),
+    );
+  }, 60_000);
+
   it.each(FUNCTIONS.filter((name) => name !== "scheduled-token-refresh"))(
     "%s loads its SQS client and commands from a chunk, on the first send",
     async (name) => {
