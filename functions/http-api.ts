@@ -6,16 +6,17 @@ import middy from "@middy/core";
 import httpRouterHandler from "@middy/http-router";
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from "aws-lambda";
 import * as z from "zod/mini";
-import { type Action, changeContactStatus } from "../lib/activation";
+import type { Action } from "../lib/activation";
 import { lazySecretsManagerClient } from "../lib/aws/lazy-secrets-manager";
+import { createBaseDependencies } from "../lib/base-dependencies";
 import { required } from "../lib/config";
-import { organizationFor } from "../lib/credentials/secret";
-import { createDependencies, lazy } from "../lib/dependencies";
+import type { Dependencies } from "../lib/dependencies";
 import { ServiceError, toServiceError } from "../lib/errors";
 import { json, readJsonBody, routeNotFound } from "../lib/http";
 import { assertZohoId } from "../lib/ids";
 import type { ActivationJob } from "../lib/jobs/job";
 import type { WebhookDedupe } from "../lib/jobs/records";
+import { lazy } from "../lib/lazy";
 import { httpErrorResponse } from "../lib/middleware/http-error-response";
 import { logger, metrics, outcomeForLog, recordOutcome } from "../lib/observability";
 import type { WebhookAuthorization } from "../lib/webhooks/authorize";
@@ -24,11 +25,21 @@ import type { MappedWebhook } from "../lib/webhooks/mapping";
 /** At most this many items per `POST /activations`. */
 export const MAX_ITEMS = 500;
 
-// Synchronous calls use the interactive lane and wait at most a few seconds for it: API Gateway
-// gives up at 30 s, and a caller is better told 429 with Retry-After.
-const dependencies = lazy(() =>
-  createDependencies(undefined, { lane: "interactive", maxWaitMs: 3_000 }),
-);
+// What every route may need (configuration, AWS clients, job records), built on first use.
+const dependencies = lazy(() => createBaseDependencies());
+
+// The Zoho path (token store, budget, Books client: lib/zoho-path.ts), loaded on the first route
+// that calls Zoho or reads its secret and built once per container. Synchronous calls use the
+// interactive lane and wait at most a few seconds for it: API Gateway gives up at 30 s, and a
+// caller is better told 429 with Retry-After.
+const zohoPath = lazy(() => import("../lib/zoho-path"));
+let zohoDependencies: Dependencies | undefined;
+async function zoho() {
+  const path = await zohoPath();
+  // built outside the cached import, so that a bad environment fails each call, as it does above
+  zohoDependencies ??= path.withZoho(dependencies(), { lane: "interactive", maxWaitMs: 3_000 });
+  return { ...path, deps: zohoDependencies };
+}
 
 type Event = APIGatewayProxyEventV2;
 
@@ -56,8 +67,9 @@ const changeOne = (action: Action) => async (event: Event) => {
   const organizationId = event.queryStringParameters?.organization_id;
   const contactId = event.pathParameters?.contact_id ?? "";
   const guarded = guardOf(event, action);
+  const { changeContactStatus, deps } = await zoho();
   const outcome = await changeContactStatus(
-    dependencies(),
+    deps,
     {
       contactId,
       ...(organizationId === undefined ? {} : { organizationId }),
@@ -214,7 +226,8 @@ async function getJob(event: Event) {
 async function contactHistory(event: Event) {
   const contactId = assertZohoId(event.pathParameters?.contact_id, "contact_id");
   const query = event.queryStringParameters ?? {};
-  const { organizationId } = await organizationFor(dependencies().tokens, query.organization_id);
+  const { organizationFor, deps } = await zoho();
+  const { organizationId } = await organizationFor(deps.tokens, query.organization_id);
   const limit = query.limit === undefined ? 20 : Number(query.limit);
   if (!Number.isInteger(limit) || limit < 1 || limit > 100) {
     throw new ServiceError("INVALID_REQUEST", "limit must be a whole number from 1 to 100.");
@@ -251,7 +264,7 @@ const webhooks = lazy(async () => {
 async function acceptWebhook(event: Event) {
   // Zoho CRM's notifications: a built-in source, checked by the channel's token (lib/crm/watch.ts)
   if (event.pathParameters?.source === "zoho-crm-notifications")
-    return (await crmNotifications()).acceptCrmNotification(dependencies(), event);
+    return (await crmNotifications()).acceptCrmNotification((await zoho()).deps, event);
   const {
     acceptJobs,
     authorizeWebhook,

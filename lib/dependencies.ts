@@ -1,9 +1,6 @@
-import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import type { SQSClient } from "@aws-sdk/client-sqs";
-import { lazySqsClient } from "./aws/lazy-sqs";
+import { type BaseDependencies, createBaseDependencies } from "./base-dependencies";
 import { type Config, readConfig } from "./config";
 import { type TokenStore, tokenStoreFromConfig } from "./credentials/token-store";
-import { JobRecords } from "./jobs/records";
 import { type Lane, ZohoBudget } from "./ledger/budget";
 import { ZohoBooksClient } from "./zoho/books-client";
 
@@ -11,14 +8,17 @@ import { ZohoBooksClient } from "./zoho/books-client";
 // reach this one's `import()` of the SQS client (docs/performance.md, "Cold start").
 export { lazy } from "./lazy";
 
-export interface Dependencies {
-  config: Config;
-  sqs: SQSClient;
-  dynamo: DynamoDBClient;
+/** Everything a handler that calls Zoho needs: the base dependencies and the Zoho path. */
+export interface Dependencies extends BaseDependencies {
   tokens: TokenStore;
   budget: ZohoBudget;
   books: ZohoBooksClient;
-  records: JobRecords;
+}
+
+/** How the Books client spends the budget: its lane, and how long a call may wait for it. */
+export interface ZohoOptions {
+  lane: Lane;
+  maxWaitMs?: number;
 }
 
 /**
@@ -28,9 +28,18 @@ export interface Dependencies {
  */
 export function createDependencies(
   config: Config = readConfig(),
-  options: { lane: Lane; maxWaitMs?: number } = { lane: "interactive" },
+  options: ZohoOptions = { lane: "interactive" },
 ): Dependencies {
-  const dynamo = new DynamoDBClient({});
+  return withZoho(createBaseDependencies(config), options);
+}
+
+/**
+ * Adds the Zoho path (token store, budget, Books client) to base dependencies, sharing their
+ * DynamoDB client: the HTTP API builds it once per container, on its first route that calls
+ * Zoho (lib/zoho-path.ts).
+ */
+export function withZoho(base: BaseDependencies, options: ZohoOptions): Dependencies {
+  const { config, dynamo } = base;
   const tokens = tokenStoreFromConfig(config, dynamo);
   const budget = new ZohoBudget({
     dynamo,
@@ -42,16 +51,9 @@ export function createDependencies(
     leaseSeconds: Math.ceil(config.ZOHO_HTTP_TIMEOUT_MS / 1000) + 5,
   });
   return {
-    config,
-    sqs: lazySqsClient(),
-    dynamo,
+    ...base,
     tokens,
     budget,
-    records: new JobRecords({
-      dynamo,
-      table: config.ZOHO_LEDGER_TABLE,
-      retentionDays: config.JOB_RETENTION_DAYS,
-    }),
     books: new ZohoBooksClient({
       tokens,
       budget,

@@ -1,5 +1,12 @@
 /**
- * The SQS client class, alone in a module: {@link lazySqsClient} loads it with `import()` on the
- * first request, so a Lambda bundle whose function may never send keeps it in a chunk of its own.
+ * The SQS client class and the commands this code base sends, alone in a module:
+ * {@link lazySqsClient} and lib/jobs/queue.ts load it with `import()` on the first request, so a
+ * Lambda bundle whose function may never send keeps the client, the commands and SQS's schemas in
+ * a chunk of its own (docs/performance.md, "Cold start").
  */
-export { SQSClient } from "@aws-sdk/client-sqs";
+export {
+  ChangeMessageVisibilityCommand,
+  SendMessageBatchCommand,
+  SendMessageCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";

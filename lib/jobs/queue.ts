@@ -1,17 +1,21 @@
 import { randomUUID } from "node:crypto";
-import {
-  type BatchResultErrorEntry,
-  ChangeMessageVisibilityCommand,
-  type MessageAttributeValue,
-  SendMessageBatchCommand,
-  type SendMessageBatchRequestEntry,
-  SendMessageCommand,
-  type SQSClient,
+import type {
+  BatchResultErrorEntry,
+  MessageAttributeValue,
+  SendMessageBatchRequestEntry,
+  SQSClient,
 } from "@aws-sdk/client-sqs";
 import { awsError, type ServiceError } from "../errors";
 import { logger } from "../observability";
 import type { ActivationJob } from "./job";
 import type { JobRecords } from "./records";
+
+/**
+ * The SQS commands, loaded with the client's chunk on the first send (lib/aws/sqs-client.ts): in a
+ * Lambda bundle the commands and SQS's schemas are then parsed only by an invocation that sends,
+ * not by every cold start (docs/performance.md, "Cold start").
+ */
+const commands = () => import("../aws/sqs-client");
 
 /** SQS takes at most 10 entries per SendMessageBatch. */
 const BATCH_SIZE = 10;
@@ -40,6 +44,7 @@ export async function sendInBatches(
   const sent = new Map<string, string>();
   const failed = new Map<string, ServiceError>();
   for (const chunk of batchesOf(entries)) {
+    const { SendMessageBatchCommand } = await commands();
     let pending = chunk;
     let lastError: unknown;
     for (let attempt = 1; pending.length > 0 && attempt <= RESEND_ATTEMPTS; attempt++) {
@@ -205,6 +210,7 @@ export async function parkJob(
       StringValue: JSON.stringify(error.details).slice(0, 4096),
     };
   }
+  const { SendMessageCommand } = await commands();
   await sqs.send(
     new SendMessageCommand({
       QueueUrl: dlqUrl,
@@ -257,6 +263,7 @@ export async function delayMessage(
   receiptHandle: string,
   seconds: number,
 ): Promise<void> {
+  const { ChangeMessageVisibilityCommand } = await commands();
   await sqs.send(
     new ChangeMessageVisibilityCommand({
       QueueUrl: queueUrl,

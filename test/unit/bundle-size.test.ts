@@ -12,15 +12,14 @@ const TARGET_BYTES = 300 * 1024;
  * target leaves this table.
  */
 const ABOVE_TARGET: Partial<Record<(typeof FUNCTIONS)[number], number>> = {
-  // +3 KB on merging: the Zoho CRM notification route's loader and the budget's mark merging
-  "http-api": 328_000,
-  // the worker and the sync still load the SQS commands (lib/jobs/queue.ts) and their schemas, 17 KB
-  "sqs-worker": 352_000,
+  // http-api left the table at 282 KB (its Zoho path loads on the routes that call Zoho:
+  // lib/zoho-path.ts); the worker and the sync no longer load the SQS commands at import (324 KB)
+  "sqs-worker": 338_100,
   // the CRM sources' schemas (lib/crm/source.ts, rules, the query builders that check a rule
   // set's limits) are held by every sync input's parse; their readers and clients load lazily
   // (lib/sync/crm-run.ts), and the S3 client in a chunk with its own copy of the SDK
-  // (lib/lambda-bundle/plugins.cjs)
-  "scheduled-sync": 358_000,
+  // (lib/lambda-bundle/plugins.cjs); 329 KB
+  "scheduled-sync": 343_600,
 };
 
 const built = (name: string) =>

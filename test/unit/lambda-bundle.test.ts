@@ -232,16 +232,50 @@ describe("each function's Lambda bundle, built with serverless.yml's esbuild opt
     );
   }, 60_000);
 
+  it("the HTTP API parses the Zoho path only on a route that calls Zoho (or reads its secret)", async () => {
+    const { metafile, loaded } = await bundle("http-api-zoho-path-test", {
+      path: `${ROOT}/functions/http-api.ts`,
+    });
+    const inputsOf = (outputs: string[]) =>
+      outputs.flatMap((output) => Object.keys(metafile.outputs[output]?.inputs ?? {}));
+    const zohoPath = [
+      "lib/zoho-path.ts",
+      "lib/activation.ts",
+      "lib/credentials/token-store.ts",
+      "lib/ledger/budget.ts",
+      "lib/zoho/books-client.ts",
+      "lib/zoho/accounts.ts",
+    ];
+    const zoho = (input: string) => zohoPath.includes(input) || input.includes("/p-retry/");
+    expect(inputsOf(loaded).filter(zoho)).toEqual([]);
+    expect(inputsOf(Object.keys(metafile.outputs)).filter(zoho)).toEqual(
+      expect.arrayContaining(zohoPath),
+    );
+  }, 60_000);
+
   it.each(FUNCTIONS.filter((name) => name !== "scheduled-token-refresh"))(
-    "%s creates its SQS client from a chunk loaded on the first send",
+    "%s loads its SQS client and commands from a chunk, on the first send",
     async (name) => {
       const { metafile, loaded } = await bundle(`${name}-sqs-test`, {
         path: `${ROOT}/functions/${name}.ts`,
       });
-      const client = "node_modules/@aws-sdk/client-sqs/dist-es/SQSClient.js";
       const inputsOf = (outputs: string[]) =>
         outputs.flatMap((output) => Object.keys(metafile.outputs[output]?.inputs ?? {}));
-      expect(inputsOf(loaded).filter((input) => input.endsWith(client))).toEqual([]);
+      const sqs = (input: string) => input.includes("node_modules/@aws-sdk/client-sqs/");
+      // nothing of the SQS package (client, commands, schemas, errors) at import ...
+      expect(inputsOf(loaded).filter(sqs)).toEqual([]);
+      // ... and the commands lib/jobs/queue.ts sends are in the chunk it loads
+      const inChunks = inputsOf(Object.keys(metafile.outputs))
+        .filter(sqs)
+        .map((input) => input.slice(input.indexOf("/dist-es/") + 1));
+      expect(inChunks).toEqual(
+        expect.arrayContaining([
+          "dist-es/SQSClient.js",
+          "dist-es/commands/SendMessageBatchCommand.js",
+          "dist-es/commands/SendMessageCommand.js",
+          "dist-es/commands/ChangeMessageVisibilityCommand.js",
+        ]),
+      );
     },
     60_000,
   );
