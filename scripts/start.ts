@@ -7,6 +7,7 @@
 
 import { SEED } from "../local/sandbox";
 import { crmAccountId } from "../local/sandbox/crm/seed";
+import { DEMO_HUBSPOT_SOURCE, DEMO_ZOHO_CRM_SOURCE } from "../local/stack/crm-demo";
 import { type LocalStack, PortTakenError, startLocalStack } from "../local/stack/stack";
 
 /** each port: the variable that moves it, and its default */
@@ -61,25 +62,9 @@ try {
 const { httpUrl, lambdaUrl } = stack;
 const crmRecords = `${stack.sandbox.url}/__sandbox/crm/Accounts`;
 const invokeSync = `${lambdaUrl}/2015-03-31/functions/zoho-contact-status-local-scheduledSync/invocations`;
-const accountRule = { field: "Account_Type", active: ["Customer"], inactive: ["Former Customer"] };
-const zohoCrmSource = {
-  type: "zoho_crm",
-  module: "Accounts",
-  rules: [accountRule],
-  match: ["zcrm_link", "email"],
-};
-const crmInput = JSON.stringify({ mode: "full", dry_run: true, source: zohoCrmSource });
-const watchInput = JSON.stringify({ mode: "watch", source: zohoCrmSource });
-const hubspotInput = JSON.stringify({
-  mode: "full",
-  dry_run: true,
-  source: {
-    type: "hubspot",
-    object: "companies",
-    rules: [{ field: "lifecyclestage", active: ["customer"], inactive: ["other"] }],
-    match: ["books_id_field:zoho_books_contact_id"],
-  },
-});
+const crmInput = JSON.stringify({ mode: "full", dry_run: true, source: DEMO_ZOHO_CRM_SOURCE });
+const watchInput = JSON.stringify({ mode: "watch", source: DEMO_ZOHO_CRM_SOURCE });
+const hubspotInput = JSON.stringify({ mode: "full", dry_run: true, source: DEMO_HUBSPOT_SOURCE });
 console.log(`
 Zoho contact status is running locally.
 

@@ -3,10 +3,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SEED } from "../../local/sandbox";
 import { crmAccountId } from "../../local/sandbox/crm/seed";
 import { contactId } from "../../local/sandbox/seed";
+import { DEMO_HUBSPOT_SOURCE, DEMO_ZOHO_CRM_SOURCE } from "../../local/stack/crm-demo";
 import { functionName, type LocalStack, startLocalStack } from "../../local/stack/stack";
 
-// What `npm start` prints for the CRM sources, run against the same stack: the CRM edits, the
-// scheduled sync invoked through serverless-offline, the notification over real HTTP.
+// What `npm start` prints for the CRM sources (the same inputs: local/stack/crm-demo.ts), run
+// against the same stack: the CRM edits, the scheduled sync invoked through serverless-offline,
+// the notification over real HTTP.
 
 let stack: LocalStack;
 const logLines: string[] = [];
@@ -17,13 +19,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.stop();
 });
-
-const zohoCrmSource = {
-  type: "zoho_crm",
-  module: "Accounts",
-  rules: [{ field: "Account_Type", active: ["Customer"], inactive: ["Former Customer"] }],
-  match: ["zcrm_link", "email"],
-};
 
 async function runSync(input: unknown) {
   const lambda = new LambdaClient({
@@ -63,7 +58,7 @@ async function eventually(check: () => boolean, timeoutMs: number, what: string)
 describe("npm start's CRM sources, end to end", () => {
   it("a dry run against the local Zoho CRM plans the activation a CRM edit asks for, with its reason", async () => {
     await editAccount(4, { Account_Type: "Customer" });
-    const summary = await runSync({ mode: "full", dry_run: true, source: zohoCrmSource });
+    const summary = await runSync({ mode: "full", dry_run: true, source: DEMO_ZOHO_CRM_SOURCE });
     expect(summary).toMatchObject({ source_type: "zoho_crm", dry_run: true, jobs_queued: 0 });
     expect(summary.planned).toEqual([
       expect.objectContaining({
@@ -91,12 +86,7 @@ describe("npm start's CRM sources, end to end", () => {
     const summary = await runSync({
       mode: "full",
       dry_run: true,
-      source: {
-        type: "hubspot",
-        object: "companies",
-        rules: [{ field: "lifecyclestage", active: ["customer"], inactive: ["other"] }],
-        match: ["books_id_field:zoho_books_contact_id"],
-      },
+      source: DEMO_HUBSPOT_SOURCE,
     });
     expect(summary).toMatchObject({ source_type: "hubspot", crm_records_read: 300 });
     expect(summary.planned).toEqual([
@@ -109,7 +99,7 @@ describe("npm start's CRM sources, end to end", () => {
   }, 60_000);
 
   it("a watch run enables the channel, and the next CRM edit activates its Books contact in real time", async () => {
-    const watch = await runSync({ mode: "watch", source: zohoCrmSource });
+    const watch = await runSync({ mode: "watch", source: DEMO_ZOHO_CRM_SOURCE });
     expect(watch).toMatchObject({ channel: "enabled" });
     expect(stack.sandbox.crm.channels()).toHaveLength(1);
     expect(stack.sandbox.contact(contactId(8))?.status).toBe("inactive");
