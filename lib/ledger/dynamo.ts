@@ -3,9 +3,11 @@ import {
   BatchWriteItemCommand,
   type DynamoDBClient,
   GetItemCommand,
+  QueryCommand,
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
 import { awsError, type ServiceError } from "../errors";
+import { keyInPrefix, type LedgerPrefix, ledgerPrefixQuery } from "./keys";
 
 /** A conditional write that lost: someone else got there first, or the budget is used up. */
 export function isConditionFailed(error: unknown): boolean {
@@ -41,6 +43,41 @@ export async function getLedgerItem(
   } catch (error) {
     throw ledgerError(error, table);
   }
+}
+
+/**
+ * The live items of a ledger prefix, a Query page (up to 1 MB) at a time, each with what its sort
+ * key holds after the prefix. An item past its `expires_at` is left out: TTL deletes late.
+ */
+export async function* ledgerPrefixPages(
+  dynamo: DynamoDBClient,
+  table: string,
+  prefix: LedgerPrefix,
+  options: { now: Date; projection?: string },
+): AsyncGenerator<Array<{ key: string; item: Record<string, AttributeValue> }>> {
+  const nowSeconds = options.now.getTime() / 1000;
+  let start: Record<string, AttributeValue> | undefined;
+  do {
+    let output: { Items?: Record<string, AttributeValue>[]; LastEvaluatedKey?: typeof start };
+    try {
+      output = await dynamo.send(
+        new QueryCommand({
+          TableName: table,
+          ...ledgerPrefixQuery(prefix),
+          ...(options.projection ? { ProjectionExpression: options.projection } : {}),
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+    } catch (error) {
+      throw ledgerError(error, table);
+    }
+    yield (output.Items ?? []).flatMap((item) => {
+      const key = keyInPrefix(item, prefix);
+      const expires = num(item.expires_at);
+      return key === undefined || (expires > 0 && expires <= nowSeconds) ? [] : [{ key, item }];
+    });
+    start = output.LastEvaluatedKey;
+  } while (start);
 }
 
 /** DynamoDB takes at most 25 writes per BatchWriteItem. */

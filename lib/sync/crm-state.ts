@@ -4,12 +4,18 @@ import {
   DeleteItemCommand,
   type DynamoDBClient,
   PutItemCommand,
-  QueryCommand,
   type WriteRequest,
 } from "@aws-sdk/client-dynamodb";
 import { ZOHO_ID_PATTERN } from "../ids";
-import { batchWriteLedger, getLedgerItem, ledgerError, num, str } from "../ledger/dynamo";
-import { keyInPrefix, ledgerKeys, ledgerPrefixes, ledgerPrefixQuery } from "../ledger/keys";
+import {
+  batchWriteLedger,
+  getLedgerItem,
+  ledgerError,
+  ledgerPrefixPages,
+  num,
+  str,
+} from "../ledger/dynamo";
+import { ledgerKeys, ledgerPrefixes } from "../ledger/keys";
 import type { ContactStatus } from "../zoho/books-client";
 
 /**
@@ -134,35 +140,22 @@ export class DynamoCrmLedger implements CrmLedger {
   }
 
   async links(organizationId: string, module: string): Promise<Map<string, CrmLink>> {
-    const prefix = ledgerPrefixes.crmLinks(organizationId, module);
-    const nowSeconds = this.#now().getTime() / 1000;
     const links = new Map<string, CrmLink>();
-    let start: Record<string, AttributeValue> | undefined;
-    try {
-      do {
-        this.#requests++;
-        const output = await this.#dynamo.send(
-          new QueryCommand({
-            TableName: this.#table,
-            ...ledgerPrefixQuery(prefix),
-            ...(start ? { ExclusiveStartKey: start } : {}),
-          }),
-        );
-        for (const item of output.Items ?? []) {
-          const crmId = keyInPrefix(item, prefix);
-          // TTL deletes late: an expired link is learned again, never used
-          const expires = num(item.expires_at);
-          if (!crmId || (expires > 0 && expires <= nowSeconds)) continue;
-          const contacts = str(item.contacts) ?? "";
-          links.set(crmId, {
-            contacts: contacts === "" ? [] : contacts.split(","),
-            from: str(item.learned_from) === "rows" ? "rows" : "lookup",
-          });
-        }
-        start = output.LastEvaluatedKey;
-      } while (start);
-    } catch (error) {
-      throw ledgerError(error, this.#table);
+    const pages = ledgerPrefixPages(
+      this.#dynamo,
+      this.#table,
+      ledgerPrefixes.crmLinks(organizationId, module),
+      { now: this.#now() }, // an expired link is learned again, never used
+    );
+    for await (const page of pages) {
+      this.#requests++;
+      for (const { key, item } of page) {
+        const contacts = str(item.contacts) ?? "";
+        links.set(key, {
+          contacts: contacts === "" ? [] : contacts.split(","),
+          from: str(item.learned_from) === "rows" ? "rows" : "lookup",
+        });
+      }
     }
     return links;
   }

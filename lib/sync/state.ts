@@ -1,13 +1,13 @@
-import {
-  type AttributeValue,
-  type DynamoDBClient,
-  PutItemCommand,
-  QueryCommand,
-  type WriteRequest,
-} from "@aws-sdk/client-dynamodb";
+import { type DynamoDBClient, PutItemCommand, type WriteRequest } from "@aws-sdk/client-dynamodb";
 import type { Hold } from "../activation";
-import { batchWriteLedger, getLedgerItem, ledgerError, num, str } from "../ledger/dynamo";
-import { keyInPrefix, ledgerKeys, ledgerPrefixes, ledgerPrefixQuery } from "../ledger/keys";
+import {
+  batchWriteLedger,
+  getLedgerItem,
+  ledgerError,
+  ledgerPrefixPages,
+  str,
+} from "../ledger/dynamo";
+import { ledgerKeys, ledgerPrefixes } from "../ledger/keys";
 
 /** What the last successful run of an organization's sync left for the next one. */
 export interface SyncState {
@@ -93,30 +93,17 @@ export class DynamoSyncLedger implements SyncLedger {
 
   async pendingContacts(organizationId: string): Promise<Map<string, PendingJob>> {
     const contacts = new Map<string, PendingJob>();
-    const pending = ledgerPrefixes.pendingJobs(organizationId);
-    const nowSeconds = this.#now().getTime() / 1000;
-    let start: Record<string, AttributeValue> | undefined;
-    try {
-      do {
-        const output = await this.#dynamo.send(
-          new QueryCommand({
-            TableName: this.#table,
-            ...ledgerPrefixQuery(pending),
-            ProjectionExpression: "#pk, #sk, expires_at, held",
-            ...(start ? { ExclusiveStartKey: start } : {}),
-          }),
-        );
-        for (const item of output.Items ?? []) {
-          // TTL deletes late: an expired item no longer holds its contact back.
-          if (num(item.expires_at) <= nowSeconds) continue;
-          const contactId = keyInPrefix(item, pending);
-          const held = item.held?.S;
-          if (contactId) contacts.set(contactId, held ? { held: JSON.parse(held) } : {});
-        }
-        start = output.LastEvaluatedKey;
-      } while (start);
-    } catch (error) {
-      throw ledgerError(error, this.#table);
+    const pages = ledgerPrefixPages(
+      this.#dynamo,
+      this.#table,
+      ledgerPrefixes.pendingJobs(organizationId),
+      { now: this.#now(), projection: "#pk, #sk, expires_at, held" },
+    );
+    for await (const page of pages) {
+      for (const { key, item } of page) {
+        const held = item.held?.S;
+        contacts.set(key, held ? { held: JSON.parse(held) } : {});
+      }
     }
     return contacts;
   }
