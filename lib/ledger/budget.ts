@@ -388,7 +388,8 @@ export class ZohoBudget {
       ":limit": {
         N: String(windowBase(view, now - WINDOW_MS) + laneLimit(share, lane, view, now)),
       },
-      ":slots": { N: String(laneSlots(this.#options.concurrency, lane, view, now)) },
+      // the lane's slots; bulk's one fewer while real-time calls are about is a condition below
+      ":slots": { N: String(slotLimits(this.#options.concurrency)[lane]) },
       ":leaseEnd": { N: String(now + this.#options.leaseSeconds * 1000) },
       ":ttl": { N: String(Math.ceil(now / 1000) + ITEM_TTL_SECONDS) },
     };
@@ -404,12 +405,10 @@ export class ZohoBudget {
       conditions.push("seq < :paced");
       values[":paced"] = { N: String(windowBase(view, now - pace.windowMs) + pace.calls) };
       // the slot bulk leaves to real-time calls while they are about, decided by the item, not the view
-      const slots = slotLimits(this.#options.concurrency);
       conditions.push(
         "(size(leases) < :sharedSlots OR (size(waiting_realtime) = :zero AND (attribute_not_exists(seen_realtime) OR seen_realtime <= :demandSince)))",
       );
-      values[":slots"] = { N: String(slots.bulk) };
-      values[":sharedSlots"] = { N: String(slots.bulkShared) };
+      values[":sharedSlots"] = { N: String(slotLimits(this.#options.concurrency).bulkShared) };
       values[":demandSince"] = { N: String(now - DEMAND_MEMORY_MS) };
     }
     const set = [
